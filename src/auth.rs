@@ -1,0 +1,427 @@
+//! The login decision, from module arguments to a verdict.
+//!
+//! Safe code over the [`PamIo`] trait; `pam.rs` implements the trait with
+//! libpam. Order of work: settings, user, group rules, secret file, then the
+//! prompt (no lock held), then read-decide-write under the user's state lock.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+
+use zeroize::Zeroizing;
+
+use crate::config::{self, FirstPass, Settings};
+use crate::enrollment::{self, Enrollment};
+use crate::files::{self, ReadError, UserInfo};
+use crate::scratch::{looks_like_scratch_code, SCRATCH_DIGITS};
+use crate::state::StateDir;
+use crate::verify::{self, Credentials, Method, Outcome};
+
+/// What `pam_sm_authenticate` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    AuthErr,
+    /// This module has no say for this user (nullok, group rules).
+    Ignore,
+}
+
+/// Syslog severities used by the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Err,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+/// What the login needs from libpam.
+pub trait PamIo {
+    /// The user being authenticated (PAM_USER, prompting if unset).
+    fn user(&mut self) -> Option<String>;
+    fn service(&self) -> Option<String>;
+    fn rhost(&self) -> Option<String>;
+    /// PAM_AUTHTOK, if an earlier module set it.
+    fn authtok(&self) -> Option<Zeroizing<String>>;
+    fn set_authtok(&mut self, value: &str) -> bool;
+    /// Asks the user; `None` if the conversation failed or was cancelled.
+    fn prompt(&mut self, text: &str, echo: bool) -> Option<Zeroizing<String>>;
+    /// One line to syslog (LOG_AUTHPRIV). Never given a code or a secret.
+    fn log(&self, level: Level, msg: &str);
+}
+
+/// Who is logging in, for the audit line.
+struct Audit {
+    user: String,
+    service: String,
+    rhost: String,
+}
+
+impl Audit {
+    fn line(&self, result: &str, detail: &str) -> String {
+        let mut s = format!(
+            "user={} service={} rhost={} result={result}",
+            field(&self.user),
+            field(&self.service),
+            field(&self.rhost)
+        );
+        if !detail.is_empty() {
+            let _ = write!(s, " {detail}");
+        }
+        s
+    }
+}
+
+/// A log field: plain if it is plain, otherwise quoted with escapes, so a
+/// user name typed by a remote client cannot forge log fields.
+fn field(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+        s.to_owned()
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// Where the user stands before any code is typed.
+enum Enrolled {
+    Yes(Enrollment),
+    NotEnrolled,
+    UnknownUser,
+    /// The secret file exists but cannot be used; the reason for syslog.
+    Problem(String),
+}
+
+pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
+    let settings = match config::from_args(args, &files::read_config_file) {
+        Ok(s) => s,
+        Err(e) => {
+            io.log(Level::Err, &format!("configuration error: {e}; denying"));
+            return Verdict::AuthErr;
+        }
+    };
+    let Some(name) = io.user() else {
+        io.log(Level::Err, "could not get the user name; denying");
+        return Verdict::AuthErr;
+    };
+    let audit = Audit {
+        user: name.clone(),
+        service: io.service().unwrap_or_default(),
+        rhost: io.rhost().unwrap_or_default(),
+    };
+    if settings.debug {
+        io.log(
+            Level::Debug,
+            &audit.line(
+                "start",
+                &format!(
+                    "secret={} state_dir={} window={} rate_limit={}",
+                    field(&settings.secret),
+                    field(&settings.state_dir.to_string_lossy()),
+                    settings.policy.window,
+                    settings.policy.rate_limit
+                ),
+            ),
+        );
+    }
+
+    let user = match files::lookup_user(&name) {
+        Ok(u) => u,
+        Err(e) => {
+            io.log(
+                Level::Err,
+                &audit.line("error", &format!("reason=\"user lookup failed: {e}\"")),
+            );
+            return Verdict::AuthErr;
+        }
+    };
+    match group_rules(&settings, user.as_ref()) {
+        Ok(None) => {}
+        Ok(Some(why)) => {
+            io.log(
+                Level::Info,
+                &audit.line("skipped", &format!("reason={why}")),
+            );
+            return Verdict::Ignore;
+        }
+        Err(e) => {
+            io.log(
+                Level::Err,
+                &audit.line("error", &format!("reason=\"group lookup failed: {e}\"")),
+            );
+            return Verdict::AuthErr;
+        }
+    }
+
+    let enrolled = match &user {
+        None => Enrolled::UnknownUser,
+        Some(u) => match load_enrollment(&settings, u, io) {
+            Ok(e) => e,
+            Err(why) => {
+                io.log(
+                    Level::Err,
+                    &audit.line("config-error", &format!("reason={}", field(&why))),
+                );
+                return Verdict::AuthErr;
+            }
+        },
+    };
+    if matches!(enrolled, Enrolled::NotEnrolled) && settings.nullok {
+        io.log(
+            Level::Info,
+            &audit.line("skipped", "reason=not-enrolled,nullok"),
+        );
+        return Verdict::Ignore;
+    }
+
+    let digits = match &enrolled {
+        Enrolled::Yes(e) => usize::from(e.key.digits()),
+        _ => usize::from(enrollment::DEFAULT_DIGITS),
+    };
+    // The prompt comes before any verdict, so an attacker cannot tell an
+    // unknown or unenrolled user from an enrolled one.
+    let Some(input) = read_code(io, &settings, digits) else {
+        io.log(
+            Level::Notice,
+            &audit.line("no-code", "reason=\"conversation failed or no code given\""),
+        );
+        return Verdict::AuthErr;
+    };
+
+    let enrollment = match enrolled {
+        Enrolled::Yes(e) => e,
+        Enrolled::NotEnrolled => {
+            io.log(
+                Level::Notice,
+                &audit.line("not-enrolled", "reason=\"no secret file\""),
+            );
+            return Verdict::AuthErr;
+        }
+        Enrolled::UnknownUser => {
+            io.log(Level::Notice, &audit.line("unknown-user", ""));
+            return Verdict::AuthErr;
+        }
+        Enrolled::Problem(why) => {
+            io.log(
+                Level::Err,
+                &audit.line("file-problem", &format!("reason={}", field(&why))),
+            );
+            return Verdict::AuthErr;
+        }
+    };
+
+    let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
+    let decided = decide(&settings, &name, &enrollment, &candidates, now);
+    let (outcome, remaining) = match decided {
+        Ok(o) => o,
+        Err(why) => {
+            io.log(
+                Level::Err,
+                &audit.line("state-error", &format!("reason={}", field(&why))),
+            );
+            return Verdict::AuthErr;
+        }
+    };
+
+    if settings.forward_pass {
+        // Forward the password that went with the accepted reading of the
+        // input (or the first reading), so the next module can check it.
+        let chosen = match &outcome {
+            Outcome::Accepted(Method::Scratch { .. }) => input
+                .candidates
+                .iter()
+                .find(|c| c.scratch)
+                .or(input.candidates.first()),
+            _ => input.candidates.first(),
+        };
+        if let Some(c) = chosen {
+            if !io.set_authtok(&c.password) {
+                io.log(
+                    Level::Err,
+                    &audit.line("error", "reason=\"could not set PAM_AUTHTOK\""),
+                );
+                return Verdict::AuthErr;
+            }
+        }
+    }
+
+    let (level, result, detail) = match &outcome {
+        Outcome::Accepted(Method::Totp { step }) => {
+            let offset = *step as i128 - enrollment.key.step_at(now) as i128;
+            (
+                Level::Notice,
+                "success",
+                format!("method=totp offset={offset}"),
+            )
+        }
+        Outcome::Accepted(Method::Scratch { .. }) => (
+            Level::Notice,
+            "scratch-code-used",
+            format!("method=scratch remaining={remaining}"),
+        ),
+        Outcome::Wrong => (Level::Warning, "wrong-code", String::new()),
+        Outcome::Replayed(Method::Totp { .. }) => {
+            (Level::Warning, "replayed-code", "method=totp".into())
+        }
+        Outcome::Replayed(Method::Scratch { .. }) => {
+            (Level::Warning, "replayed-code", "method=scratch".into())
+        }
+        Outcome::RateLimited => (
+            Level::Warning,
+            "rate-limited",
+            format!("rate_limit={}", settings.policy.rate_limit),
+        ),
+    };
+    io.log(level, &audit.line(result, &detail));
+    if outcome.is_success() {
+        Verdict::Success
+    } else {
+        Verdict::AuthErr
+    }
+}
+
+/// `Ok(Some(reason))` when the group rules exempt this user.
+fn group_rules(settings: &Settings, user: Option<&UserInfo>) -> std::io::Result<Option<String>> {
+    if let (Some(g), Some(u)) = (&settings.exempt_group, user) {
+        if files::in_group(u, g)? {
+            return Ok(Some(format!("exempt_group={}", field(g))));
+        }
+    }
+    if let Some(g) = &settings.require_group {
+        let member = match user {
+            Some(u) => files::in_group(u, g)?,
+            None => false,
+        };
+        if !member {
+            return Ok(Some(format!("require_group={}", field(g))));
+        }
+    }
+    Ok(None)
+}
+
+/// Finds and parses the user's secret file. `Err` only for a secret path
+/// that cannot be expanded (a configuration error).
+fn load_enrollment(
+    settings: &Settings,
+    user: &UserInfo,
+    io: &dyn PamIo,
+) -> Result<Enrolled, String> {
+    let path = config::expand_secret(&settings.secret, user)?;
+    // Files under the home directory are read with the user's identity;
+    // system-wide ones (root-owned) as root.
+    let as_owner = user.home != std::path::Path::new("/") && path.starts_with(&user.home);
+    if settings.debug {
+        io.log(
+            Level::Debug,
+            &format!(
+                "reading {} as {}",
+                field(&path.to_string_lossy()),
+                if as_owner { "the user" } else { "root" }
+            ),
+        );
+    }
+    let shown = path.display();
+    Ok(match files::read_secret_file(&path, user, as_owner) {
+        Ok(bytes) => match enrollment::parse(&bytes) {
+            Ok(e) => Enrolled::Yes(e),
+            Err(e) => Enrolled::Problem(format!("{shown}: {e}")),
+        },
+        Err(ReadError::NotFound) => Enrolled::NotEnrolled,
+        Err(e) => Enrolled::Problem(format!("{shown}: {e}")),
+    })
+}
+
+/// One way to read what the user typed: the code, and (forward_pass) the
+/// password in front of it.
+struct Candidate {
+    code: Zeroizing<String>,
+    password: Zeroizing<String>,
+    scratch: bool,
+}
+
+struct Input {
+    candidates: Vec<Candidate>,
+}
+
+/// Gets the code: from PAM_AUTHTOK or a prompt, as the settings say.
+fn read_code(io: &mut dyn PamIo, settings: &Settings, digits: usize) -> Option<Input> {
+    let only = |code: Zeroizing<String>| Input {
+        candidates: vec![Candidate {
+            code,
+            password: Zeroizing::new(String::new()),
+            scratch: false,
+        }],
+    };
+    match settings.first_pass {
+        FirstPass::Use => return io.authtok().map(only),
+        FirstPass::Try => {
+            if let Some(tok) = io.authtok().filter(|t| looks_like_code(t, digits)) {
+                return Some(only(tok));
+            }
+        }
+        FirstPass::Prompt => {}
+    }
+    let typed = io.prompt(settings.prompt(), settings.echo_code)?;
+    if !settings.forward_pass {
+        return Some(only(typed));
+    }
+    // password + code in one answer: the code is the last `digits`
+    // characters, or the last eight for a scratch code.
+    let mut candidates = Vec::new();
+    for (len, scratch) in [(digits, false), (SCRATCH_DIGITS, true)] {
+        if scratch && len == digits {
+            continue;
+        }
+        let Some(split) = typed.len().checked_sub(len) else {
+            continue;
+        };
+        if !typed.is_char_boundary(split) {
+            continue;
+        }
+        candidates.push(Candidate {
+            code: Zeroizing::new(typed[split..].to_owned()),
+            password: Zeroizing::new(typed[..split].to_owned()),
+            scratch,
+        });
+    }
+    if candidates.is_empty() {
+        candidates.push(Candidate {
+            code: Zeroizing::new(String::new()),
+            password: typed,
+            scratch: false,
+        });
+    }
+    Some(Input { candidates })
+}
+
+/// Whether an authtok has the form of a code (so try_first_pass uses it
+/// rather than prompting).
+fn looks_like_code(tok: &str, digits: usize) -> bool {
+    let t: String = tok.chars().filter(|c| !c.is_whitespace()).collect();
+    let totp = t.len() == digits && t.bytes().all(|b| b.is_ascii_digit());
+    totp || looks_like_scratch_code(&t)
+}
+
+/// Read, decide and write under the user's state lock.
+fn decide(
+    settings: &Settings,
+    user: &str,
+    enrollment: &Enrollment,
+    candidates: &[&str],
+    now: u64,
+) -> Result<(Outcome, usize), String> {
+    let dir = StateDir::open(&settings.state_dir, true).map_err(|e| e.to_string())?;
+    let lock = dir.lock(user).map_err(|e| e.to_string())?;
+    let mut state = lock.read().map_err(|e| e.to_string())?;
+    let creds = Credentials {
+        key: &enrollment.key,
+        scratch: &enrollment.scratch,
+    };
+    let outcome = verify::attempt_any(&creds, candidates, now, &settings.policy, &mut state);
+    // If the new state cannot be recorded, a success cannot be allowed:
+    // its step would not be marked as spent.
+    lock.write(&state).map_err(|e| e.to_string())?;
+    Ok((
+        outcome,
+        verify::remaining_scratch(&enrollment.scratch, &state),
+    ))
+}

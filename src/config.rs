@@ -1,0 +1,447 @@
+//! Module settings: pam.d arguments over `/etc/pam-totp/config.toml` over
+//! defaults. Anything unknown or malformed is an error, never ignored.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::files::UserInfo;
+use crate::state::DEFAULT_STATE_DIR;
+use crate::verify::{Policy, RateLimit, MAX_WINDOW};
+
+pub const DEFAULT_CONFIG: &str = "/etc/pam-totp/config.toml";
+pub const DEFAULT_SECRET: &str = "~/.pam_totp";
+pub const DEFAULT_PROMPT: &str = "Verification code: ";
+pub const DEFAULT_FORWARD_PROMPT: &str = "Password & verification code: ";
+/// Upper bounds that keep a typo from disabling the rate limit in practice.
+const MAX_RATE_FAILURES: u32 = 1000;
+const MAX_RATE_SECONDS: u64 = 86_400;
+
+/// Where the code comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FirstPass {
+    /// Always prompt.
+    #[default]
+    Prompt,
+    /// Take PAM_AUTHTOK when it holds a code; otherwise prompt.
+    Try,
+    /// Take PAM_AUTHTOK; never prompt.
+    Use,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Secret file template, before `~`, `${USER}`, `${HOME}` are expanded.
+    pub secret: String,
+    pub state_dir: PathBuf,
+    pub policy: Policy,
+    pub nullok: bool,
+    pub require_group: Option<String>,
+    pub exempt_group: Option<String>,
+    /// Set only when given; the default depends on `forward_pass`.
+    pub prompt: Option<String>,
+    pub echo_code: bool,
+    pub first_pass: FirstPass,
+    pub forward_pass: bool,
+    pub debug: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            secret: DEFAULT_SECRET.to_owned(),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            policy: Policy::default(),
+            nullok: false,
+            require_group: None,
+            exempt_group: None,
+            prompt: None,
+            echo_code: false,
+            first_pass: FirstPass::Prompt,
+            forward_pass: false,
+            debug: false,
+        }
+    }
+}
+
+impl Settings {
+    pub fn prompt(&self) -> &str {
+        match (&self.prompt, self.forward_pass) {
+            (Some(p), _) => p,
+            (None, true) => DEFAULT_FORWARD_PROMPT,
+            (None, false) => DEFAULT_PROMPT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    Unknown(String),
+    Malformed { key: String, why: String },
+    File { path: PathBuf, why: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Unknown(a) => write!(f, "unknown argument {a:?}"),
+            ConfigError::Malformed { key, why } => write!(f, "bad value for {key}: {why}"),
+            ConfigError::File { path, why } => write!(f, "config file {}: {why}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn malformed(key: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Malformed {
+        key: key.to_owned(),
+        why: why.into(),
+    }
+}
+
+/// The keys of config.toml: the module arguments, with booleans as booleans.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    secret: Option<String>,
+    state_dir: Option<String>,
+    window: Option<u64>,
+    rate_limit: Option<String>,
+    nullok: Option<bool>,
+    require_group: Option<String>,
+    exempt_group: Option<String>,
+    prompt: Option<String>,
+    echo_code: Option<bool>,
+    try_first_pass: Option<bool>,
+    use_first_pass: Option<bool>,
+    forward_pass: Option<bool>,
+    debug: Option<bool>,
+}
+
+/// Reads a config file: `Ok(None)` when it does not exist.
+pub type ConfigReader<'a> = &'a dyn Fn(&Path) -> Result<Option<String>, String>;
+
+/// Builds the settings from pam.d arguments. The config file named by
+/// `config=` (or [`DEFAULT_CONFIG`]) is read through `read`; a file named
+/// explicitly must exist, the default one may be absent.
+pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, ConfigError> {
+    let mut config_path: Option<&str> = None;
+    let mut pairs = Vec::with_capacity(args.len());
+    for arg in args {
+        let (key, value) = match arg.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (arg.as_str(), None),
+        };
+        if key == "config" {
+            config_path = Some(
+                value
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| malformed("config", "expected config=PATH"))?,
+            );
+        } else {
+            pairs.push((key, value));
+        }
+    }
+
+    let mut settings = Settings::default();
+    let path = Path::new(config_path.unwrap_or(DEFAULT_CONFIG));
+    let file_err = |why: String| ConfigError::File {
+        path: path.to_owned(),
+        why,
+    };
+    match read(path).map_err(file_err)? {
+        Some(text) => {
+            let file: FileSettings =
+                toml::from_str(&text).map_err(|e| file_err(e.message().trim().to_owned()))?;
+            apply_file(&mut settings, file).map_err(|e| file_err(e.to_string()))?;
+        }
+        None if config_path.is_some() => return Err(file_err("does not exist".into())),
+        None => {}
+    }
+    for (key, value) in pairs {
+        apply_arg(&mut settings, key, value)?;
+    }
+    check(&settings)?;
+    Ok(settings)
+}
+
+fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
+    if let Some(v) = f.secret {
+        s.secret = parse_secret_template("secret", &v)?;
+    }
+    if let Some(v) = f.state_dir {
+        s.state_dir = parse_abs_dir("state_dir", &v)?;
+    }
+    if let Some(v) = f.window {
+        s.policy.window = check_window(v)?;
+    }
+    if let Some(v) = f.rate_limit {
+        s.policy.rate_limit = parse_rate_limit(&v)?;
+    }
+    if let Some(v) = f.require_group {
+        s.require_group = Some(parse_group("require_group", &v)?);
+    }
+    if let Some(v) = f.exempt_group {
+        s.exempt_group = Some(parse_group("exempt_group", &v)?);
+    }
+    if let Some(v) = f.prompt {
+        s.prompt = Some(v);
+    }
+    let flag = |v: Option<bool>, slot: &mut bool| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    flag(f.nullok, &mut s.nullok);
+    flag(f.echo_code, &mut s.echo_code);
+    flag(f.forward_pass, &mut s.forward_pass);
+    flag(f.debug, &mut s.debug);
+    match (f.try_first_pass, f.use_first_pass) {
+        (Some(true), Some(true)) => {
+            return Err(malformed(
+                "try_first_pass",
+                "try_first_pass and use_first_pass exclude each other",
+            ))
+        }
+        (_, Some(true)) => s.first_pass = FirstPass::Use,
+        (Some(true), _) => s.first_pass = FirstPass::Try,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
+    let need = |v: Option<&str>| -> Result<String, ConfigError> {
+        v.map(str::to_owned)
+            .ok_or_else(|| malformed(key, format!("expected {key}=VALUE")))
+    };
+    let flag = |v: Option<&str>| -> Result<bool, ConfigError> {
+        match v {
+            None => Ok(true),
+            Some(_) => Err(malformed(key, format!("{key} takes no value"))),
+        }
+    };
+    match key {
+        "secret" => s.secret = parse_secret_template(key, &need(value)?)?,
+        "state_dir" => s.state_dir = parse_abs_dir(key, &need(value)?)?,
+        "window" => {
+            let v = need(value)?;
+            let n = v
+                .parse()
+                .map_err(|_| malformed(key, format!("{v:?} is not a number")))?;
+            s.policy.window = check_window(n)?;
+        }
+        "rate_limit" => s.policy.rate_limit = parse_rate_limit(&need(value)?)?,
+        "require_group" => s.require_group = Some(parse_group(key, &need(value)?)?),
+        "exempt_group" => s.exempt_group = Some(parse_group(key, &need(value)?)?),
+        "prompt" => s.prompt = Some(need(value)?),
+        "nullok" => s.nullok = flag(value)?,
+        "echo_code" => s.echo_code = flag(value)?,
+        "forward_pass" => s.forward_pass = flag(value)?,
+        "debug" => s.debug = flag(value)?,
+        "try_first_pass" => {
+            flag(value)?;
+            s.first_pass = FirstPass::Try;
+        }
+        "use_first_pass" => {
+            flag(value)?;
+            s.first_pass = FirstPass::Use;
+        }
+        _ => {
+            let shown = match value {
+                Some(_) => format!("{key}=..."),
+                None => key.to_owned(),
+            };
+            return Err(ConfigError::Unknown(shown));
+        }
+    }
+    Ok(())
+}
+
+/// Cross-checks between settings.
+fn check(s: &Settings) -> Result<(), ConfigError> {
+    if s.forward_pass && s.first_pass != FirstPass::Prompt {
+        return Err(malformed(
+            "forward_pass",
+            "forward_pass prompts itself; it cannot be combined with try_first_pass or use_first_pass",
+        ));
+    }
+    Ok(())
+}
+
+fn check_window(n: u64) -> Result<u64, ConfigError> {
+    if n > MAX_WINDOW {
+        return Err(malformed(
+            "window",
+            format!("{n} is over the maximum {MAX_WINDOW}"),
+        ));
+    }
+    Ok(n)
+}
+
+/// Parses `N/SECONDS`.
+pub fn parse_rate_limit(v: &str) -> Result<RateLimit, ConfigError> {
+    let bad = || malformed("rate_limit", format!("{v:?} is not N/SECONDS, e.g. 3/30"));
+    let (n, secs) = v.split_once('/').ok_or_else(bad)?;
+    let max_failures: u32 = n.trim().parse().map_err(|_| bad())?;
+    let seconds: u64 = secs.trim().parse().map_err(|_| bad())?;
+    if !(1..=MAX_RATE_FAILURES).contains(&max_failures)
+        || !(1..=MAX_RATE_SECONDS).contains(&seconds)
+    {
+        return Err(malformed(
+            "rate_limit",
+            format!("{v:?}: N must be 1 to {MAX_RATE_FAILURES}, SECONDS 1 to {MAX_RATE_SECONDS}"),
+        ));
+    }
+    Ok(RateLimit {
+        max_failures,
+        seconds,
+    })
+}
+
+fn parse_group(key: &str, v: &str) -> Result<String, ConfigError> {
+    if v.is_empty() || v.contains(|c: char| c == '/' || c.is_whitespace() || c.is_control()) {
+        return Err(malformed(key, format!("{v:?} is not a group name")));
+    }
+    Ok(v.to_owned())
+}
+
+fn parse_abs_dir(key: &str, v: &str) -> Result<PathBuf, ConfigError> {
+    let p = PathBuf::from(v);
+    if !p.is_absolute() {
+        return Err(malformed(key, format!("{v:?} is not an absolute path")));
+    }
+    Ok(p)
+}
+
+/// Checks a secret path template; it is expanded per user by [`expand_secret`].
+fn parse_secret_template(key: &str, v: &str) -> Result<String, ConfigError> {
+    let probe = UserInfo {
+        name: "u".into(),
+        uid: 0,
+        gid: 0,
+        home: "/h".into(),
+    };
+    expand_secret(v, &probe).map_err(|why| malformed(key, why))?;
+    Ok(v.to_owned())
+}
+
+/// Expands `~` (at the start), `${USER}` and `${HOME}` in a secret path.
+/// The result must be absolute.
+pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, String> {
+    let home = user.home.to_string_lossy();
+    let mut out = String::new();
+    let mut rest = template;
+    if rest == "~" || rest.starts_with("~/") {
+        out.push_str(&home);
+        rest = &rest[1..];
+    }
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if let Some(r) = after.strip_prefix("${USER}") {
+            out.push_str(&user.name);
+            rest = r;
+        } else if let Some(r) = after.strip_prefix("${HOME}") {
+            out.push_str(&home);
+            rest = r;
+        } else {
+            return Err(format!(
+                "{template:?}: only ${{USER}} and ${{HOME}} may be used"
+            ));
+        }
+    }
+    out.push_str(rest);
+    let path = PathBuf::from(out);
+    if !path.is_absolute() {
+        return Err(format!("{template:?} is not an absolute path"));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &Path) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = from_args(&[], &none).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.prompt(), DEFAULT_PROMPT);
+    }
+
+    #[test]
+    fn arguments_override_file() {
+        let read = |_: &Path| -> Result<Option<String>, String> {
+            Ok(Some(
+                "window = 2\nnullok = true\nrate_limit = \"5/60\"\n".into(),
+            ))
+        };
+        let s = from_args(&args(&["window=3", "config=/x.toml"]), &read).unwrap();
+        assert_eq!(s.policy.window, 3);
+        assert!(s.nullok);
+        assert_eq!(
+            s.policy.rate_limit,
+            RateLimit {
+                max_failures: 5,
+                seconds: 60
+            }
+        );
+    }
+
+    #[test]
+    fn errors() {
+        for bad in [
+            &["frobnicate"][..],
+            &["window=x"],
+            &["window=11"],
+            &["rate_limit=3"],
+            &["rate_limit=0/30"],
+            &["rate_limit=3/0"],
+            &["nullok=yes"],
+            &["secret="],
+            &["secret=relative/path"],
+            &["secret=/x/${SHELL}"],
+            &["state_dir=state"],
+            &["config"],
+            &["config=/missing.toml"],
+            &["forward_pass", "use_first_pass"],
+            &["require_group="],
+        ] {
+            assert!(from_args(&args(bad), &none).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expansion() {
+        let u = UserInfo {
+            name: "alice".into(),
+            uid: 1,
+            gid: 1,
+            home: "/home/alice".into(),
+        };
+        assert_eq!(
+            expand_secret("~/.pam_totp", &u).unwrap(),
+            Path::new("/home/alice/.pam_totp")
+        );
+        assert_eq!(
+            expand_secret("/var/lib/pam-totp/secrets/${USER}", &u).unwrap(),
+            Path::new("/var/lib/pam-totp/secrets/alice")
+        );
+        assert_eq!(
+            expand_secret("${HOME}/.t", &u).unwrap(),
+            Path::new("/home/alice/.t")
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! The secret file: its native TOML format, parsed into typed values once.
+//!
+//! ```toml
+//! version = 1
+//! secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+//! algorithm = "SHA1"
+//! digits = 6
+//! period = 30
+//! scratch_codes = ["pbkdf2-sha256$10000$...$..."]
+//! ```
+//!
+//! Pure: bytes in, an [`Enrollment`] out. Opening the file safely is
+//! `files.rs`'s job.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::otp::{self, Algorithm, OtpKey, ParamError};
+use crate::scratch::{BadScratchHash, ScratchHash};
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const DEFAULT_DIGITS: u8 = 6;
+pub const DEFAULT_PERIOD: u64 = 30;
+/// Most scratch codes a file may hold.
+pub const MAX_SCRATCH_CODES: usize = 100;
+
+/// A parsed secret file.
+#[derive(Debug)]
+pub struct Enrollment {
+    pub key: OtpKey,
+    pub scratch: Vec<ScratchHash>,
+}
+
+/// Why a secret file could not be used. Never includes the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    NotUtf8,
+    /// The TOML did not parse or had unknown or mistyped keys; the message
+    /// is toml's, stripped of the offending line (which may hold the secret).
+    Toml(String),
+    Version(u32),
+    NoSecret,
+    Base32,
+    Param(ParamError),
+    Scratch(BadScratchHash),
+    TooManyScratchCodes(usize),
+    /// The file holds a sealed secret; this build cannot open those yet.
+    Sealed,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::NotUtf8 => f.write_str("not UTF-8 text"),
+            FormatError::Toml(m) => write!(f, "malformed TOML: {m}"),
+            FormatError::Version(v) => write!(f, "unsupported version {v} (expected 1)"),
+            FormatError::NoSecret => f.write_str("no secret"),
+            FormatError::Base32 => f.write_str("secret is not valid base32"),
+            FormatError::Param(e) => e.fmt(f),
+            FormatError::Scratch(e) => e.fmt(f),
+            FormatError::TooManyScratchCodes(n) => {
+                write!(f, "{n} scratch codes (at most {MAX_SCRATCH_CODES})")
+            }
+            FormatError::Sealed => f.write_str("sealed secrets are not supported"),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+impl From<ParamError> for FormatError {
+    fn from(e: ParamError) -> Self {
+        FormatError::Param(e)
+    }
+}
+
+/// The file as written on disk. `secret` is wiped on drop.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub struct SecretFile {
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_secret: Option<String>,
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    #[serde(default = "default_digits")]
+    pub digits: u64,
+    #[serde(default = "default_period")]
+    pub period: u64,
+    #[serde(default)]
+    pub scratch_codes: Vec<String>,
+}
+
+fn default_algorithm() -> String {
+    Algorithm::Sha1.as_str().to_owned()
+}
+fn default_digits() -> u64 {
+    u64::from(DEFAULT_DIGITS)
+}
+fn default_period() -> u64 {
+    DEFAULT_PERIOD
+}
+
+impl fmt::Debug for SecretFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretFile")
+            .field("version", &self.version)
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretFile {
+    /// The file for a new enrollment.
+    pub fn new(secret: &[u8], key: &OtpKey, scratch: &[ScratchHash]) -> SecretFile {
+        SecretFile {
+            version: FORMAT_VERSION,
+            secret: Some(encode_base32(secret).to_string()),
+            sealed_secret: None,
+            algorithm: key.algorithm().as_str().to_owned(),
+            digits: u64::from(key.digits()),
+            period: key.period(),
+            scratch_codes: scratch.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    pub fn to_toml(&self) -> Zeroizing<String> {
+        // Serializing plain strings and integers cannot fail.
+        Zeroizing::new(toml::to_string(self).unwrap_or_default())
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| FormatError::NotUtf8)?;
+        toml::from_str(text).map_err(|e| FormatError::Toml(e.message().to_owned()))
+    }
+
+    /// Checks every field and builds the key.
+    pub fn to_enrollment(&self) -> Result<Enrollment, FormatError> {
+        if self.version != FORMAT_VERSION {
+            return Err(FormatError::Version(self.version));
+        }
+        let secret = match (&self.secret, &self.sealed_secret) {
+            (Some(s), None) => decode_base32(s).ok_or(FormatError::Base32)?,
+            (None, Some(_)) => return Err(FormatError::Sealed),
+            _ => return Err(FormatError::NoSecret),
+        };
+        let algorithm: Algorithm = self.algorithm.parse()?;
+        let key = OtpKey::new(&secret, algorithm, self.digits, self.period)?;
+        if self.scratch_codes.len() > MAX_SCRATCH_CODES {
+            return Err(FormatError::TooManyScratchCodes(self.scratch_codes.len()));
+        }
+        let scratch = self
+            .scratch_codes
+            .iter()
+            .map(|s| ScratchHash::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(FormatError::Scratch)?;
+        Ok(Enrollment { key, scratch })
+    }
+}
+
+/// Parses a secret file's bytes.
+pub fn parse(bytes: &[u8]) -> Result<Enrollment, FormatError> {
+    SecretFile::parse(bytes)?.to_enrollment()
+}
+
+/// Decodes base32, tolerating lower case, spaces, dashes and `=` padding.
+/// Returns `None` for anything else, or for an empty secret.
+pub fn decode_base32(s: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let clean: Zeroizing<String> = Zeroizing::new(
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    let trimmed = clean.trim_end_matches('=');
+    if trimmed.is_empty()
+        || !trimmed
+            .bytes()
+            .all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7'))
+    {
+        return None;
+    }
+    base32::decode(base32::Alphabet::Rfc4648 { padding: false }, trimmed).map(Zeroizing::new)
+}
+
+/// Base32 without padding, as authenticator apps expect.
+pub fn encode_base32(secret: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(base32::encode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        secret,
+    ))
+}
+
+/// Checks the parameters the CLI takes, with the same rules as the file.
+pub fn check_params(digits: u64, period: u64) -> Result<(), ParamError> {
+    otp::check_digits(digits)?;
+    otp::check_period(period)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_minimal_file() {
+        let e = parse(b"version = 1\nsecret = \"jbsw y3dp ehpk 3pxp====\"\n").unwrap();
+        assert_eq!(e.key.digits(), 6);
+        assert_eq!(e.key.period(), 30);
+        assert_eq!(e.key.algorithm(), Algorithm::Sha1);
+        assert!(e.scratch.is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_files() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "malformed TOML"),
+            (b"\xff\xfe", "not UTF-8"),
+            (
+                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\ndigits = 12\n",
+                "digits 12",
+            ),
+            (
+                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\nperiod = 0\n",
+                "period 0",
+            ),
+            (
+                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\nalgorithm = \"MD5\"\n",
+                "unknown algorithm",
+            ),
+            (b"version = 1\nsecret = \"JBSWY3DP!!\"\n", "base32"),
+            (b"version = 1\nsecret = \"JBSW", "malformed TOML"),
+            (b"version = 2\nsecret = \"JBSWY3DPEHPK3PXP\"\n", "version 2"),
+            (b"version = 1\n", "no secret"),
+            (
+                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\ncolour = 1\n",
+                "malformed TOML",
+            ),
+            (b"version = 1\nsecret = \"JBSWY3DP\"\n", "secret is 5 bytes"),
+        ];
+        for (bytes, want) in cases {
+            let err = parse(bytes).unwrap_err().to_string();
+            assert!(
+                err.contains(want),
+                "{:?}: {err}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha256, 8, 60).unwrap();
+        let file = SecretFile::new(
+            b"12345678901234567890",
+            &key,
+            &[ScratchHash::new("12345678", [1; 16])],
+        );
+        let e = parse(file.to_toml().as_bytes()).unwrap();
+        assert_eq!(e.key.algorithm(), Algorithm::Sha256);
+        assert_eq!(e.key.digits(), 8);
+        assert_eq!(e.key.period(), 60);
+        assert!(e.scratch[0].matches("12345678"));
+    }
+}

@@ -1,0 +1,293 @@
+//! Files and identities: looking users up, opening secret files safely,
+//! switching the filesystem identity, writing files atomically.
+//!
+//! Every check is made on the opened descriptor (fstat), never on a path
+//! that could change between the check and the use.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{self, Gid, Uid};
+use zeroize::Zeroizing;
+
+/// Largest secret file read. Real ones are a few hundred bytes.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// What the module needs to know about an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+/// Whether a user name is one this module will handle: it becomes a file
+/// name in the state directory, so it must be a plain, short name.
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && !name.starts_with('.')
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| !c.is_control() && c != '/' && !c.is_whitespace())
+}
+
+/// Looks an account up in the passwd database. `Ok(None)`: no such user.
+pub fn lookup_user(name: &str) -> io::Result<Option<UserInfo>> {
+    if !valid_user_name(name) {
+        return Ok(None);
+    }
+    let user = unistd::User::from_name(name).map_err(io::Error::from)?;
+    Ok(user.map(|u| UserInfo {
+        name: u.name,
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+        home: u.dir,
+    }))
+}
+
+/// Looks an account up by uid.
+pub fn lookup_uid(uid: u32) -> io::Result<Option<UserInfo>> {
+    let user = unistd::User::from_uid(Uid::from_raw(uid)).map_err(io::Error::from)?;
+    Ok(user.map(|u| UserInfo {
+        name: u.name,
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+        home: u.dir,
+    }))
+}
+
+/// Whether `user` belongs to the group `group` (primary or supplementary).
+/// A group that does not exist has no members.
+pub fn in_group(user: &UserInfo, group: &str) -> io::Result<bool> {
+    let Some(g) = unistd::Group::from_name(group).map_err(io::Error::from)? else {
+        return Ok(false);
+    };
+    if g.gid.as_raw() == user.gid || g.mem.iter().any(|m| m == &user.name) {
+        return Ok(true);
+    }
+    let name = std::ffi::CString::new(user.name.as_str())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let groups = unistd::getgrouplist(&name, Gid::from_raw(user.gid)).map_err(io::Error::from)?;
+    Ok(groups.contains(&g.gid))
+}
+
+/// While alive, file accesses of this process are checked as another user
+/// (setfsuid/setfsgid); dropping it restores the previous identity. So root
+/// reads a file in a home directory with exactly the rights of its owner,
+/// which also works on root-squashed NFS homes.
+pub struct FsIdentity {
+    uid: Uid,
+    gid: Gid,
+}
+
+impl FsIdentity {
+    pub fn assume(uid: u32, gid: u32) -> FsIdentity {
+        // Group first: once the uid is dropped the group may not be changeable.
+        let gid = unistd::setfsgid(Gid::from_raw(gid));
+        let uid = unistd::setfsuid(Uid::from_raw(uid));
+        FsIdentity { uid, gid }
+    }
+}
+
+impl Drop for FsIdentity {
+    fn drop(&mut self) {
+        unistd::setfsuid(self.uid);
+        unistd::setfsgid(self.gid);
+    }
+}
+
+/// Why a secret file was refused.
+#[derive(Debug)]
+pub enum ReadError {
+    /// No file at that path: the user is not enrolled.
+    NotFound,
+    Symlink,
+    NotRegular,
+    BadOwner {
+        uid: u32,
+    },
+    BadMode {
+        mode: u32,
+    },
+    Empty,
+    TooLarge {
+        size: u64,
+    },
+    Io(io::Error),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::NotFound => f.write_str("no such file"),
+            ReadError::Symlink => f.write_str("is a symbolic link"),
+            ReadError::NotRegular => f.write_str("is not a regular file"),
+            ReadError::BadOwner { uid } => {
+                write!(f, "owned by uid {uid}, not by the user or root")
+            }
+            ReadError::BadMode { mode } => write!(
+                f,
+                "mode {:04o} gives access to group or others (chmod 600)",
+                mode & 0o7777
+            ),
+            ReadError::Empty => f.write_str("is empty"),
+            ReadError::TooLarge { size } => {
+                write!(f, "is {size} bytes, over the {MAX_SECRET_FILE}-byte limit")
+            }
+            ReadError::Io(e) => write!(f, "cannot be read: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Opens and reads a secret file that belongs to `owner`.
+///
+/// The file must be a regular file (the last component is not followed if it
+/// is a symlink), owned by `owner` or by root, with no group or other
+/// permission bits, non-empty and at most [`MAX_SECRET_FILE`] bytes. When
+/// `as_owner` is set, the file is opened with the owner's filesystem identity.
+pub fn read_secret_file(
+    path: &Path,
+    owner: &UserInfo,
+    as_owner: bool,
+) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    let file = {
+        let _identity = as_owner.then(|| FsIdentity::assume(owner.uid, owner.gid));
+        OpenOptions::new()
+            .read(true)
+            // O_NONBLOCK: a FIFO planted at the path must not hang the login.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(path)
+    };
+    let mut file = file.map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => ReadError::NotFound,
+        Some(libc::ELOOP) => ReadError::Symlink,
+        _ => ReadError::Io(e),
+    })?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if meta.uid() != owner.uid && meta.uid() != 0 {
+        return Err(ReadError::BadOwner { uid: meta.uid() });
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(ReadError::BadMode { mode: meta.mode() });
+    }
+    if meta.len() > MAX_SECRET_FILE {
+        return Err(ReadError::TooLarge { size: meta.len() });
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    // Read one byte past the limit in case the file grew since fstat.
+    (&mut file)
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+        });
+    }
+    if bytes.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    Ok(bytes)
+}
+
+/// Reads a system configuration file. `Ok(None)`: it does not exist. It
+/// must be a regular file owned by root that only root may write, because
+/// it decides who needs a second factor.
+pub fn read_config_file(path: &Path) -> Result<Option<String>, String> {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err("is a symbolic link".into()),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.uid() != 0 {
+        return Err(format!("owned by uid {}, not root", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "mode {:04o} lets others write to it",
+            meta.mode() & 0o7777
+        ));
+    }
+    if meta.len() > MAX_SECRET_FILE {
+        return Err(format!("is {} bytes, over the limit", meta.len()));
+    }
+    let mut text = String::new();
+    (&mut file)
+        .take(MAX_SECRET_FILE)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    Ok(Some(text))
+}
+
+/// Replaces `path` with `contents` atomically: a temporary file in the same
+/// directory (created exclusively, so never through a symlink), written,
+/// given `mode`, flushed to disk, renamed over `path`, and the directory
+/// flushed. A symlink at `path` is replaced, not followed. Readers see the
+/// old file or the new one, never a mix; a crash leaves at most a stray
+/// temporary file, which no login ever looks at.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.as_file_mut().write_all(contents)?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+/// The directory a path is in (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Flushes a directory's entries (after a rename or unlink in it).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names() {
+        assert!(valid_user_name("alice"));
+        assert!(valid_user_name("svc.backup"));
+        assert!(valid_user_name("DOMAIN\\bob"));
+        for bad in ["", ".", "..", ".x", "-x", "a/b", "a b", "a\nb", "a\0b"] {
+            assert!(!valid_user_name(bad), "{bad:?}");
+        }
+    }
+}

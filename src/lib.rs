@@ -1,0 +1,26 @@
+//! pam-totp: a TOTP second factor for Linux logins.
+//!
+//! The crate builds the PAM module (`pam_totp.so`, the cdylib) and the
+//! library the `pam-totp` command-line tool uses. Layers, from pure to I/O:
+//!
+//! - [`otp`], [`scratch`], [`enrollment`], [`verify`]: codes, scratch-code
+//!   hashes, the secret-file format, and the verification decision. Pure:
+//!   time and state are passed in.
+//! - [`config`]: module arguments and config.toml.
+//! - [`files`], [`state`]: safe opening of secret files, identities, atomic
+//!   writes, the locked per-user state.
+//! - [`auth`]: one login, from arguments to a verdict, over a trait.
+//! - `pam`: the libpam edge; the only module with `unsafe` code.
+#![deny(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod enrollment;
+pub mod files;
+pub mod otp;
+pub mod scratch;
+pub mod state;
+pub mod verify;
+
+#[allow(unsafe_code)]
+mod pam;

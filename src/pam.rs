@@ -1,0 +1,336 @@
+//! The PAM edge: the exported `pam_sm_*` hooks and every `unsafe` block of
+//! the crate.
+//!
+//! Each hook runs its body under `catch_unwind`: a panic is logged and
+//! becomes PAM_AUTH_ERR, it never unwinds into sshd or sudo. The
+//! conversation is our own small wrapper (pamsm's `conv()` neither frees nor
+//! wipes the reply): the answer is copied into a zeroizing buffer, the C
+//! string is wiped and both allocations are freed.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pamsm::{LogLvl, Pam, PamLibExt};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::auth::{self, Level, PamIo, Verdict};
+
+const PAM_SUCCESS: c_int = 0;
+const PAM_AUTH_ERR: c_int = 7;
+const PAM_IGNORE: c_int = 25;
+const PAM_CONV: c_int = 5;
+const PAM_PROMPT_ECHO_OFF: c_int = 1;
+const PAM_PROMPT_ECHO_ON: c_int = 2;
+
+/// `struct pam_message` from <security/pam_appl.h>.
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+/// `struct pam_response`.
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    resp_retcode: c_int,
+}
+
+type ConvFn = unsafe extern "C" fn(
+    num_msg: c_int,
+    msg: *mut *const PamMessage,
+    resp: *mut *mut PamResponse,
+    appdata_ptr: *mut c_void,
+) -> c_int;
+
+/// `struct pam_conv`.
+#[repr(C)]
+struct PamConv {
+    conv: Option<ConvFn>,
+    appdata_ptr: *mut c_void,
+}
+
+#[link(name = "pam")]
+extern "C" {
+    fn pam_get_item(pamh: *const c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
+}
+
+/// Runs a hook body; a panic is logged and denies.
+fn guarded(pamh: &Pam, hook: &str, body: impl FnOnce() -> c_int) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(code) => code,
+        Err(_) => {
+            let msg = format!("internal error (panic) in {hook}; denying");
+            // Logging must not be able to unwind either.
+            let _ = catch_unwind(AssertUnwindSafe(|| pamh.syslog(LogLvl::CRIT, &msg)));
+            PAM_AUTH_ERR
+        }
+    }
+}
+
+/// Copies the module arguments. `None` if one is not UTF-8.
+///
+/// # Safety
+/// `argv` must point to `argc` valid NUL-terminated strings (libpam's
+/// contract for every `pam_sm_*` hook).
+unsafe fn collect_args(argc: c_int, argv: *const *const c_char) -> Option<Vec<String>> {
+    let n = usize::try_from(argc).ok()?;
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    if argv.is_null() {
+        return None;
+    }
+    // SAFETY: libpam passes an array of `argc` pointers (see above).
+    let ptrs = unsafe { std::slice::from_raw_parts(argv, n) };
+    ptrs.iter()
+        .map(|&p| {
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: each entry is a NUL-terminated string owned by libpam
+            // for the duration of the call.
+            let s = unsafe { CStr::from_ptr(p) };
+            s.to_str().ok().map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Called by libpam for `auth` lines.
+///
+/// # Safety
+/// Called by libpam with a live handle and `argc` valid argument strings.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_authenticate(
+    pamh: Pam,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    guarded(&pamh, "pam_sm_authenticate", || {
+        // SAFETY: forwarded from libpam's call of this hook.
+        let Some(args) = (unsafe { collect_args(argc, argv) }) else {
+            let _ = pamh.syslog(
+                LogLvl::ERR,
+                "configuration error: a module argument is not UTF-8; denying",
+            );
+            return PAM_AUTH_ERR;
+        };
+        let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
+            let _ = pamh.syslog(LogLvl::ERR, "the system clock is before 1970; denying");
+            return PAM_AUTH_ERR;
+        };
+        let mut io = LibPam { pamh: &pamh };
+        match auth::authenticate(&mut io, &args, now.as_secs()) {
+            Verdict::Success => PAM_SUCCESS,
+            Verdict::AuthErr => PAM_AUTH_ERR,
+            Verdict::Ignore => PAM_IGNORE,
+        }
+    })
+}
+
+/// Credentials are not this module's business, but sshd aborts the login
+/// if setcred fails, so it succeeds.
+///
+/// # Safety
+/// Called by libpam.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_setcred(
+    _pamh: Pam,
+    _flags: c_int,
+    _argc: c_int,
+    _argv: *const *const c_char,
+) -> c_int {
+    PAM_SUCCESS
+}
+
+/// The module has no say in account management.
+///
+/// # Safety
+/// Called by libpam.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_acct_mgmt(
+    _pamh: Pam,
+    _flags: c_int,
+    _argc: c_int,
+    _argv: *const *const c_char,
+) -> c_int {
+    PAM_IGNORE
+}
+
+/// Nor in sessions.
+///
+/// # Safety
+/// Called by libpam.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_open_session(
+    _pamh: Pam,
+    _flags: c_int,
+    _argc: c_int,
+    _argv: *const *const c_char,
+) -> c_int {
+    PAM_IGNORE
+}
+
+/// # Safety
+/// Called by libpam.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_close_session(
+    _pamh: Pam,
+    _flags: c_int,
+    _argc: c_int,
+    _argv: *const *const c_char,
+) -> c_int {
+    PAM_IGNORE
+}
+
+/// Nor in password changes: enrolling is `pam-totp enroll`.
+///
+/// # Safety
+/// Called by libpam.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_chauthtok(
+    _pamh: Pam,
+    _flags: c_int,
+    _argc: c_int,
+    _argv: *const *const c_char,
+) -> c_int {
+    PAM_IGNORE
+}
+
+/// [`PamIo`] over a live libpam handle.
+struct LibPam<'a> {
+    pamh: &'a Pam,
+}
+
+impl LibPam<'_> {
+    fn raw(&self) -> *const c_void {
+        // SAFETY: `Pam` is `#[repr(transparent)]` over the `pam_handle_t *`
+        // libpam passed in, so reading it as that pointer is reading its
+        // only field.
+        unsafe { *(self.pamh as *const Pam as *const *const c_void) }
+    }
+
+    /// One prompt through the application's conversation function.
+    fn converse(&self, style: c_int, text: &str) -> Option<Zeroizing<String>> {
+        let text = CString::new(text).ok()?;
+        let mut item: *const c_void = ptr::null();
+        // SAFETY: the handle is live for the duration of the hook, and
+        // pam_get_item writes one pointer to `item`.
+        let rc = unsafe { pam_get_item(self.raw(), PAM_CONV, &mut item) };
+        if rc != PAM_SUCCESS || item.is_null() {
+            return None;
+        }
+        // SAFETY: the PAM_CONV item is the application's `struct pam_conv`,
+        // which libpam keeps alive until pam_end.
+        let conv = unsafe { &*(item as *const PamConv) };
+        let conv_fn = conv.conv?;
+        let message = PamMessage {
+            msg_style: style,
+            msg: text.as_ptr(),
+        };
+        let mut messages: *const PamMessage = &message;
+        let mut resp: *mut PamResponse = ptr::null_mut();
+        // SAFETY: a conversation call with one message that outlives it; the
+        // application stores a malloc'd response array (or nothing) in `resp`.
+        let rc = unsafe { conv_fn(1, &mut messages, &mut resp, conv.appdata_ptr) };
+        // Take and free whatever came back, even when the call failed.
+        // SAFETY: `resp` is null or what the conversation function allocated
+        // for our one message.
+        let answer = unsafe { take_response(resp) };
+        if rc != PAM_SUCCESS {
+            return None;
+        }
+        answer
+    }
+}
+
+/// Copies the answer of a one-message conversation into a zeroizing
+/// buffer, wipes the C string, and frees both allocations.
+///
+/// # Safety
+/// `resp` is null, or a malloc'd `struct pam_response` whose `resp` is null
+/// or a malloc'd NUL-terminated string, and nothing else refers to them.
+unsafe fn take_response(resp: *mut PamResponse) -> Option<Zeroizing<String>> {
+    if resp.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and owned by us per the contract above.
+    let r = unsafe { &mut *resp };
+    let mut answer = None;
+    if !r.resp.is_null() {
+        // SAFETY: a NUL-terminated string per the contract.
+        let len = unsafe { CStr::from_ptr(r.resp) }.to_bytes().len();
+        // SAFETY: `len` bytes before the NUL belong to the allocation.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(r.resp.cast::<u8>(), len) };
+        answer = std::str::from_utf8(bytes)
+            .ok()
+            .map(|s| Zeroizing::new(s.to_owned()));
+        bytes.zeroize();
+        // SAFETY: malloc'd by the application, freed once, not used after.
+        unsafe { libc::free(r.resp.cast::<c_void>()) };
+        r.resp = ptr::null_mut();
+    }
+    // SAFETY: malloc'd by the application, freed once, not used after.
+    unsafe { libc::free(resp.cast::<c_void>()) };
+    answer
+}
+
+fn cstr_item(item: pamsm::PamResult<Option<&CStr>>) -> Option<String> {
+    item.ok()
+        .flatten()
+        .and_then(|c| c.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl PamIo for LibPam<'_> {
+    fn user(&mut self) -> Option<String> {
+        cstr_item(self.pamh.get_user(None)).filter(|u| !u.is_empty())
+    }
+
+    fn service(&self) -> Option<String> {
+        cstr_item(self.pamh.get_service())
+    }
+
+    fn rhost(&self) -> Option<String> {
+        cstr_item(self.pamh.get_rhost())
+    }
+
+    fn authtok(&self) -> Option<Zeroizing<String>> {
+        let tok = self.pamh.get_cached_authtok().ok().flatten()?;
+        tok.to_str().ok().map(|s| Zeroizing::new(s.to_owned()))
+    }
+
+    fn set_authtok(&mut self, value: &str) -> bool {
+        let Ok(c) = CString::new(value) else {
+            return false;
+        };
+        // libpam copies the item; our copy is wiped right after.
+        let ok = self.pamh.set_authtok(&c).is_ok();
+        c.into_bytes().zeroize();
+        ok
+    }
+
+    fn prompt(&mut self, text: &str, echo: bool) -> Option<Zeroizing<String>> {
+        let style = if echo {
+            PAM_PROMPT_ECHO_ON
+        } else {
+            PAM_PROMPT_ECHO_OFF
+        };
+        self.converse(style, text)
+    }
+
+    fn log(&self, level: Level, msg: &str) {
+        let lvl = match level {
+            Level::Err => LogLvl::ERR,
+            Level::Warning => LogLvl::WARNING,
+            Level::Notice => LogLvl::NOTICE,
+            Level::Info => LogLvl::INFO,
+            Level::Debug => LogLvl::DEBUG,
+        };
+        // pam_syslog logs to LOG_AUTHPRIV; with no /dev/log it logs nowhere.
+        let _ = self.pamh.syslog(lvl, msg);
+    }
+}

@@ -1,0 +1,258 @@
+//! Per-user state files: replay, rate limit, used scratch codes.
+//!
+//! Layout of the state directory (root-owned, 0700):
+//!
+//! - `NAME`: the user's state, TOML ([`UserState`]), replaced atomically;
+//! - `.NAME.lock`: an empty file that is only ever locked (flock), never
+//!   replaced, so every process locks the same inode;
+//! - `.NAME.tmp`: the next state while it is being written. Only the lock
+//!   holder writes it, so a fixed name is safe; one left by a killed process
+//!   is simply overwritten by the next login.
+//!
+//! A login takes the lock after the user has typed the code, reads, decides,
+//! writes, and releases: concurrent logins of one user are serialised, and
+//! no decision is made on a stale read.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::files::{sync_dir, valid_user_name};
+use crate::verify::{UserState, STATE_VERSION};
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
+/// Largest state file read; real ones are well under a kilobyte.
+const MAX_STATE_FILE: u64 = 64 * 1024;
+
+#[derive(Debug)]
+pub enum StateError {
+    /// The state directory is missing, not a directory, or open to others.
+    Dir {
+        path: PathBuf,
+        why: String,
+    },
+    /// The user name cannot be a state file name.
+    BadUser(String),
+    /// The state file does not parse: refused until `pam-totp reset`.
+    Corrupt {
+        path: PathBuf,
+        why: String,
+    },
+    Io {
+        path: PathBuf,
+        err: io::Error,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Dir { path, why } => {
+                write!(f, "state directory {}: {why}", path.display())
+            }
+            StateError::BadUser(u) => write!(f, "user name {u:?} cannot have a state file"),
+            StateError::Corrupt { path, why } => write!(
+                f,
+                "state file {} is corrupt ({why}); run `pam-totp reset` for this user",
+                path.display()
+            ),
+            StateError::Io { path, err } => write!(f, "{}: {err}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |err| StateError::Io {
+        path: path.to_owned(),
+        err,
+    }
+}
+
+/// A checked state directory.
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    /// Opens the directory, creating it (0700, with missing parents 0755)
+    /// when `create` is set. It must be a real directory owned by this
+    /// process's user (root, in a login) that nobody else may write to.
+    pub fn open(path: &Path, create: bool) -> Result<StateDir, StateError> {
+        let dir_err = |why: String| StateError::Dir {
+            path: path.to_owned(),
+            why,
+        };
+        if !path.is_absolute() {
+            return Err(dir_err("not an absolute path".into()));
+        }
+        if create && !path.exists() {
+            if let Some(parent) = path.parent() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)
+                    .map_err(|e| dir_err(format!("cannot create: {e}")))?;
+            }
+            match fs::DirBuilder::new().mode(0o700).create(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(dir_err(format!("cannot create: {e}"))),
+            }
+        }
+        let meta = fs::symlink_metadata(path).map_err(|e| dir_err(e.to_string()))?;
+        if !meta.is_dir() {
+            return Err(dir_err("not a directory".into()));
+        }
+        let euid = nix::unistd::geteuid().as_raw();
+        if meta.uid() != euid {
+            return Err(dir_err(format!("owned by uid {}, not {euid}", meta.uid())));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(dir_err(format!(
+                "mode {:04o} lets others write to it",
+                meta.mode() & 0o7777
+            )));
+        }
+        Ok(StateDir {
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the user's exclusive lock, waiting for other logins of the same
+    /// user to finish (they hold it only for a read, a check and a write).
+    pub fn lock(&self, user: &str) -> Result<StateLock<'_>, StateError> {
+        if !valid_user_name(user) {
+            return Err(StateError::BadUser(user.to_owned()));
+        }
+        let lock_path = self.path.join(format!(".{user}.lock"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        let lock =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StateError::Io {
+                path: lock_path.clone(),
+                err: errno.into(),
+            })?;
+        Ok(StateLock {
+            dir: self,
+            user: user.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The path of a user's state file.
+    pub fn state_path(&self, user: &str) -> PathBuf {
+        self.path.join(user)
+    }
+}
+
+/// A held lock on one user's state; released on drop.
+pub struct StateLock<'a> {
+    dir: &'a StateDir,
+    user: String,
+    _lock: Flock<File>,
+}
+
+impl StateLock<'_> {
+    fn path(&self) -> PathBuf {
+        self.dir.state_path(&self.user)
+    }
+
+    /// Reads the state. A missing file is a fresh user; anything that is not
+    /// a valid state file is [`StateError::Corrupt`].
+    pub fn read(&self) -> Result<UserState, StateError> {
+        let path = self.path();
+        let corrupt = |why: String| StateError::Corrupt {
+            path: path.clone(),
+            why,
+        };
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(UserState::new()),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(corrupt("a symbolic link".into()))
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let meta = file.metadata().map_err(io_err(&path))?;
+        if !meta.is_file() {
+            return Err(corrupt("not a regular file".into()));
+        }
+        if meta.len() > MAX_STATE_FILE {
+            return Err(corrupt(format!("{} bytes", meta.len())));
+        }
+        let mut text = String::new();
+        (&mut file)
+            .take(MAX_STATE_FILE)
+            .read_to_string(&mut text)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => corrupt("not UTF-8".into()),
+                _ => io_err(&path)(e),
+            })?;
+        let state: UserState =
+            toml::from_str(&text).map_err(|e| corrupt(e.message().trim().to_owned()))?;
+        if state.version != STATE_VERSION {
+            return Err(corrupt(format!("version {}", state.version)));
+        }
+        Ok(state)
+    }
+
+    /// Replaces the state file atomically and durably.
+    pub fn write(&self, state: &UserState) -> Result<(), StateError> {
+        let path = self.path();
+        let tmp = self.dir.path.join(format!(".{}.tmp", self.user));
+        let text = toml::to_string(state).map_err(|e| StateError::Io {
+            path: path.clone(),
+            err: io::Error::other(e.to_string()),
+        })?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        file.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        sync_dir(&self.dir.path).map_err(io_err(&self.dir.path))
+    }
+
+    /// Deletes the state (and any stray temporary file): the user starts
+    /// fresh. The secret file is not touched.
+    pub fn remove(&self) -> Result<(), StateError> {
+        let path = self.path();
+        for p in [&path, &self.dir.path.join(format!(".{}.tmp", self.user))] {
+            match fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(p)(e)),
+            }
+        }
+        sync_dir(&self.dir.path).map_err(io_err(&self.dir.path))
+    }
+}

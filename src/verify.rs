@@ -1,0 +1,328 @@
+//! The verification decision: one typed code against a user's key, scratch
+//! codes and state, at a given time.
+//!
+//! Pure: the caller reads the state under its lock, calls [`attempt`], and
+//! writes the state back before releasing the lock. Replay protection, the
+//! rate limit and single use of scratch codes are all decided here.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::otp::OtpKey;
+use crate::scratch::{looks_like_scratch_code, ScratchHash};
+
+/// The largest `window=` accepted.
+pub const MAX_WINDOW: u64 = 10;
+
+/// At most `max_failures` failed attempts in any `seconds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max_failures: u32,
+    pub seconds: u64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            max_failures: 3,
+            seconds: 30,
+        }
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.max_failures, self.seconds)
+    }
+}
+
+/// How codes are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Steps accepted before and after the current one.
+    pub window: u64,
+    pub rate_limit: RateLimit,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            window: 1,
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+/// What changes from one login to the next, kept in the state file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserState {
+    /// Format version, 1.
+    pub version: u32,
+    /// The highest TOTP step accepted; it and every earlier step are spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<u64>,
+    /// Unix times of failed attempts still inside the rate-limit window.
+    #[serde(default)]
+    pub failures: Vec<u64>,
+    /// Failed attempts since the last success (rate-limited ones included).
+    #[serde(default)]
+    pub failed_attempts: u64,
+    /// Identifiers of scratch codes already used.
+    #[serde(default)]
+    pub used_scratch: Vec<String>,
+    /// Unix time of the last successful login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<u64>,
+}
+
+pub const STATE_VERSION: u32 = 1;
+
+impl UserState {
+    pub fn new() -> UserState {
+        UserState {
+            version: STATE_VERSION,
+            ..UserState::default()
+        }
+    }
+
+    /// Failures that still count against the rate limit at `now`. Times in
+    /// the future (the clock stepped back) count too, up to one window ahead.
+    pub fn recent_failures(&self, now: u64, limit: RateLimit) -> usize {
+        self.failures
+            .iter()
+            .filter(|&&t| in_window(t, now, limit))
+            .count()
+    }
+
+    /// Whether the rate limit refuses every code at `now`.
+    pub fn locked(&self, now: u64, limit: RateLimit) -> bool {
+        self.recent_failures(now, limit) >= limit.max_failures as usize
+    }
+
+    fn record_failure(&mut self, now: u64, counted: bool) {
+        if counted {
+            self.failures.push(now);
+        }
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+    }
+}
+
+fn in_window(t: u64, now: u64, limit: RateLimit) -> bool {
+    t.saturating_add(limit.seconds) > now && t <= now.saturating_add(limit.seconds)
+}
+
+/// How a code was accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Totp { step: u64 },
+    Scratch { id: String },
+}
+
+/// The verdict on one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted(Method),
+    /// Not a valid code.
+    Wrong,
+    /// A valid code whose step, or scratch code, was already used.
+    Replayed(Method),
+    /// Too many recent failures; the code was not even checked.
+    RateLimited,
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Accepted(_))
+    }
+}
+
+/// A user's credentials: their key and the hashes of their scratch codes.
+pub struct Credentials<'a> {
+    pub key: &'a OtpKey,
+    pub scratch: &'a [ScratchHash],
+}
+
+/// Decides one attempt and updates `state` accordingly.
+///
+/// `typed` is what the user typed; spaces are ignored. Every failure is
+/// recorded; failures while rate limited count in `failed_attempts` but do
+/// not extend the lockout, so the limit is exactly N per window.
+pub fn attempt(
+    creds: &Credentials<'_>,
+    typed: &str,
+    now: u64,
+    policy: &Policy,
+    state: &mut UserState,
+) -> Outcome {
+    attempt_any(creds, &[typed], now, policy, state)
+}
+
+/// Like [`attempt`], for input that can be read more than one way (a
+/// password followed by either a code or a scratch code). Still one attempt:
+/// at most one failure is recorded.
+pub fn attempt_any(
+    creds: &Credentials<'_>,
+    candidates: &[&str],
+    now: u64,
+    policy: &Policy,
+    state: &mut UserState,
+) -> Outcome {
+    let limit = policy.rate_limit;
+    state.failures.retain(|&t| in_window(t, now, limit));
+    state
+        .used_scratch
+        .retain(|id| creds.scratch.iter().any(|h| &h.id() == id));
+
+    if state.locked(now, limit) {
+        state.record_failure(now, false);
+        return Outcome::RateLimited;
+    }
+
+    let mut outcome = Outcome::Wrong;
+    for typed in candidates {
+        let typed: Zeroizing<String> =
+            Zeroizing::new(typed.chars().filter(|c| !c.is_whitespace()).collect());
+        match check_code(creds, &typed, now, policy, state) {
+            o @ Outcome::Accepted(_) => {
+                outcome = o;
+                break;
+            }
+            o @ Outcome::Replayed(_) if outcome == Outcome::Wrong => outcome = o,
+            _ => {}
+        }
+    }
+    match &outcome {
+        Outcome::Accepted(method) => {
+            match method {
+                Method::Totp { step } => state.last_step = Some(*step),
+                Method::Scratch { id } => state.used_scratch.push(id.clone()),
+            }
+            state.failed_attempts = 0;
+            state.last_success = Some(now);
+        }
+        _ => state.record_failure(now, true),
+    }
+    outcome
+}
+
+/// Scratch codes not yet used.
+pub fn remaining_scratch(scratch: &[ScratchHash], state: &UserState) -> usize {
+    scratch
+        .iter()
+        .filter(|h| !state.used_scratch.contains(&h.id()))
+        .count()
+}
+
+fn check_code(
+    creds: &Credentials<'_>,
+    typed: &str,
+    now: u64,
+    policy: &Policy,
+    state: &UserState,
+) -> Outcome {
+    let key = creds.key;
+    let totp_form =
+        typed.len() == usize::from(key.digits()) && typed.bytes().all(|b| b.is_ascii_digit());
+    let totp_step = if totp_form {
+        let now_step = key.step_at(now);
+        let window = policy.window.min(MAX_WINDOW);
+        key.match_totp(
+            typed,
+            now_step.saturating_sub(window),
+            now_step.saturating_add(window),
+        )
+    } else {
+        None
+    };
+    // Every scratch hash is derived, so the cost does not tell which matched.
+    let scratch_id = if looks_like_scratch_code(typed) {
+        creds
+            .scratch
+            .iter()
+            .filter(|h| h.matches(typed))
+            .map(ScratchHash::id)
+            .last()
+    } else {
+        None
+    };
+
+    match (totp_step, scratch_id) {
+        (Some(step), _) => {
+            let method = Method::Totp { step };
+            if state.last_step.is_some_and(|last| step <= last) {
+                Outcome::Replayed(method)
+            } else {
+                Outcome::Accepted(method)
+            }
+        }
+        (None, Some(id)) => {
+            let used = state.used_scratch.contains(&id);
+            let method = Method::Scratch { id };
+            if used {
+                Outcome::Replayed(method)
+            } else {
+                Outcome::Accepted(method)
+            }
+        }
+        (None, None) => Outcome::Wrong,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otp::Algorithm;
+
+    fn key() -> OtpKey {
+        OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap()
+    }
+
+    #[test]
+    fn accepts_then_refuses_replay() {
+        let key = key();
+        let creds = Credentials {
+            key: &key,
+            scratch: &[],
+        };
+        let mut st = UserState::new();
+        let now = 1_000_000;
+        let code = key.totp_code(key.step_at(now));
+        let p = Policy::default();
+        assert!(attempt(&creds, &code, now, &p, &mut st).is_success());
+        assert!(matches!(
+            attempt(&creds, &code, now, &p, &mut st),
+            Outcome::Replayed(_)
+        ));
+        assert_eq!(st.failed_attempts, 1);
+    }
+
+    #[test]
+    fn rate_limit_blocks_right_code() {
+        let key = key();
+        let creds = Credentials {
+            key: &key,
+            scratch: &[],
+        };
+        let mut st = UserState::new();
+        let p = Policy::default();
+        let now = 1_000_000;
+        for _ in 0..3 {
+            assert_eq!(attempt(&creds, "000000x", now, &p, &mut st), Outcome::Wrong);
+        }
+        let code = key.totp_code(key.step_at(now));
+        assert_eq!(
+            attempt(&creds, &code, now + 29, &p, &mut st),
+            Outcome::RateLimited
+        );
+        assert_eq!(st.failures.len(), 3);
+        assert_eq!(st.failed_attempts, 4);
+        let later = now + 30;
+        let code = key.totp_code(key.step_at(later));
+        assert!(attempt(&creds, &code, later, &p, &mut st).is_success());
+        assert_eq!(st.failed_attempts, 0);
+    }
+}
