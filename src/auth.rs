@@ -75,7 +75,9 @@ impl Audit {
 /// A log field: plain if it is plain, otherwise quoted with escapes, so a
 /// user name typed by a remote client cannot forge log fields.
 fn field(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+    if s.is_empty() {
+        "-".to_owned()
+    } else if s.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
         s.to_owned()
     } else {
         format!("{s:?}")
@@ -83,8 +85,8 @@ fn field(s: &str) -> String {
 }
 
 /// Where the user stands before any code is typed.
-enum Enrolled {
-    Yes(Enrollment),
+enum Standing {
+    Enrolled(Enrollment),
     NotEnrolled,
     UnknownUser,
     /// The secret file exists but cannot be used; the reason for syslog.
@@ -153,7 +155,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
     }
 
     let enrolled = match &user {
-        None => Enrolled::UnknownUser,
+        None => Standing::UnknownUser,
         Some(u) => match load_enrollment(&settings, u, io) {
             Ok(e) => e,
             Err(why) => {
@@ -165,7 +167,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
             }
         },
     };
-    if matches!(enrolled, Enrolled::NotEnrolled) && settings.nullok {
+    if matches!(enrolled, Standing::NotEnrolled) && settings.nullok {
         io.log(
             Level::Info,
             &audit.line("skipped", "reason=not-enrolled,nullok"),
@@ -174,7 +176,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
     }
 
     let digits = match &enrolled {
-        Enrolled::Yes(e) => usize::from(e.key.digits()),
+        Standing::Enrolled(e) => usize::from(e.key.digits()),
         _ => usize::from(enrollment::DEFAULT_DIGITS),
     };
     // The prompt comes before any verdict, so an attacker cannot tell an
@@ -188,19 +190,19 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
     };
 
     let enrollment = match enrolled {
-        Enrolled::Yes(e) => e,
-        Enrolled::NotEnrolled => {
+        Standing::Enrolled(e) => e,
+        Standing::NotEnrolled => {
             io.log(
                 Level::Notice,
                 &audit.line("not-enrolled", "reason=\"no secret file\""),
             );
             return Verdict::AuthErr;
         }
-        Enrolled::UnknownUser => {
+        Standing::UnknownUser => {
             io.log(Level::Notice, &audit.line("unknown-user", ""));
             return Verdict::AuthErr;
         }
-        Enrolled::Problem(why) => {
+        Standing::Problem(why) => {
             io.log(
                 Level::Err,
                 &audit.line("file-problem", &format!("reason={}", field(&why))),
@@ -304,7 +306,7 @@ fn load_enrollment(
     settings: &Settings,
     user: &UserInfo,
     io: &dyn PamIo,
-) -> Result<Enrolled, String> {
+) -> Result<Standing, String> {
     let path = config::expand_secret(&settings.secret, user)?;
     // Files under the home directory are read with the user's identity;
     // system-wide ones (root-owned) as root.
@@ -322,11 +324,11 @@ fn load_enrollment(
     let shown = path.display();
     Ok(match files::read_secret_file(&path, user, as_owner) {
         Ok(bytes) => match enrollment::parse(&bytes) {
-            Ok(e) => Enrolled::Yes(e),
-            Err(e) => Enrolled::Problem(format!("{shown}: {e}")),
+            Ok(e) => Standing::Enrolled(e),
+            Err(e) => Standing::Problem(format!("{shown}: {e}")),
         },
-        Err(ReadError::NotFound) => Enrolled::NotEnrolled,
-        Err(e) => Enrolled::Problem(format!("{shown}: {e}")),
+        Err(ReadError::NotFound) => Standing::NotEnrolled,
+        Err(e) => Standing::Problem(format!("{shown}: {e}")),
     })
 }
 

@@ -240,12 +240,13 @@ fn check_code(
     };
     // Every scratch hash is derived, so the cost does not tell which matched.
     let scratch_id = if looks_like_scratch_code(typed) {
-        creds
-            .scratch
-            .iter()
-            .filter(|h| h.matches(typed))
-            .map(ScratchHash::id)
-            .last()
+        creds.scratch.iter().fold(None, |found, h| {
+            if h.matches(typed) {
+                Some(h.id())
+            } else {
+                found
+            }
+        })
     } else {
         None
     };

@@ -1,0 +1,306 @@
+//! A minimal PAM application for the tests: authenticates one user through
+//! the real libpam, with a service file from a private directory
+//! (`pam_start_confdir`), so no test touches /etc/pam.d.
+//!
+//! ```text
+//! pam_client --confdir DIR --service NAME --user USER
+//!            [--answer TEXT]... [--authtok TEXT] [--rhost HOST]
+//!            [--wait FIFO] [--syslog] [--setcred]
+//! ```
+//!
+//! Prompts are answered with the `--answer` values in order; a prompt with
+//! no answer left fails the conversation. `--wait FIFO` blocks, after
+//! pam_start and before pam_authenticate, until the FIFO's writer closes it:
+//! many clients released at the same instant. `--syslog` runs the client in
+//! a private mount namespace with its own /dev/log and reports every line
+//! logged. The result is one JSON object on stdout:
+//!
+//! ```text
+//! {"rc":0,"result":"PAM_SUCCESS","prompts":[[1,"Verification code: "]],
+//!  "authtok":null,"setcred":null,"syslog":["..."]}
+//! ```
+//! The exit status is 0 whenever the client itself worked.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::io::Read;
+use std::os::unix::net::UnixDatagram;
+use std::ptr;
+
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    resp_retcode: c_int,
+}
+
+#[repr(C)]
+struct PamConv {
+    conv: unsafe extern "C" fn(
+        c_int,
+        *mut *const PamMessage,
+        *mut *mut PamResponse,
+        *mut c_void,
+    ) -> c_int,
+    appdata_ptr: *mut c_void,
+}
+
+#[link(name = "pam")]
+extern "C" {
+    fn pam_start_confdir(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        confdir: *const c_char,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
+    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_setcred(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+    fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
+    fn pam_get_item(pamh: *mut c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
+}
+
+const PAM_SUCCESS: c_int = 0;
+const PAM_CONV_ERR: c_int = 19;
+const PAM_RHOST: c_int = 4;
+const PAM_AUTHTOK: c_int = 6;
+const PAM_ESTABLISH_CRED: c_int = 0x2;
+const PAM_PROMPT_ECHO_OFF: c_int = 1;
+const PAM_PROMPT_ECHO_ON: c_int = 2;
+
+#[derive(Default)]
+struct Conversation {
+    answers: VecDeque<String>,
+    prompts: Vec<(c_int, String)>,
+}
+
+unsafe extern "C" fn converse(
+    num_msg: c_int,
+    msg: *mut *const PamMessage,
+    resp: *mut *mut PamResponse,
+    appdata: *mut c_void,
+) -> c_int {
+    // SAFETY: appdata is the &RefCell<Conversation> main() passed to pam_start.
+    let conv = unsafe { &*(appdata as *const RefCell<Conversation>) };
+    let mut conv = conv.borrow_mut();
+    let n = num_msg.max(0) as usize;
+    // SAFETY: calloc of n zeroed responses (freed by the module).
+    let replies =
+        unsafe { libc::calloc(n.max(1), std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
+    if replies.is_null() {
+        return PAM_CONV_ERR;
+    }
+    for i in 0..n {
+        // SAFETY: Linux-PAM passes an array of `num_msg` message pointers.
+        let m = unsafe { &**msg.add(i) };
+        // SAFETY: each message text is a NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(m.msg) }
+            .to_string_lossy()
+            .into_owned();
+        conv.prompts.push((m.msg_style, text));
+        if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
+            let Some(answer) = conv.answers.pop_front() else {
+                for j in 0..i {
+                    // SAFETY: entries before i were filled by strdup or are null.
+                    unsafe { libc::free((*replies.add(j)).resp as *mut c_void) };
+                }
+                // SAFETY: allocated above.
+                unsafe { libc::free(replies as *mut c_void) };
+                return PAM_CONV_ERR;
+            };
+            let c = CString::new(answer).unwrap_or_default();
+            // SAFETY: i < n, within the calloc'd array; strdup copies c.
+            unsafe { (*replies.add(i)).resp = libc::strdup(c.as_ptr()) };
+        }
+    }
+    // SAFETY: resp is the module's out pointer.
+    unsafe { *resp = replies };
+    PAM_SUCCESS
+}
+
+fn result_name(rc: c_int) -> &'static str {
+    match rc {
+        0 => "PAM_SUCCESS",
+        3 => "PAM_SERVICE_ERR",
+        4 => "PAM_SYSTEM_ERR",
+        6 => "PAM_PERM_DENIED",
+        7 => "PAM_AUTH_ERR",
+        9 => "PAM_AUTHINFO_UNAVAIL",
+        10 => "PAM_USER_UNKNOWN",
+        19 => "PAM_CONV_ERR",
+        25 => "PAM_IGNORE",
+        26 => "PAM_ABORT",
+        _ => "OTHER",
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("pam_client: {msg}");
+    std::process::exit(2);
+}
+
+/// Enters a private mount namespace whose /dev is an overlay of the real
+/// one, and binds /dev/log there; the real /dev is never written.
+fn private_syslog() -> UnixDatagram {
+    let run = |c: &str| {
+        let st = std::process::Command::new("sh").arg("-c").arg(c).status();
+        if !st.map(|s| s.success()).unwrap_or(false) {
+            die(&format!("setup failed: {c}"));
+        }
+    };
+    // SAFETY: unshare has no memory-safety preconditions.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        die("unshare(CLONE_NEWNS) failed (run as root)");
+    }
+    let base = "/run/pam-totp-test-ns";
+    let _ = std::fs::create_dir_all(base);
+    run(&format!(
+        "mount --make-rprivate / && mount -t tmpfs none {base} && mkdir {base}/u {base}/w && \
+         mount -t overlay overlay -o lowerdir=/dev,upperdir={base}/u,workdir={base}/w /dev && \
+         rm -f /dev/log"
+    ));
+    let sock =
+        UnixDatagram::bind("/dev/log").unwrap_or_else(|e| die(&format!("bind /dev/log: {e}")));
+    sock.set_nonblocking(true)
+        .unwrap_or_else(|e| die(&e.to_string()));
+    sock
+}
+
+fn main() {
+    let mut confdir = None;
+    let mut service = None;
+    let mut user = None;
+    let mut rhost = None;
+    let mut authtok = None;
+    let mut wait = None;
+    let mut syslog = false;
+    let mut setcred = false;
+    let mut conv = Conversation::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| die(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--confdir" => confdir = Some(val()),
+            "--service" => service = Some(val()),
+            "--user" => user = Some(val()),
+            "--rhost" => rhost = Some(val()),
+            "--authtok" => authtok = Some(val()),
+            "--answer" => conv.answers.push_back(val()),
+            "--wait" => wait = Some(val()),
+            "--syslog" => syslog = true,
+            "--setcred" => setcred = true,
+            _ => die(&format!("unknown argument {a}")),
+        }
+    }
+    let cstr = |s: Option<String>, what: &str| {
+        CString::new(s.unwrap_or_else(|| die(&format!("--{what} is required"))))
+            .unwrap_or_else(|_| die("NUL in argument"))
+    };
+    let confdir = cstr(confdir, "confdir");
+    let service = cstr(service, "service");
+    let user = cstr(user, "user");
+    let log = syslog.then(private_syslog);
+
+    let conv = RefCell::new(conv);
+    let pam_conv = PamConv {
+        conv: converse,
+        appdata_ptr: &conv as *const RefCell<Conversation> as *mut c_void,
+    };
+    let mut pamh: *mut c_void = ptr::null_mut();
+    // SAFETY: all strings are NUL-terminated and outlive the handle; pam_conv
+    // and conv live until pam_end below.
+    let rc = unsafe {
+        pam_start_confdir(
+            service.as_ptr(),
+            user.as_ptr(),
+            &pam_conv,
+            confdir.as_ptr(),
+            &mut pamh,
+        )
+    };
+    if rc != PAM_SUCCESS {
+        die(&format!("pam_start_confdir failed: {rc}"));
+    }
+    for (item, value) in [(PAM_RHOST, rhost), (PAM_AUTHTOK, authtok)] {
+        if let Some(v) = value {
+            let c = CString::new(v).unwrap_or_else(|_| die("NUL in argument"));
+            // SAFETY: libpam copies the string.
+            unsafe { pam_set_item(pamh, item, c.as_ptr() as *const c_void) };
+        }
+    }
+    if let Some(fifo) = wait {
+        // Opening for reading blocks until the writer opens; reading returns
+        // at EOF, when the writer closes: every waiting client wakes at once.
+        let mut f = std::fs::File::open(&fifo).unwrap_or_else(|e| die(&format!("{fifo}: {e}")));
+        let mut sink = Vec::new();
+        let _ = f.read_to_end(&mut sink);
+    }
+    // SAFETY: pamh is the live handle from pam_start_confdir.
+    let rc = unsafe { pam_authenticate(pamh, 0) };
+    let cred = setcred.then(|| {
+        // SAFETY: as above.
+        unsafe { pam_setcred(pamh, PAM_ESTABLISH_CRED) }
+    });
+    let mut item: *const c_void = ptr::null();
+    // SAFETY: as above; the item stays valid until pam_end.
+    let tok = unsafe {
+        if pam_get_item(pamh, PAM_AUTHTOK, &mut item) == PAM_SUCCESS && !item.is_null() {
+            Some(
+                CStr::from_ptr(item as *const c_char)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        } else {
+            None
+        }
+    };
+    // SAFETY: ends the handle once.
+    unsafe { pam_end(pamh, rc) };
+
+    let mut lines = Vec::new();
+    if let Some(sock) = log {
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = sock.recv(&mut buf) {
+            lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    let conv = conv.into_inner();
+    let prompts: Vec<String> = conv
+        .prompts
+        .iter()
+        .map(|(style, text)| format!("[{style},{}]", json_str(text)))
+        .collect();
+    let syslog_json: Vec<String> = lines.iter().map(|l| json_str(l)).collect();
+    println!(
+        "{{\"rc\":{rc},\"result\":\"{}\",\"prompts\":[{}],\"authtok\":{},\"setcred\":{},\"syslog\":[{}]}}",
+        result_name(rc),
+        prompts.join(","),
+        tok.map(|t| json_str(&t)).unwrap_or_else(|| "null".into()),
+        cred.map(|c| c.to_string()).unwrap_or_else(|| "null".into()),
+        syslog_json.join(",")
+    );
+}
