@@ -57,16 +57,22 @@ extern "C" {
     fn pam_get_item(pamh: *const c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
 }
 
-/// Runs a hook body; a panic is logged and denies.
-fn guarded(pamh: &Pam, hook: &str, body: impl FnOnce() -> c_int) -> c_int {
+/// Runs a hook body; a panic is logged through `log` and denies.
+fn guarded(hook: &str, log: impl Fn(&str), body: impl FnOnce() -> c_int) -> c_int {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(code) => code,
         Err(_) => {
             let msg = format!("internal error (panic) in {hook}; denying");
             // Logging must not be able to unwind either.
-            let _ = catch_unwind(AssertUnwindSafe(|| pamh.syslog(LogLvl::CRIT, &msg)));
+            let _ = catch_unwind(AssertUnwindSafe(|| log(&msg)));
             PAM_AUTH_ERR
         }
+    }
+}
+
+fn log_crit(pamh: &Pam) -> impl Fn(&str) + '_ {
+    move |msg| {
+        let _ = pamh.syslog(LogLvl::CRIT, msg);
     }
 }
 
@@ -109,7 +115,7 @@ pub unsafe extern "C" fn pam_sm_authenticate(
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
-    guarded(&pamh, "pam_sm_authenticate", || {
+    guarded("pam_sm_authenticate", log_crit(&pamh), || {
         // SAFETY: forwarded from libpam's call of this hook.
         let Some(args) = (unsafe { collect_args(argc, argv) }) else {
             let _ = pamh.syslog(
@@ -332,5 +338,45 @@ impl PamIo for LibPam<'_> {
         };
         // pam_syslog logs to LOG_AUTHPRIV; with no /dev/log it logs nowhere.
         let _ = self.pamh.syslog(lvl, msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    #[test]
+    fn a_panic_is_logged_and_denies() {
+        let logged = RefCell::new(Vec::new());
+        let rc = guarded(
+            "pam_sm_authenticate",
+            |m| logged.borrow_mut().push(m.to_owned()),
+            || panic!("boom"),
+        );
+        assert_eq!(rc, PAM_AUTH_ERR);
+        assert_eq!(
+            logged.into_inner(),
+            ["internal error (panic) in pam_sm_authenticate; denying"]
+        );
+    }
+
+    #[test]
+    fn a_normal_result_passes_through() {
+        assert_eq!(guarded("h", |_| {}, || PAM_IGNORE), PAM_IGNORE);
+    }
+
+    #[test]
+    fn a_response_is_wiped_and_freed() {
+        // SAFETY: builds a malloc'd response exactly as a PAM application
+        // would, then hands it to take_response, which frees it.
+        let answer = unsafe {
+            let resp = libc::calloc(1, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
+            (*resp).resp = libc::strdup(c"123456".as_ptr());
+            take_response(resp)
+        };
+        assert_eq!(answer.as_deref().map(String::as_str), Some("123456"));
+        // SAFETY: a null response is allowed.
+        assert!(unsafe { take_response(ptr::null_mut()) }.is_none());
     }
 }
