@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod enrollment;
 pub mod files;
+pub mod google;
 pub mod otp;
 pub mod scratch;
 pub mod state;
