@@ -261,7 +261,12 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
             format!("method=scratch remaining={remaining}"),
         ),
         Outcome::Wrong => (Level::Warning, "wrong-code", String::new()),
-        Outcome::Replayed(Method::Totp { .. }) => {
+        Outcome::Accepted(Method::Hotp { counter }) => (
+            Level::Notice,
+            "success",
+            format!("method=hotp counter={counter}"),
+        ),
+        Outcome::Replayed(Method::Totp { .. } | Method::Hotp { .. }) => {
             (Level::Warning, "replayed-code", "method=totp".into())
         }
         Outcome::Replayed(Method::Scratch { .. }) => {
@@ -270,7 +275,10 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         Outcome::RateLimited => (
             Level::Warning,
             "rate-limited",
-            format!("rate_limit={}", settings.policy.rate_limit),
+            format!(
+                "rate_limit={}",
+                Credentials::of(&enrollment).rate_limit(&settings.policy)
+            ),
         ),
     };
     io.log(level, &audit.line(result, &detail));
@@ -414,10 +422,7 @@ fn decide(
     let dir = StateDir::open(&settings.state_dir, true).map_err(|e| e.to_string())?;
     let lock = dir.lock(user).map_err(|e| e.to_string())?;
     let mut state = lock.read().map_err(|e| e.to_string())?;
-    let creds = Credentials {
-        key: &enrollment.key,
-        scratch: &enrollment.scratch,
-    };
+    let creds = Credentials::of(enrollment);
     let outcome = verify::attempt_any(&creds, candidates, now, &settings.policy, &mut state);
     // If the new state cannot be recorded, a success cannot be allowed:
     // its step would not be marked as spent.

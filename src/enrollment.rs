@@ -18,8 +18,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::google::{self, GoogleError, GoogleFile};
 use crate::otp::{self, Algorithm, OtpKey, ParamError};
 use crate::scratch::{BadScratchHash, ScratchHash};
+use crate::verify::RateLimit;
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const DEFAULT_DIGITS: u8 = 6;
@@ -27,11 +29,53 @@ pub const DEFAULT_PERIOD: u64 = 30;
 /// Most scratch codes a file may hold.
 pub const MAX_SCRATCH_CODES: usize = 100;
 
-/// A parsed secret file.
+/// A parsed secret file, in either format.
 #[derive(Debug)]
 pub struct Enrollment {
     pub key: OtpKey,
     pub scratch: Vec<ScratchHash>,
+    pub counter: Counter,
+    /// Limits the file itself sets (Google Authenticator files only).
+    pub limits: FileLimits,
+    pub format: Format,
+}
+
+/// Time-based (TOTP) or counter-based (HOTP) codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    Time,
+    /// HOTP, the file's counter being the first one not yet used.
+    Event {
+        first: u64,
+    },
+}
+
+/// Settings a secret file may carry. They only ever make the module
+/// stricter than its own settings (see `verify`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileLimits {
+    /// Steps (back, ahead) accepted around now; for HOTP, back + ahead + 1
+    /// codes are looked ahead.
+    pub window: Option<(u64, u64)>,
+    pub rate_limit: Option<RateLimit>,
+    /// The highest TOTP step already used according to the file.
+    pub spent_step: Option<u64>,
+}
+
+/// Which format a secret file is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Native,
+    GoogleAuthenticator,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::GoogleAuthenticator => "google-authenticator",
+        }
+    }
 }
 
 /// Why a secret file could not be used. Never includes the secret.
@@ -49,6 +93,7 @@ pub enum FormatError {
     TooManyScratchCodes(usize),
     /// The file holds a sealed secret; this build cannot open those yet.
     Sealed,
+    Google(GoogleError),
 }
 
 impl fmt::Display for FormatError {
@@ -65,6 +110,7 @@ impl fmt::Display for FormatError {
                 write!(f, "{n} scratch codes (at most {MAX_SCRATCH_CODES})")
             }
             FormatError::Sealed => f.write_str("sealed secrets are not supported"),
+            FormatError::Google(e) => e.fmt(f),
         }
     }
 }
@@ -162,12 +208,59 @@ impl SecretFile {
             .map(|s| ScratchHash::parse(s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(FormatError::Scratch)?;
-        Ok(Enrollment { key, scratch })
+        Ok(Enrollment {
+            key,
+            scratch,
+            counter: Counter::Time,
+            limits: FileLimits::default(),
+            format: Format::Native,
+        })
     }
 }
 
-/// Parses a secret file's bytes.
+impl Enrollment {
+    /// The enrollment a Google Authenticator file describes: SHA1, six
+    /// digits, its step size, counter, window, rate limit, spent steps and
+    /// plain-text scratch codes.
+    pub fn from_google(g: &GoogleFile) -> Result<Enrollment, FormatError> {
+        let key = OtpKey::new(
+            &g.secret,
+            Algorithm::Sha1,
+            u64::from(DEFAULT_DIGITS),
+            g.step_size,
+        )?;
+        let scratch = g
+            .scratch_codes
+            .iter()
+            .map(|c| ScratchHash::from_plain(c, &g.secret))
+            .collect();
+        Ok(Enrollment {
+            key,
+            scratch,
+            counter: match g.hotp_counter {
+                Some(first) => Counter::Event { first },
+                None => Counter::Time,
+            },
+            limits: FileLimits {
+                window: g.window_bounds(),
+                rate_limit: g.rate_limit.map(|(max_failures, seconds)| RateLimit {
+                    max_failures,
+                    seconds,
+                }),
+                spent_step: g.used_steps.iter().copied().max(),
+            },
+            format: Format::GoogleAuthenticator,
+        })
+    }
+}
+
+/// Parses a secret file's bytes, native or Google Authenticator format
+/// (recognised by content).
 pub fn parse(bytes: &[u8]) -> Result<Enrollment, FormatError> {
+    if google::looks_like_google(bytes) {
+        let g = google::parse(bytes).map_err(FormatError::Google)?;
+        return Enrollment::from_google(&g);
+    }
     SecretFile::parse(bytes)?.to_enrollment()
 }
 

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::enrollment::{Counter, Enrollment, FileLimits};
 use crate::otp::OtpKey;
 use crate::scratch::{looks_like_scratch_code, ScratchHash};
 
@@ -77,6 +78,9 @@ pub struct UserState {
     /// Unix time of the last successful login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success: Option<u64>,
+    /// HOTP: the next counter that may be accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotp_next: Option<u64>,
 }
 
 pub const STATE_VERSION: u32 = 1;
@@ -119,6 +123,7 @@ fn in_window(t: u64, now: u64, limit: RateLimit) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Method {
     Totp { step: u64 },
+    Hotp { counter: u64 },
     Scratch { id: String },
 }
 
@@ -140,10 +145,46 @@ impl Outcome {
     }
 }
 
-/// A user's credentials: their key and the hashes of their scratch codes.
+/// A user's credentials: their key, the hashes of their scratch codes, and
+/// what their file says about counters and limits.
 pub struct Credentials<'a> {
     pub key: &'a OtpKey,
     pub scratch: &'a [ScratchHash],
+    pub counter: Counter,
+    pub limits: &'a FileLimits,
+}
+
+impl<'a> Credentials<'a> {
+    pub fn of(e: &'a Enrollment) -> Credentials<'a> {
+        Credentials {
+            key: &e.key,
+            scratch: &e.scratch,
+            counter: e.counter,
+            limits: &e.limits,
+        }
+    }
+
+    /// The rate limit in force: the module's, made stricter by the file's
+    /// (fewer failures, over a longer time) where it has one.
+    pub fn rate_limit(&self, policy: &Policy) -> RateLimit {
+        let ours = policy.rate_limit;
+        match self.limits.rate_limit {
+            Some(f) => RateLimit {
+                max_failures: ours.max_failures.min(f.max_failures),
+                seconds: ours.seconds.max(f.seconds),
+            },
+            None => ours,
+        }
+    }
+
+    /// Steps (back, ahead) accepted around now.
+    fn window(&self, policy: &Policy) -> (u64, u64) {
+        let w = policy.window.min(MAX_WINDOW);
+        match self.limits.window {
+            Some((back, ahead)) => (w.min(back), w.min(ahead)),
+            None => (w, w),
+        }
+    }
 }
 
 /// Decides one attempt and updates `state` accordingly.
@@ -171,7 +212,7 @@ pub fn attempt_any(
     policy: &Policy,
     state: &mut UserState,
 ) -> Outcome {
-    let limit = policy.rate_limit;
+    let limit = creds.rate_limit(policy);
     state.failures.retain(|&t| in_window(t, now, limit));
     state
         .used_scratch
@@ -199,6 +240,7 @@ pub fn attempt_any(
         Outcome::Accepted(method) => {
             match method {
                 Method::Totp { step } => state.last_step = Some(*step),
+                Method::Hotp { counter } => state.hotp_next = Some(counter.saturating_add(1)),
                 Method::Scratch { id } => state.used_scratch.push(id.clone()),
             }
             state.failed_attempts = 0;
@@ -225,18 +267,26 @@ fn check_code(
     state: &UserState,
 ) -> Outcome {
     let key = creds.key;
-    let totp_form =
+    let code_form =
         typed.len() == usize::from(key.digits()) && typed.bytes().all(|b| b.is_ascii_digit());
-    let totp_step = if totp_form {
-        let now_step = key.step_at(now);
-        let window = policy.window.min(MAX_WINDOW);
-        key.match_totp(
-            typed,
-            now_step.saturating_sub(window),
-            now_step.saturating_add(window),
-        )
-    } else {
-        None
+    let (back, ahead) = creds.window(policy);
+    let code_match = match (code_form, creds.counter) {
+        (false, _) => None,
+        (true, Counter::Time) => {
+            let now_step = key.step_at(now);
+            key.match_totp(
+                typed,
+                now_step.saturating_sub(back),
+                now_step.saturating_add(ahead),
+            )
+            .map(|step| Method::Totp { step })
+        }
+        (true, Counter::Event { first }) => {
+            // Look ahead from the first unused counter; never behind it.
+            let next = state.hotp_next.unwrap_or(0).max(first);
+            key.match_hotp(typed, next, next.saturating_add(back + ahead))
+                .map(|counter| Method::Hotp { counter })
+        }
     };
     // Every scratch hash is derived, so the cost does not tell which matched.
     let scratch_id = if looks_like_scratch_code(typed) {
@@ -251,15 +301,16 @@ fn check_code(
         None
     };
 
-    match (totp_step, scratch_id) {
-        (Some(step), _) => {
-            let method = Method::Totp { step };
-            if state.last_step.is_some_and(|last| step <= last) {
+    match (code_match, scratch_id) {
+        (Some(method @ Method::Totp { step }), _) => {
+            let spent = state.last_step.max(creds.limits.spent_step);
+            if spent.is_some_and(|last| step <= last) {
                 Outcome::Replayed(method)
             } else {
                 Outcome::Accepted(method)
             }
         }
+        (Some(method), _) => Outcome::Accepted(method),
         (None, Some(id)) => {
             let used = state.used_scratch.contains(&id);
             let method = Method::Scratch { id };
@@ -285,9 +336,12 @@ mod tests {
     #[test]
     fn accepts_then_refuses_replay() {
         let key = key();
+        let limits = FileLimits::default();
         let creds = Credentials {
             key: &key,
             scratch: &[],
+            counter: Counter::Time,
+            limits: &limits,
         };
         let mut st = UserState::new();
         let now = 1_000_000;
@@ -304,9 +358,12 @@ mod tests {
     #[test]
     fn rate_limit_blocks_right_code() {
         let key = key();
+        let limits = FileLimits::default();
         let creds = Credentials {
             key: &key,
             scratch: &[],
+            counter: Counter::Time,
+            limits: &limits,
         };
         let mut st = UserState::new();
         let p = Policy::default();
@@ -325,5 +382,86 @@ mod tests {
         let code = key.totp_code(key.step_at(later));
         assert!(attempt(&creds, &code, later, &p, &mut st).is_success());
         assert_eq!(st.failed_attempts, 0);
+    }
+
+    #[test]
+    fn hotp_counters_are_used_once_and_in_order() {
+        let key = key();
+        let limits = FileLimits::default();
+        let creds = Credentials {
+            key: &key,
+            scratch: &[],
+            counter: Counter::Event { first: 5 },
+            limits: &limits,
+        };
+        let p = Policy::default();
+        let mut st = UserState::new();
+        // Behind the file's counter: refused.
+        assert_eq!(
+            attempt(&creds, &key.hotp_code(4), 0, &p, &mut st),
+            Outcome::Wrong
+        );
+        // Two ahead: accepted (look-ahead of three with window 1).
+        assert_eq!(
+            attempt(&creds, &key.hotp_code(7), 0, &p, &mut st),
+            Outcome::Accepted(Method::Hotp { counter: 7 })
+        );
+        assert_eq!(st.hotp_next, Some(8));
+        // Skipped and used counters are never accepted again.
+        for c in [5, 6, 7] {
+            assert_eq!(
+                attempt(&creds, &key.hotp_code(c), 100, &p, &mut st),
+                Outcome::Wrong
+            );
+        }
+        assert!(attempt(&creds, &key.hotp_code(8), 200, &p, &mut st).is_success());
+    }
+
+    #[test]
+    fn file_limits_only_tighten() {
+        let key = key();
+        let limits = FileLimits {
+            window: Some((0, 0)),
+            rate_limit: Some(RateLimit {
+                max_failures: 10,
+                seconds: 60,
+            }),
+            spent_step: Some(40),
+        };
+        let creds = Credentials {
+            key: &key,
+            scratch: &[],
+            counter: Counter::Time,
+            limits: &limits,
+        };
+        let p = Policy::default();
+        // 3 of ours, over 60 s of the file's.
+        assert_eq!(
+            creds.rate_limit(&p),
+            RateLimit {
+                max_failures: 3,
+                seconds: 60
+            }
+        );
+        let now = 1_000_000;
+        let step = key.step_at(now);
+        let mut st = UserState::new();
+        // The file's window of one code refuses the previous step.
+        assert_eq!(
+            attempt(&creds, &key.totp_code(step - 1), now, &p, &mut st),
+            Outcome::Wrong
+        );
+        // A step the file lists as used is a replay.
+        let old = Credentials {
+            limits: &FileLimits {
+                spent_step: Some(step),
+                ..FileLimits::default()
+            },
+            ..creds
+        };
+        assert!(matches!(
+            attempt(&old, &key.totp_code(step), now, &p, &mut st),
+            Outcome::Replayed(_)
+        ));
     }
 }
