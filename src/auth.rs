@@ -13,6 +13,7 @@ use crate::config::{self, FirstPass, Settings};
 use crate::enrollment::{self, Enrollment};
 use crate::files::{self, ReadError, UserInfo};
 use crate::scratch::{looks_like_scratch_code, SCRATCH_DIGITS};
+use crate::seal;
 use crate::state::StateDir;
 use crate::verify::{self, Credentials, Method, Outcome};
 
@@ -330,8 +331,13 @@ fn load_enrollment(
         );
     }
     let shown = path.display();
+    // Only called for a sealed file: the host key is read as root.
+    let unseal = |sealed: &str| {
+        let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| e.to_string())?;
+        seal::open(&keys, &user.name, sealed).map_err(|e| e.to_string())
+    };
     Ok(match files::read_secret_file(&path, user, as_owner) {
-        Ok(bytes) => match enrollment::parse(&bytes) {
+        Ok(bytes) => match enrollment::parse_with(&bytes, Some(&unseal)) {
             Ok(e) => Standing::Enrolled(e),
             Err(e) => Standing::Problem(format!("{shown}: {e}")),
         },

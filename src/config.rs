@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::files::UserInfo;
+use crate::seal::DEFAULT_HOST_KEY;
 use crate::state::DEFAULT_STATE_DIR;
 use crate::verify::{Policy, RateLimit, MAX_WINDOW};
 
@@ -46,6 +47,9 @@ pub struct Settings {
     pub first_pass: FirstPass,
     pub forward_pass: bool,
     pub debug: bool,
+    /// The host's private key, which opens sealed secrets; the public key
+    /// is beside it (`host.pub`).
+    pub host_key: PathBuf,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             first_pass: FirstPass::Prompt,
             forward_pass: false,
             debug: false,
+            host_key: PathBuf::from(DEFAULT_HOST_KEY),
         }
     }
 }
@@ -119,6 +124,7 @@ struct FileSettings {
     use_first_pass: Option<bool>,
     forward_pass: Option<bool>,
     debug: Option<bool>,
+    host_key: Option<String>,
 }
 
 /// Reads a config file: `Ok(None)` when it does not exist.
@@ -173,7 +179,7 @@ fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
         s.secret = parse_secret_template("secret", &v)?;
     }
     if let Some(v) = f.state_dir {
-        s.state_dir = parse_abs_dir("state_dir", &v)?;
+        s.state_dir = parse_abs_path("state_dir", &v)?;
     }
     if let Some(v) = f.window {
         s.policy.window = check_window(v)?;
@@ -189,6 +195,9 @@ fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
     }
     if let Some(v) = f.prompt {
         s.prompt = Some(v);
+    }
+    if let Some(v) = f.host_key {
+        s.host_key = parse_abs_path("host_key", &v)?;
     }
     let flag = |v: Option<bool>, slot: &mut bool| {
         if let Some(v) = v {
@@ -226,7 +235,7 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
     };
     match key {
         "secret" => s.secret = parse_secret_template(key, &need(value)?)?,
-        "state_dir" => s.state_dir = parse_abs_dir(key, &need(value)?)?,
+        "state_dir" => s.state_dir = parse_abs_path(key, &need(value)?)?,
         "window" => {
             let v = need(value)?;
             let n = v
@@ -238,6 +247,7 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
         "require_group" => s.require_group = Some(parse_group(key, &need(value)?)?),
         "exempt_group" => s.exempt_group = Some(parse_group(key, &need(value)?)?),
         "prompt" => s.prompt = Some(need(value)?),
+        "host_key" => s.host_key = parse_abs_path(key, &need(value)?)?,
         "nullok" => s.nullok = flag(value)?,
         "echo_code" => s.echo_code = flag(value)?,
         "forward_pass" => s.forward_pass = flag(value)?,
@@ -309,7 +319,7 @@ fn parse_group(key: &str, v: &str) -> Result<String, ConfigError> {
     Ok(v.to_owned())
 }
 
-fn parse_abs_dir(key: &str, v: &str) -> Result<PathBuf, ConfigError> {
+fn parse_abs_path(key: &str, v: &str) -> Result<PathBuf, ConfigError> {
     let p = PathBuf::from(v);
     if !p.is_absolute() {
         return Err(malformed(key, format!("{v:?} is not an absolute path")));

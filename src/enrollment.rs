@@ -91,8 +91,10 @@ pub enum FormatError {
     Param(ParamError),
     Scratch(BadScratchHash),
     TooManyScratchCodes(usize),
-    /// The file holds a sealed secret; this build cannot open those yet.
+    /// The file holds a sealed secret and nothing to open it with.
     Sealed,
+    /// The sealed secret did not open (the reason).
+    Unseal(String),
     Google(GoogleError),
 }
 
@@ -109,7 +111,8 @@ impl fmt::Display for FormatError {
             FormatError::TooManyScratchCodes(n) => {
                 write!(f, "{n} scratch codes (at most {MAX_SCRATCH_CODES})")
             }
-            FormatError::Sealed => f.write_str("sealed secrets are not supported"),
+            FormatError::Sealed => f.write_str("the secret is sealed and cannot be opened here"),
+            FormatError::Unseal(why) => write!(f, "cannot open the sealed secret: {why}"),
             FormatError::Google(e) => e.fmt(f),
         }
     }
@@ -187,14 +190,25 @@ impl SecretFile {
         toml::from_str(text).map_err(|e| FormatError::Toml(e.message().to_owned()))
     }
 
-    /// Checks every field and builds the key.
+    /// Checks every field and builds the key. A sealed secret fails with
+    /// [`FormatError::Sealed`]; see [`to_enrollment_with`](Self::to_enrollment_with).
     pub fn to_enrollment(&self) -> Result<Enrollment, FormatError> {
+        self.to_enrollment_with(None)
+    }
+
+    /// Like [`to_enrollment`](Self::to_enrollment), opening a
+    /// `sealed_secret` with `unseal`.
+    pub fn to_enrollment_with(
+        &self,
+        unseal: Option<Unsealer<'_>>,
+    ) -> Result<Enrollment, FormatError> {
         if self.version != FORMAT_VERSION {
             return Err(FormatError::Version(self.version));
         }
-        let secret = match (&self.secret, &self.sealed_secret) {
-            (Some(s), None) => decode_base32(s).ok_or(FormatError::Base32)?,
-            (None, Some(_)) => return Err(FormatError::Sealed),
+        let secret = match (&self.secret, &self.sealed_secret, unseal) {
+            (Some(s), None, _) => decode_base32(s).ok_or(FormatError::Base32)?,
+            (None, Some(sealed), Some(unseal)) => unseal(sealed).map_err(FormatError::Unseal)?,
+            (None, Some(_), None) => return Err(FormatError::Sealed),
             _ => return Err(FormatError::NoSecret),
         };
         let algorithm: Algorithm = self.algorithm.parse()?;
@@ -254,14 +268,23 @@ impl Enrollment {
     }
 }
 
+/// Opens a `sealed_secret` value (the module's opens it with the host key
+/// for the user being authenticated); `Err` holds the reason.
+pub type Unsealer<'a> = &'a dyn Fn(&str) -> Result<Zeroizing<Vec<u8>>, String>;
+
 /// Parses a secret file's bytes, native or Google Authenticator format
-/// (recognised by content).
+/// (recognised by content). A sealed secret is an error.
 pub fn parse(bytes: &[u8]) -> Result<Enrollment, FormatError> {
+    parse_with(bytes, None)
+}
+
+/// Like [`parse`], opening a sealed secret with `unseal`.
+pub fn parse_with(bytes: &[u8], unseal: Option<Unsealer<'_>>) -> Result<Enrollment, FormatError> {
     if google::looks_like_google(bytes) {
         let g = google::parse(bytes).map_err(FormatError::Google)?;
         return Enrollment::from_google(&g);
     }
-    SecretFile::parse(bytes)?.to_enrollment()
+    SecretFile::parse(bytes)?.to_enrollment_with(unseal)
 }
 
 /// Decodes base32, tolerating lower case, spaces, dashes and `=` padding.

@@ -20,6 +20,7 @@ pub mod files;
 pub mod google;
 pub mod otp;
 pub mod scratch;
+pub mod seal;
 pub mod state;
 pub mod verify;
 
