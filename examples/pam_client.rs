@@ -5,15 +5,19 @@
 //! ```text
 //! pam_client --confdir DIR --service NAME --user USER
 //!            [--answer TEXT]... [--authtok TEXT] [--rhost HOST]
-//!            [--wait FIFO] [--syslog] [--setcred]
+//!            [--wait FIFO] [--answer-wait FIFO] [--syslog | --no-log-socket]
+//!            [--setcred]
 //! ```
 //!
 //! Prompts are answered with the `--answer` values in order; a prompt with
 //! no answer left fails the conversation. `--wait FIFO` blocks, after
 //! pam_start and before pam_authenticate, until the FIFO's writer closes it:
-//! many clients released at the same instant. `--syslog` runs the client in
-//! a private mount namespace with its own /dev/log and reports every line
-//! logged. The result is one JSON object on stdout:
+//! many clients released at the same instant. `--answer-wait FIFO` blocks
+//! the same way inside the conversation, after the first prompt has been
+//! shown and before it is answered: a user still typing. `--syslog` runs
+//! the client in a private mount namespace with its own /dev/log and reports
+//! every line logged; `--no-log-socket` runs it in such a namespace with no
+//! /dev/log at all. The result is one JSON object on stdout:
 //!
 //! ```text
 //! {"rc":0,"result":"PAM_SUCCESS","prompts":[[1,"Verification code: "]],
@@ -79,6 +83,17 @@ const PAM_PROMPT_ECHO_ON: c_int = 2;
 struct Conversation {
     answers: VecDeque<String>,
     prompts: Vec<(c_int, String)>,
+    /// A FIFO to wait on before answering the first prompt.
+    answer_wait: Option<String>,
+}
+
+/// Blocks until the writer of `fifo` closes it (see `--wait`).
+fn wait_for_release(fifo: &str) {
+    // Opening for reading blocks until a writer has opened; reading returns
+    // at EOF, once every writer has closed.
+    let mut f = std::fs::File::open(fifo).unwrap_or_else(|e| die(&format!("{fifo}: {e}")));
+    let mut sink = Vec::new();
+    let _ = f.read_to_end(&mut sink);
 }
 
 unsafe extern "C" fn converse(
@@ -106,6 +121,9 @@ unsafe extern "C" fn converse(
             .into_owned();
         conv.prompts.push((m.msg_style, text));
         if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
+            if let Some(fifo) = conv.answer_wait.take() {
+                wait_for_release(&fifo);
+            }
             let Some(answer) = conv.answers.pop_front() else {
                 for j in 0..i {
                     // SAFETY: entries before i were filled by strdup or are null.
@@ -161,8 +179,8 @@ fn die(msg: &str) -> ! {
 }
 
 /// Enters a private mount namespace whose /dev is an overlay of the real
-/// one, and binds /dev/log there; the real /dev is never written.
-fn private_syslog() -> UnixDatagram {
+/// one, with no /dev/log in it; the real /dev is never written.
+fn private_dev() {
     let run = |c: &str| {
         let st = std::process::Command::new("sh").arg("-c").arg(c).status();
         if !st.map(|s| s.success()).unwrap_or(false) {
@@ -180,6 +198,11 @@ fn private_syslog() -> UnixDatagram {
          mount -t overlay overlay -o lowerdir=/dev,upperdir={base}/u,workdir={base}/w /dev && \
          rm -f /dev/log"
     ));
+}
+
+/// A private /dev (see [`private_dev`]) with our own socket as /dev/log.
+fn private_syslog() -> UnixDatagram {
+    private_dev();
     let sock =
         UnixDatagram::bind("/dev/log").unwrap_or_else(|e| die(&format!("bind /dev/log: {e}")));
     sock.set_nonblocking(true)
@@ -195,6 +218,7 @@ fn main() {
     let mut authtok = None;
     let mut wait = None;
     let mut syslog = false;
+    let mut no_log_socket = false;
     let mut setcred = false;
     let mut conv = Conversation::default();
     let mut args = std::env::args().skip(1);
@@ -211,7 +235,9 @@ fn main() {
             "--authtok" => authtok = Some(val()),
             "--answer" => conv.answers.push_back(val()),
             "--wait" => wait = Some(val()),
+            "--answer-wait" => conv.answer_wait = Some(val()),
             "--syslog" => syslog = true,
+            "--no-log-socket" => no_log_socket = true,
             "--setcred" => setcred = true,
             _ => die(&format!("unknown argument {a}")),
         }
@@ -223,7 +249,13 @@ fn main() {
     let confdir = cstr(confdir, "confdir");
     let service = cstr(service, "service");
     let user = cstr(user, "user");
+    if syslog && no_log_socket {
+        die("--syslog and --no-log-socket exclude each other");
+    }
     let log = syslog.then(private_syslog);
+    if no_log_socket {
+        private_dev();
+    }
 
     let conv = RefCell::new(conv);
     let pam_conv = PamConv {
@@ -253,11 +285,8 @@ fn main() {
         }
     }
     if let Some(fifo) = wait {
-        // Opening for reading blocks until the writer opens; reading returns
-        // at EOF, when the writer closes: every waiting client wakes at once.
-        let mut f = std::fs::File::open(&fifo).unwrap_or_else(|e| die(&format!("{fifo}: {e}")));
-        let mut sink = Vec::new();
-        let _ = f.read_to_end(&mut sink);
+        // Every client waiting on the FIFO wakes at once.
+        wait_for_release(&fifo);
     }
     // SAFETY: pamh is the live handle from pam_start_confdir.
     let rc = unsafe { pam_authenticate(pamh, 0) };

@@ -7,10 +7,13 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pam_totp::scratch::ScratchHash;
 
 /// A secret for tests, base32 (160 bits).
 pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -232,9 +235,8 @@ impl ClientRun {
         self.cmd.arg("--wait").arg(fifo);
         self
     }
-    pub fn run(mut self) -> PamResult {
-        let out = self.cmd.output().expect("run pam_client");
-        PamResult::from_output(out)
+    pub fn run(self) -> PamResult {
+        PamResult::from_output(wait_bounded(self.spawn(), CLIENT_TIMEOUT))
     }
     pub fn spawn(mut self) -> Child {
         self.cmd
@@ -308,20 +310,384 @@ impl PamResult {
 
 /// Starts `n` clients that all block on one FIFO, then releases them at
 /// the same instant and collects their results.
+///
+/// The release waits until every client is seen holding the FIFO open (in
+/// /proc), so a slow starter cannot miss it; every wait is bounded.
 pub fn release_together(fifo_dir: &Path, runs: Vec<ClientRun>) -> Vec<PamResult> {
-    let fifo = fifo_dir.join("go");
-    let _ = fs::remove_file(&fifo);
-    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
-    // SAFETY: mkfifo with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
-    let children: Vec<Child> = runs.into_iter().map(|r| r.wait_on(&fifo).spawn()).collect();
-    // Opening for writing blocks until at least one reader has opened; give
-    // every client time to reach its open() before the single release.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let w = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    drop(w);
+    let gate = Gate::new(&fifo_dir.join("go"));
+    let children: Vec<Child> = runs
+        .into_iter()
+        .map(|r| r.wait_on(gate.path()).spawn())
+        .collect();
+    let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    if let Err(e) = gate.wait_opened_by(&pids, GATE_TIMEOUT) {
+        for c in children {
+            kill_and_reap(c);
+        }
+        panic!("{e}");
+    }
+    gate.release();
     children
         .into_iter()
-        .map(|c| PamResult::from_output(c.wait_with_output().unwrap()))
+        .map(|c| PamResult::from_output(wait_bounded(c, CLIENT_TIMEOUT)))
         .collect()
+}
+
+// ---------------------------------------------------------------------
+// Helpers for the module suite (tests/module_*.rs).
+// ---------------------------------------------------------------------
+
+/// The longest a single pam_client run may take before the test fails.
+/// Generous: a bound against hangs, never a timing assertion.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest the clients of one release may take to reach their FIFO.
+pub const GATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits for `child` and collects its output; kills it and fails the test
+/// if it takes longer than `limit`.
+pub fn wait_bounded(child: Child, limit: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait for pam_client"),
+        Err(_) => {
+            // SAFETY: kill(2) has no memory-safety preconditions. The pid is
+            // still our child's: it is reaped only by the waiting thread,
+            // which has not returned.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            panic!("process {pid} did not finish within {limit:?}; killed");
+        }
+    }
+}
+
+/// Kills a child that is no longer wanted and reaps it.
+pub fn kill_and_reap(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A FIFO that holds clients back until [`Gate::release`]: the test keeps
+/// it open for writing, a client opens it for reading (at once, since a
+/// writer exists) and blocks in read() until the test closes its end.
+/// The test can see in /proc which clients hold it open, so it knows that
+/// they have reached the point where they wait.
+pub struct Gate {
+    path: PathBuf,
+    writer: fs::File,
+    dev: u64,
+    ino: u64,
+}
+
+impl Gate {
+    pub fn new(path: &Path) -> Gate {
+        let _ = fs::remove_file(path);
+        let c = std::ffi::CString::new(path.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        // O_RDWR on a FIFO does not block on Linux; std opens it O_CLOEXEC,
+        // so no child inherits this writer.
+        let writer = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        let meta = writer.metadata().unwrap();
+        Gate {
+            path: path.to_owned(),
+            writer,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether process `pid` has the FIFO open.
+    pub fn is_open_by(&self, pid: u32) -> bool {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            fs::metadata(fd.path())
+                .map(|m| m.dev() == self.dev && m.ino() == self.ino)
+                .unwrap_or(false)
+        })
+    }
+
+    /// Waits until every process in `pids` holds the FIFO open.
+    pub fn wait_opened_by(&self, pids: &[u32], limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let waiting: Vec<u32> = pids
+                .iter()
+                .copied()
+                .filter(|&p| !self.is_open_by(p))
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "processes {waiting:?} did not reach {} within {limit:?}",
+                    self.path.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Lets every waiting client go at once.
+    pub fn release(self) {
+        drop(self.writer);
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+impl ClientRun {
+    /// Blocks inside the conversation, after the first prompt and before
+    /// answering it, until `fifo` is released (see [`Gate`]).
+    pub fn answer_wait(mut self, fifo: &Path) -> Self {
+        self.cmd.arg("--answer-wait").arg(fifo);
+        self
+    }
+
+    /// Runs the client in a private /dev that has no /dev/log.
+    pub fn no_log_socket(mut self) -> Self {
+        self.cmd.arg("--no-log-socket");
+        self
+    }
+
+    /// Runs the client in a private mount namespace in which `src` is
+    /// bind-mounted over `dst`; the machine's own `dst` is untouched.
+    /// Options added afterwards still reach the client.
+    pub fn bind_mounted(self, src: &Path, dst: &Path) -> Self {
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$1" "$2" && shift 2 && exec "$@""#)
+            .arg("sh")
+            .arg(src)
+            .arg(dst)
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args());
+        ClientRun { cmd: c }
+    }
+}
+
+impl PamResult {
+    /// The `result=` values of the module's audit lines, in order.
+    pub fn audit_results(&self) -> Vec<String> {
+        self.module_log()
+            .iter()
+            .filter_map(|l| l.split(' ').find_map(|w| w.strip_prefix("result=")))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The one module line of this run; fails unless there is exactly one.
+    pub fn only_module_line(&self) -> &str {
+        let lines = self.module_log();
+        assert_eq!(lines.len(), 1, "expected one module line: {self:?}");
+        lines[0]
+    }
+
+    /// Everything the run logged, as one string (for "never logged" checks).
+    pub fn all_log_text(&self) -> String {
+        self.syslog.join("\n")
+    }
+}
+
+/// The stored hash of a scratch code, made by the crate's own code with a
+/// fixed salt (`n` repeated).
+pub fn scratch_hash(code: &str, n: u8) -> String {
+    ScratchHash::new(code, [n; 16]).to_string()
+}
+
+impl Fixture {
+    /// A native secret file with scratch codes (stored as hashes).
+    pub fn enroll_with_scratch(&self, user: &str, secret: &str, codes: &[&str]) -> PathBuf {
+        let hashes: Vec<String> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("\"{}\"", scratch_hash(c, i as u8 + 1)))
+            .collect();
+        self.secret_file(
+            user,
+            &format!(
+                "version = 1\nsecret = \"{secret}\"\nscratch_codes = [{}]\n",
+                hashes.join(", ")
+            ),
+        )
+    }
+
+    /// The path of `user`'s state file.
+    pub fn state_path(&self, user: &str) -> PathBuf {
+        self.state_dir().join(user)
+    }
+
+    /// Writes a config.toml (root-owned, 0644) in the fixture.
+    pub fn config_file(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.path().join(name);
+        fs::write(&p, body).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        p
+    }
+
+    /// The names in the state directory, sorted.
+    pub fn state_dir_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.state_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// What identifies a file's contents and its last change.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub bytes: Vec<u8>,
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+pub fn fingerprint(path: &Path) -> Fingerprint {
+    let m = fs::symlink_metadata(path).unwrap();
+    Fingerprint {
+        bytes: fs::read(path).unwrap(),
+        dev: m.dev(),
+        ino: m.ino(),
+        mode: m.mode(),
+        uid: m.uid(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    }
+}
+
+/// A local account made for the tests.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+/// useradd and friends lock /etc/passwd; one test thread at a time.
+static ACCOUNTS: Mutex<()> = Mutex::new(());
+
+/// Runs an account tool, retrying while another process holds the
+/// account files' lock.
+fn account_tool(args: &[&str]) {
+    for _ in 0..50 {
+        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.contains("lock") {
+            panic!("{args:?}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{args:?}: account files stayed locked");
+}
+
+/// Creates the group `name` unless it exists. Names start with `pamtotp-`.
+pub fn ensure_group(name: &str) {
+    assert!(name.starts_with("pamtotp-"), "test groups are pamtotp-*");
+    let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let exists = Command::new("getent")
+        .args(["group", name])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        account_tool(&["groupadd", name]);
+    }
+}
+
+/// Creates the user `name` (with a home directory under /home) unless it
+/// exists, and makes it a member of `groups` (created as needed).
+pub fn ensure_user(name: &str, groups: &[&str]) -> TestUser {
+    assert!(name.starts_with("pamtotp-"), "test users are pamtotp-*");
+    for g in groups {
+        ensure_group(g);
+    }
+    let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let passwd = |name: &str| {
+        let out = Command::new("getent")
+            .args(["passwd", name])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap())
+    };
+    if passwd(name).is_none() {
+        account_tool(&["useradd", "-m", "-s", "/usr/sbin/nologin", name]);
+    }
+    let current = Command::new("id").args(["-nG", name]).output().unwrap();
+    let current = String::from_utf8(current.stdout).unwrap();
+    for g in groups {
+        if !current.split_whitespace().any(|x| x == *g) {
+            account_tool(&["usermod", "-a", "-G", g, name]);
+        }
+    }
+    let line = passwd(name).expect("user exists");
+    let f: Vec<&str> = line.trim().split(':').collect();
+    let user = TestUser {
+        name: name.to_owned(),
+        uid: f[2].parse().unwrap(),
+        gid: f[3].parse().unwrap(),
+        home: PathBuf::from(f[5]),
+    };
+    fs::create_dir_all(&user.home).unwrap();
+    user
+}
+
+/// Runs a command and returns its stdout; fails the test if it fails.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A child process that is killed and reaped if the test ends (or fails)
+/// before it was waited for.
+pub struct KillOnDrop(pub Option<Child>);
+
+impl KillOnDrop {
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Waits for the child (bounded) and parses its report.
+    pub fn finish(mut self) -> PamResult {
+        let child = self.0.take().expect("child");
+        PamResult::from_output(wait_bounded(child, CLIENT_TIMEOUT))
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            kill_and_reap(c);
+        }
+    }
 }
