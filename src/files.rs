@@ -26,6 +26,14 @@ pub struct UserInfo {
     pub home: PathBuf,
 }
 
+/// Whether `user`'s secret file at `path` is accessed with the user's own
+/// filesystem identity: files under the home directory are; system-wide
+/// ones (root-owned) are accessed as root. The module and the tool use the
+/// same rule, so the tool writes a file the way the module will read it.
+pub fn accessed_as_owner(user: &UserInfo, path: &Path) -> bool {
+    user.home != Path::new("/") && path.starts_with(&user.home)
+}
+
 /// Whether a user name is one this module will handle: it becomes a file
 /// name in the state directory, so it must be a plain, short name.
 pub fn valid_user_name(name: &str) -> bool {
@@ -247,6 +255,24 @@ pub fn read_config_file(path: &Path) -> Result<Option<String>, String> {
 /// old file or the new one, never a mix; a crash leaves at most a stray
 /// temporary file, which no login ever looks at.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = write_temp(path, contents, mode)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(parent_dir(path))
+}
+
+/// Like [`write_atomic`], but never replaces anything: if `path` exists
+/// (a file, a symlink, anything), it fails with `AlreadyExists` and leaves
+/// both it and the directory as they were. The check and the creation are
+/// one step (link or `renameat2(RENAME_NOREPLACE)`), so no race can slip a
+/// file in between.
+pub fn write_atomic_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = write_temp(path, contents, mode)?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    sync_dir(parent_dir(path))
+}
+
+/// A temporary file beside `path` holding `contents` with `mode`, on disk.
+fn write_temp(path: &Path, contents: &[u8], mode: u32) -> io::Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -260,8 +286,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    Ok(tmp)
 }
 
 /// The directory a path is in (`.` for a bare name).

@@ -1,0 +1,384 @@
+//! What the tool shows: the otpauth URI, the QR code drawn in the terminal,
+//! the secret in groups of four, scratch codes, status, and the JSON
+//! objects of the contract. Pure formatting: strings in, strings out.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+
+use qrcode::{Color, QrCode};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use pam_totp::enrollment::{DEFAULT_DIGITS, DEFAULT_PERIOD};
+use pam_totp::otp::Algorithm;
+
+use crate::cli::QrStyle;
+
+/// Light modules around the code. The standard asks for four; the terminal
+/// around it is dark, so the light border drawn here is what scanners need.
+const QUIET_ZONE: usize = 4;
+
+/// What goes into an otpauth URI.
+pub struct UriParts<'a> {
+    pub issuer: &'a str,
+    pub account: &'a str,
+    /// Base32, without padding.
+    pub secret: &'a str,
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u64,
+}
+
+/// The otpauth URI in Google's Key Uri Format:
+/// `otpauth://totp/ISSUER:ACCOUNT?secret=...&issuer=ISSUER`, then
+/// `algorithm`, `digits` and `period` only when they are not the defaults
+/// (apps that do not know them then still get them right). Issuer and
+/// account are percent-encoded (UTF-8, `%20` for a space), the colon between
+/// them is literal.
+pub fn otpauth_uri(p: &UriParts<'_>) -> Zeroizing<String> {
+    let mut uri = Zeroizing::new(format!(
+        "otpauth://totp/{}:{}?secret={}&issuer={}",
+        percent_encode(p.issuer, b"@"),
+        percent_encode(p.account, b"@"),
+        p.secret,
+        percent_encode(p.issuer, b""),
+    ));
+    if p.algorithm != Algorithm::Sha1 {
+        let _ = write!(uri, "&algorithm={}", p.algorithm.as_str());
+    }
+    if p.digits != DEFAULT_DIGITS {
+        let _ = write!(uri, "&digits={}", p.digits);
+    }
+    if p.period != DEFAULT_PERIOD {
+        let _ = write!(uri, "&period={}", p.period);
+    }
+    uri
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters and `keep`.
+fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Whether algorithm, digits and period are what every app assumes.
+pub fn default_params(algorithm: Algorithm, digits: u8, period: u64) -> bool {
+    algorithm == Algorithm::Sha1 && digits == DEFAULT_DIGITS && period == DEFAULT_PERIOD
+}
+
+/// The QR code of `text` for the terminal, or `None` for `--qr none`.
+pub fn qr(text: &str, style: QrStyle) -> Result<Option<String>, String> {
+    let matrix = match style {
+        QrStyle::None => return Ok(None),
+        _ => Matrix::new(text)?,
+    };
+    Ok(Some(match style {
+        QrStyle::Utf8 => matrix.utf8(),
+        _ => matrix.ansi(),
+    }))
+}
+
+/// The QR modules with the quiet zone: `true` is dark.
+struct Matrix {
+    size: usize,
+    dark: Vec<bool>,
+}
+
+impl Matrix {
+    fn new(text: &str) -> Result<Matrix, String> {
+        let code = QrCode::new(text.as_bytes())
+            .map_err(|e| format!("cannot make a QR code of the URI: {e}"))?;
+        let width = code.width();
+        let colors = code.to_colors();
+        let size = width + 2 * QUIET_ZONE;
+        let mut dark = vec![false; size * size];
+        for y in 0..width {
+            for x in 0..width {
+                dark[(y + QUIET_ZONE) * size + x + QUIET_ZONE] =
+                    colors[y * width + x] == Color::Dark;
+            }
+        }
+        Ok(Matrix { size, dark })
+    }
+
+    /// Module (x, y); rows past the bottom (the odd half row) are light.
+    fn is_dark(&self, x: usize, y: usize) -> bool {
+        y < self.size && self.dark[y * self.size + x]
+    }
+
+    /// Two module rows per text row; the light modules are drawn, the dark
+    /// ones left to the terminal's (dark) background.
+    fn utf8(&self) -> String {
+        let mut out = String::new();
+        for y in (0..self.size).step_by(2) {
+            for x in 0..self.size {
+                let top = !self.is_dark(x, y);
+                let bottom = !self.is_dark(x, y + 1) && y + 1 < self.size;
+                out.push(match (top, bottom) {
+                    (true, true) => '█',
+                    (true, false) => '▀',
+                    (false, true) => '▄',
+                    (false, false) => ' ',
+                });
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Every cell an upper half block with explicit colours: foreground the
+    /// top module, background the bottom one (black or bright white).
+    fn ansi(&self) -> String {
+        let mut out = String::new();
+        for y in (0..self.size).step_by(2) {
+            let mut last = None;
+            for x in 0..self.size {
+                // The odd half row below the code takes the quiet zone's colour.
+                let cell = (
+                    self.is_dark(x, y),
+                    y + 1 < self.size && self.is_dark(x, y + 1),
+                );
+                if last != Some(cell) {
+                    let fg = if cell.0 { 30 } else { 97 };
+                    let bg = if cell.1 { 40 } else { 107 };
+                    let _ = write!(out, "\x1b[{fg};{bg}m");
+                    last = Some(cell);
+                }
+                out.push('▀');
+            }
+            out.push_str("\x1b[0m\n");
+        }
+        out
+    }
+}
+
+/// A base32 secret in groups of four, for typing by hand.
+pub fn grouped(secret: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(secret.len() * 5 / 4));
+    for (i, c) in secret.chars().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The human-readable enrollment: QR code, URI, secret, scratch codes.
+pub struct EnrollView<'a> {
+    pub qr: Option<&'a str>,
+    pub uri: &'a str,
+    pub issuer: &'a str,
+    pub account: &'a str,
+    pub secret: &'a str,
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u64,
+    pub scratch_codes: &'a [Zeroizing<String>],
+}
+
+pub fn enroll_text(v: &EnrollView<'_>) -> Zeroizing<String> {
+    let mut s = Zeroizing::new(String::new());
+    if let Some(qr) = v.qr {
+        s.push_str("Scan this QR code with the authenticator app:\n\n");
+        s.push_str(qr);
+        s.push('\n');
+    }
+    let _ = writeln!(s, "Or add the account by hand:");
+    let _ = writeln!(s, "  issuer:   {}", v.issuer);
+    let _ = writeln!(s, "  account:  {}", v.account);
+    let _ = writeln!(s, "  secret:   {}", grouped(v.secret).as_str());
+    let _ = writeln!(
+        s,
+        "  type:     time-based, {}, {} digits, every {} seconds",
+        v.algorithm, v.digits, v.period
+    );
+    let _ = writeln!(s, "  URI:      {}", v.uri);
+    if !v.scratch_codes.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nScratch codes: each logs in once if the phone is lost. Keep them\n\
+             somewhere safe; they are not shown again."
+        );
+        for c in v.scratch_codes {
+            let _ = writeln!(s, "  {}", c.as_str());
+        }
+    }
+    s
+}
+
+pub fn scratch_text(codes: &[Zeroizing<String>]) -> Zeroizing<String> {
+    let mut s = Zeroizing::new(String::from(
+        "New scratch codes (the old ones no longer work). Each logs in once;\n\
+         keep them somewhere safe, they are not shown again.\n",
+    ));
+    for c in codes {
+        let _ = writeln!(s, "  {}", c.as_str());
+    }
+    s
+}
+
+/// `enroll --json`.
+#[derive(Serialize)]
+pub struct EnrollJson<'a> {
+    pub user: &'a str,
+    pub secret_file: &'a str,
+    pub secret: &'a str,
+    pub otpauth_uri: &'a str,
+    pub scratch_codes: Vec<&'a str>,
+}
+
+/// `scratch-codes --regenerate --json`.
+#[derive(Serialize)]
+pub struct ScratchJson<'a> {
+    pub user: &'a str,
+    pub secret_file: &'a str,
+    pub scratch_codes: Vec<&'a str>,
+}
+
+/// `status --json`; `None` is null (unknown, or not enrolled).
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub user: String,
+    pub enrolled: bool,
+    pub secret_file: String,
+    pub algorithm: Option<String>,
+    pub digits: Option<u8>,
+    pub period: Option<u64>,
+    pub scratch_codes_remaining: Option<usize>,
+    pub failed_attempts: Option<u64>,
+    pub locked: Option<bool>,
+}
+
+/// Serializes one JSON object (plain strings and numbers cannot fail).
+pub fn json<T: Serialize>(value: &T) -> Zeroizing<String> {
+    Zeroizing::new(serde_json::to_string(value).unwrap_or_default())
+}
+
+/// `status` for people: one `key: value` line per JSON key.
+pub fn status_text(s: &Status) -> String {
+    fn opt<T: ToString>(v: &Option<T>, none: &str) -> String {
+        v.as_ref().map_or_else(|| none.to_owned(), T::to_string)
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let absent = if s.enrolled { "unknown" } else { "-" };
+    let rows = [
+        ("user", s.user.clone()),
+        ("enrolled", yes(s.enrolled)),
+        ("secret_file", s.secret_file.clone()),
+        ("algorithm", opt(&s.algorithm, absent)),
+        ("digits", opt(&s.digits, absent)),
+        ("period", opt(&s.period, absent)),
+        (
+            "scratch_codes_remaining",
+            opt(&s.scratch_codes_remaining, absent),
+        ),
+        ("failed_attempts", opt(&s.failed_attempts, "unknown")),
+        ("locked", s.locked.map_or_else(|| "unknown".into(), yes)),
+    ];
+    let mut out = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(out, "{:<24} {v}", format!("{k}:"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts<'a>(issuer: &'a str, account: &'a str) -> UriParts<'a> {
+        UriParts {
+            issuer,
+            account,
+            secret: "JBSWY3DPEHPK3PXP",
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+        }
+    }
+
+    #[test]
+    fn uri_with_defaults_has_no_parameters() {
+        assert_eq!(
+            otpauth_uri(&parts("Example", "alice@google.com")).as_str(),
+            "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"
+        );
+    }
+
+    #[test]
+    fn uri_percent_encodes_issuer_and_account() {
+        assert_eq!(
+            otpauth_uri(&parts("ACME Co & Sons", "jö/x?y#z%")).as_str(),
+            "otpauth://totp/ACME%20Co%20%26%20Sons:j%C3%B6%2Fx%3Fy%23z%25\
+             ?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co%20%26%20Sons"
+        );
+    }
+
+    #[test]
+    fn uri_names_non_default_parameters_only() {
+        let mut p = parts("h", "a@h");
+        p.algorithm = Algorithm::Sha512;
+        p.digits = 8;
+        assert_eq!(
+            otpauth_uri(&p).as_str(),
+            "otpauth://totp/h:a@h?secret=JBSWY3DPEHPK3PXP&issuer=h&algorithm=SHA512&digits=8"
+        );
+        p = parts("h", "a@h");
+        p.period = 60;
+        assert!(otpauth_uri(&p).ends_with("&issuer=h&period=60"));
+    }
+
+    #[test]
+    fn secret_groups_of_four() {
+        assert_eq!(grouped("ABCDEFGHIJ").as_str(), "ABCD EFGH IJ");
+        assert_eq!(grouped("ABCD").as_str(), "ABCD");
+    }
+
+    #[test]
+    fn utf8_rendering_has_the_quiet_zone_and_half_rows() {
+        let m = Matrix::new("otpauth://totp/h:a?secret=JBSWY3DPEHPK3PXP&issuer=h").unwrap();
+        let text = m.utf8();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), m.size.div_ceil(2));
+        assert!(lines.iter().all(|l| l.chars().count() == m.size));
+        // The top quiet zone is light: full blocks.
+        assert!(lines[0].chars().all(|c| c == '█'));
+        // A finder pattern's dark top edge starts right after the border.
+        assert_eq!(lines[2].chars().nth(QUIET_ZONE), Some(' '));
+    }
+
+    #[test]
+    fn ansi_rendering_sets_colours_and_resets() {
+        let text = qr("x", QrStyle::Ansi).unwrap().unwrap();
+        assert!(text.starts_with("\x1b[97;107m▀"));
+        assert!(text.lines().all(|l| l.ends_with("\x1b[0m")));
+        assert_eq!(qr("x", QrStyle::None).unwrap(), None);
+    }
+
+    #[test]
+    fn status_text_lines() {
+        let s = Status {
+            user: "alice".into(),
+            enrolled: false,
+            secret_file: "/home/alice/.pam_totp".into(),
+            algorithm: None,
+            digits: None,
+            period: None,
+            scratch_codes_remaining: None,
+            failed_attempts: Some(0),
+            locked: Some(false),
+        };
+        let t = status_text(&s);
+        assert!(t.contains("enrolled:                no\n"), "{t}");
+        assert!(t.contains("algorithm:               -\n"));
+        assert!(t.contains("locked:                  no\n"));
+    }
+}
