@@ -465,6 +465,83 @@ case "$1" in
 esac
 "#;
 
+/// Answers ssh's keyboard-interactive prompts (SSH_ASKPASS with
+/// SSH_ASKPASS_REQUIRE=force) and records them.
+pub struct Askpass {
+    script: PathBuf,
+    dir: PathBuf,
+    calls: AtomicUsize,
+}
+
+impl Askpass {
+    pub fn new(dir: &Path) -> Askpass {
+        let script = dir.join("askpass");
+        write_mode(&script, ASKPASS, 0o755);
+        Askpass {
+            script,
+            dir: dir.to_owned(),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sets up `cmd` (an ssh command) to answer with `code` and
+    /// `password`; returns where the prompts it sees are recorded.
+    pub fn answer(&self, cmd: &mut Command, code: &str, password: &str) -> PathBuf {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let prompts = self.dir.join(format!("prompts.{n}"));
+        fs::write(&prompts, "").unwrap();
+        cmd.env("SSH_ASKPASS", &self.script)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env_remove("DISPLAY")
+            .env_remove("SSH_AUTH_SOCK")
+            .env("PAMTOTP_PROMPTS", &prompts)
+            .env("PAMTOTP_CODE", code)
+            .env("PAMTOTP_PASSWORD", password);
+        prompts
+    }
+}
+
+/// Options every test ssh client gets: no user or system config, a bounded
+/// connection, no host key prompts, one try at keyboard-interactive.
+pub fn ssh_base() -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-F", "/dev/null", "-T"])
+        .args(["-o", "ConnectTimeout=10"])
+        .args(["-o", "ServerAliveInterval=5"])
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+        .args(["-o", "NumberOfPasswordPrompts=1"])
+        .args(["-o", "PasswordAuthentication=no"]);
+    cmd
+}
+
+/// The remote command of every test login, and what it prints.
+pub const REMOTE_COMMAND: &str = "echo pamtotp-ran:$(id -un)";
+
+/// Runs an ssh command set up by [`ssh_base`] whose last argument is the
+/// destination, with [`REMOTE_COMMAND`], answering through `askpass`.
+pub fn run_ssh(
+    mut cmd: Command,
+    askpass: &Askpass,
+    user: &str,
+    code: &str,
+    password: &str,
+) -> SshResult {
+    cmd.arg(REMOTE_COMMAND);
+    let prompts = askpass.answer(&mut cmd, code, password);
+    let run = run_bounded(&mut cmd, "", COMMAND_TIMEOUT);
+    let prompts = fs::read_to_string(&prompts)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    SshResult {
+        ran: run.success() && run.stdout.trim() == format!("pamtotp-ran:{user}"),
+        run,
+        prompts,
+    }
+}
+
 /// The real OpenSSH server on 127.0.0.1:`port` with its own host key and
 /// sshd_config, and `pam_text` as /etc/pam.d/sshd in its namespace.
 pub struct Sshd {
@@ -473,8 +550,7 @@ pub struct Sshd {
     pub log: PathBuf,
     pub syslog: Syslog,
     known_hosts: PathBuf,
-    askpass: PathBuf,
-    calls: AtomicUsize,
+    askpass: Askpass,
     ns: Namespace,
 }
 
@@ -505,8 +581,7 @@ impl Sshd {
             &format!("[127.0.0.1]:{port} {hostpub}"),
             0o644,
         );
-        let askpass = dir.join("askpass");
-        write_mode(&askpass, ASKPASS, 0o755);
+        let askpass = Askpass::new(dir);
         let syslog = Syslog::bind(dir);
         let log = dir.join("sshd.log");
         let script = format!(
@@ -523,30 +598,20 @@ impl Sshd {
             syslog,
             known_hosts,
             askpass,
-            calls: AtomicUsize::new(0),
             ns,
         }
     }
 
     /// Runs `echo pamtotp-ran:$(id -un)` as `user` through the real ssh
     /// client. `key`: the identity to offer (none: public keys off);
-    /// `answers`: what the askpass program types at a code prompt and at a
-    /// password prompt.
+    /// `code` and `password`: what the askpass program types at a code
+    /// prompt and at a password prompt.
     pub fn ssh(&self, user: &str, key: Option<&Path>, code: &str, password: &str) -> SshResult {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let prompts = self.dir.join(format!("prompts.{n}"));
-        fs::write(&prompts, "").unwrap();
-        let mut cmd = Command::new("ssh");
-        cmd.args(["-F", "/dev/null", "-T", "-p", &self.port.to_string()])
-            .args(["-o", "ConnectTimeout=10"])
-            .args(["-o", "ServerAliveInterval=5"])
-            .args(["-o", "StrictHostKeyChecking=yes"])
-            .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+        let mut cmd = ssh_base();
+        cmd.args(["-p", &self.port.to_string()])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args(["-o", "NumberOfPasswordPrompts=1"])
-            .args(["-o", "IdentitiesOnly=yes"])
-            .args(["-o", "PasswordAuthentication=no"]);
+            .args(["-o", "IdentitiesOnly=yes"]);
         match key {
             Some(k) => {
                 cmd.arg("-i").arg(k);
@@ -555,26 +620,8 @@ impl Sshd {
                 cmd.args(["-o", "PubkeyAuthentication=no"]);
             }
         }
-        cmd.arg(format!("{user}@127.0.0.1"))
-            .arg("echo pamtotp-ran:$(id -un)")
-            .env("SSH_ASKPASS", &self.askpass)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env_remove("DISPLAY")
-            .env_remove("SSH_AUTH_SOCK")
-            .env("PAMTOTP_PROMPTS", &prompts)
-            .env("PAMTOTP_CODE", code)
-            .env("PAMTOTP_PASSWORD", password);
-        let run = run_bounded(&mut cmd, "", COMMAND_TIMEOUT);
-        let prompts = fs::read_to_string(&prompts)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        SshResult {
-            ran: run.success() && run.stdout.trim() == format!("pamtotp-ran:{user}"),
-            run,
-            prompts,
-        }
+        cmd.arg(format!("{user}@127.0.0.1"));
+        run_ssh(cmd, &self.askpass, user, code, password)
     }
 
     pub fn server_log(&self) -> String {
