@@ -62,9 +62,9 @@ impl Audit {
     fn line(&self, result: &str, detail: &str) -> String {
         let mut s = format!(
             "user={} service={} rhost={} result={result}",
-            field(&self.user),
-            field(&self.service),
-            field(&self.rhost)
+            client_field(&self.user),
+            client_field(&self.service),
+            client_field(&self.rhost)
         );
         if !detail.is_empty() {
             let _ = write!(s, " {detail}");
@@ -73,8 +73,34 @@ impl Audit {
     }
 }
 
-/// A log field: plain if it is plain, otherwise quoted with escapes, so a
-/// user name typed by a remote client cannot forge log fields.
+/// A field that a remote client may choose: the user name (sshd passes on
+/// what was typed), the remote host (reverse DNS), and the service for
+/// good measure. Plain if it is plain, otherwise quoted with every byte
+/// outside printable ASCII, and `"`, `\` and `=`, written `\xHH`. Either
+/// way it is one token with no space and no `=`, so it cannot pose as
+/// another field to a log watcher that bans on `rhost=... result=...`.
+fn client_field(s: &str) -> String {
+    let plain = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'=';
+    if s.is_empty() {
+        return "-".to_owned();
+    }
+    if s.bytes().all(plain) {
+        return s.to_owned();
+    }
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        if plain(b) && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A field of the module's own making (a reason, a path from the
+/// configuration): plain if it is plain, otherwise quoted with escapes.
 fn field(s: &str) -> String {
     if s.is_empty() {
         "-".to_owned()
@@ -437,4 +463,22 @@ fn decide(
         outcome,
         verify::remaining_scratch(&enrollment.scratch, &state),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_fields_are_single_tokens() {
+        assert_eq!(client_field(""), "-");
+        assert_eq!(client_field("alice"), "alice");
+        assert_eq!(client_field("DOMAIN\\bob"), "DOMAIN\\bob");
+        assert_eq!(
+            client_field("x rhost=1.2.3.4"),
+            "\"x\\x20rhost\\x3d1.2.3.4\""
+        );
+        assert_eq!(client_field("a\"b\\c\n"), "\"a\\x22b\\x5cc\\x0a\"");
+        assert_eq!(client_field("jos\u{e9}"), "\"jos\\xc3\\xa9\"");
+    }
 }
