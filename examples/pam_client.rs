@@ -24,6 +24,11 @@
 //!  "authtok":null,"setcred":null,"syslog":["..."]}
 //! ```
 //! The exit status is 0 whenever the client itself worked.
+//!
+//! Linux-PAM keeps PAM_AUTHTOK to modules: an application can neither set
+//! it (`--authtok` then fails with exit status 2) nor read it (`authtok` is
+//! then null). Tests that need it put a module in front (`pam_unix` sets
+//! it from its prompt) or behind (`pam_exec expose_authtok` shows it).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -281,7 +286,12 @@ fn main() {
         if let Some(v) = value {
             let c = CString::new(v).unwrap_or_else(|_| die("NUL in argument"));
             // SAFETY: libpam copies the string.
-            unsafe { pam_set_item(pamh, item, c.as_ptr() as *const c_void) };
+            let rc = unsafe { pam_set_item(pamh, item, c.as_ptr() as *const c_void) };
+            if rc != PAM_SUCCESS {
+                // Linux-PAM lets only modules set PAM_AUTHTOK (PAM_BAD_ITEM):
+                // tests put a module such as pam_unix in front instead.
+                die(&format!("pam_set_item({item}) refused: {rc}"));
+            }
         }
     }
     if let Some(fifo) = wait {
