@@ -5,7 +5,8 @@
 //! private mount and PID namespaces, where the shipped conf/pam.d file
 //! (with the test's module path and state directory) is bind-mounted over
 //! /etc/pam.d/sshd. The real `ssh` client logs in; its askpass program
-//! answers the keyboard-interactive prompts. Codes come from oathtool.
+//! answers the keyboard-interactive prompts. Codes come from oathtool;
+//! one test enrolls and unlocks its user with the real `pam-totp` tool.
 //!
 //! Runs as root (useradd, unshare, sshd). Test users are `pamtotp-ssh*`.
 
@@ -193,4 +194,77 @@ fn password_and_code_both_needed() {
     // no code, nothing gets in.
     let r = sshd.ssh(&user.name, None, "", "");
     assert!(!r.ran, "{r:?}");
+}
+
+/// Enrolls `user` with the real tool (their ~/.pam_totp, the known test
+/// secret); returns the scratch codes it printed.
+fn enroll_with_tool(user: &str) -> Vec<String> {
+    let r = run_bounded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pam-totp")).args([
+            "enroll",
+            "--user",
+            user,
+            "--secret",
+            "-",
+            "--no-confirm",
+            "--json",
+        ]),
+        &format!("{SECRET}\n"),
+        COMMAND_TIMEOUT,
+    );
+    assert!(r.success(), "pam-totp enroll: {r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("enroll --json");
+    v["scratch_codes"]
+        .as_array()
+        .expect("scratch_codes")
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn locked_out_user_is_unlocked_by_reset_and_a_scratch_code_works_once() {
+    let dir = work_dir("ssh-lock");
+    let user = TestUser::create("ssh-lock");
+    let key = dir.path().join("id_user");
+    user.authorize_key(&ssh_keygen(&key));
+    let scratch = enroll_with_tool(&user.name);
+    assert!(!scratch.is_empty());
+    let sshd = publickey_server(dir.path(), "");
+
+    avoid_step_edge(30, 12);
+    let codes = window();
+    // Three wrong codes (the default rate_limit=3/30), then the right one
+    // is refused too.
+    for _ in 0..3 {
+        let r = sshd.ssh(&user.name, Some(&key), &wrong_code(&codes), "");
+        assert!(!r.ran, "{r:?}");
+    }
+    let r = sshd.ssh(&user.name, Some(&key), &codes[1], "");
+    assert!(!r.ran, "a locked-out user got in: {r:?}");
+    let log = sshd.syslog.module_lines();
+    assert!(has_line(&log, &["result=rate-limited"]), "{log:?}");
+
+    // The administrator unlocks the user; the right code works again.
+    let state_dir = dir.path().join("var-lib-pam-totp/state");
+    let r = run_bounded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pam-totp"))
+            .args(["reset", "--user", &user.name, "--state-dir"])
+            .arg(&state_dir),
+        "",
+        COMMAND_TIMEOUT,
+    );
+    assert!(r.success(), "pam-totp reset: {r:?}");
+    let r = sshd.ssh(&user.name, Some(&key), &codes[2], "");
+    assert!(r.ran, "right code refused after reset: {r:?}");
+
+    // Lost phone: a scratch code, typed at the same prompt, works once.
+    let r = sshd.ssh(&user.name, Some(&key), &scratch[0], "");
+    assert!(r.ran, "scratch code refused: {r:?}");
+    let log = sshd.syslog.module_lines();
+    assert!(has_line(&log, &["result=scratch-code-used"]), "{log:?}");
+    let r = sshd.ssh(&user.name, Some(&key), &scratch[0], "");
+    assert!(!r.ran, "a scratch code worked twice: {r:?}");
+    let log = sshd.syslog.module_lines();
+    assert!(has_line(&log, &["result=replayed-code"]), "{log:?}");
 }
