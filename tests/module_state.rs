@@ -211,7 +211,8 @@ fn a_symlinked_state_file_is_neither_followed_nor_written() {
 
 #[test]
 fn an_unsafe_or_unusable_state_dir_denies() {
-    let cases: [(&str, fn(&Path)); 3] = [
+    type Spoil = fn(&Path);
+    let cases: [(&str, Spoil); 3] = [
         ("world-writable", |d| {
             fs::set_permissions(d, fs::Permissions::from_mode(0o777)).unwrap()
         }),
