@@ -62,7 +62,7 @@ fn host_triple() -> String {
 fn build_crates() -> Vec<Crate> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
-        .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .args(["metadata", "--locked", "--format-version", "1"])
         .args(["--filter-platform", &host_triple(), "--manifest-path"])
         .arg(root().join("Cargo.toml"))
         .output()
