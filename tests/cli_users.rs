@@ -292,3 +292,76 @@ fn a_users_symlink_never_redirects_root() {
     assert!(fs::symlink_metadata(user.secret_path()).is_err());
     assert_eq!(fs::read_to_string(&victim).unwrap(), "root's file\n");
 }
+
+#[test]
+fn status_of_a_sealed_secret_for_its_user_and_for_root() {
+    use pam_totp::seal::{self, HostSecretKey};
+    let user = TestUser::get("u-sealed");
+    let sb = Sandbox::new("");
+    let host_key = sb.join("host.key");
+    let key = HostSecretKey::generate().unwrap();
+    fs::write(&host_key, key.to_text().as_bytes()).unwrap();
+    fs::set_permissions(&host_key, fs::Permissions::from_mode(0o600)).unwrap();
+    sb.set_config(&format!("host_key = \"{}\"\n", host_key.display()));
+    let cfg = sb.config();
+    let sealed = seal::seal(&key.public(), &user.name, b"12345678901234567890").unwrap();
+    fs::write(
+        user.secret_path(),
+        format!("version = 1\nsealed_secret = \"{sealed}\"\ndigits = 8\n"),
+    )
+    .unwrap();
+    fs::set_permissions(user.secret_path(), fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(user.secret_path(), Some(user.uid), Some(user.gid)).unwrap();
+    let state = sb.join("state");
+    let state = state.to_str().unwrap();
+
+    // The user cannot open it, but it is theirs and enrolled: no problem.
+    let r = run_as(
+        &user,
+        &["status", "--config", &cfg, "--state-dir", state, "--json"],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (&v["enrolled"], &v["algorithm"], &v["digits"], &v["period"]),
+        (&true.into(), &"SHA1".into(), &8.into(), &30.into())
+    );
+    // Root opens it with the host key, as the module does.
+    let v = run(
+        &[
+            "status",
+            "--config",
+            &cfg,
+            "--user",
+            &user.name,
+            "--state-dir",
+            state,
+            "--json",
+        ],
+        "",
+    )
+    .json();
+    assert_eq!(
+        (&v["enrolled"], &v["digits"], &v["failed_attempts"]),
+        (&true.into(), &8.into(), &0.into())
+    );
+    // With another host's key, root reports that the module would deny.
+    let other = HostSecretKey::generate().unwrap();
+    fs::write(&host_key, other.to_text().as_bytes()).unwrap();
+    let r = run(
+        &[
+            "status",
+            "--config",
+            &cfg,
+            "--user",
+            &user.name,
+            "--state-dir",
+            state,
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("cannot open the sealed secret"), "{r:?}");
+}

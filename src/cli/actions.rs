@@ -27,7 +27,7 @@ use pam_totp::config::{self, Settings};
 use pam_totp::enrollment::{self, Enrollment, Format, FormatError, SecretFile};
 use pam_totp::files::{self, FsIdentity, ReadError, UserInfo, MAX_SECRET_FILE};
 use pam_totp::google;
-use pam_totp::otp::OtpKey;
+use pam_totp::otp::{Algorithm, OtpKey};
 use pam_totp::scratch::{self, ScratchHash};
 use pam_totp::seal;
 use pam_totp::state::{StateDir, StateError};
@@ -383,6 +383,9 @@ fn write_secret(
 enum Found {
     Missing,
     Enrolled(Enrollment),
+    /// Sealed to the host key, which only root can read: the file's own
+    /// word for its parameters, unchecked.
+    Sealed(SecretFile),
     /// There, but the module would deny: the reason.
     Unusable(String),
 }
@@ -408,6 +411,10 @@ fn read_enrollment(
     let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
     Ok(match enrollment::parse_with(&bytes, unseal) {
         Ok(e) => Found::Enrolled(e),
+        Err(FormatError::Sealed) => match SecretFile::parse(&bytes) {
+            Ok(file) => Found::Sealed(file),
+            Err(e) => Found::Unusable(format!("{}: {e}", loc.shown())),
+        },
         Err(e) => Found::Unusable(format!("{}: {e}", loc.shown())),
     })
 }
@@ -635,7 +642,7 @@ fn status(a: StatusArgs) -> Result<ExitCode> {
             problems.push(format!("{why}; the module denies every login"));
             None
         }
-        Found::Missing => None,
+        Found::Missing | Found::Sealed(_) => None,
     };
     let limit = enrollment.map_or(settings.policy.rate_limit, |e| {
         Credentials::of(e).rate_limit(&settings.policy)
@@ -660,16 +667,28 @@ fn status(a: StatusArgs) -> Result<ExitCode> {
             (None, None, None)
         }
     };
-    let period = enrollment.and_then(|e| match e.counter {
-        enrollment::Counter::Time => Some(e.key.period()),
-        enrollment::Counter::Event { .. } => None,
-    });
+    let (algorithm, digits, period) = match (&found, enrollment) {
+        (_, Some(e)) => (
+            Some(e.key.algorithm()),
+            Some(e.key.digits()),
+            match e.counter {
+                enrollment::Counter::Time => Some(e.key.period()),
+                enrollment::Counter::Event { .. } => None,
+            },
+        ),
+        (Found::Sealed(f), None) => (
+            f.algorithm.parse::<Algorithm>().ok(),
+            u8::try_from(f.digits).ok(),
+            Some(f.period),
+        ),
+        _ => (None, None, None),
+    };
     let report = output::Status {
         user: user.name.clone(),
         enrolled: !matches!(found, Found::Missing),
         secret_file: loc.shown(),
-        algorithm: enrollment.map(|e| e.key.algorithm().as_str().to_owned()),
-        digits: enrollment.map(|e| e.key.digits()),
+        algorithm: algorithm.map(|a| a.as_str().to_owned()),
+        digits,
         period,
         scratch_codes_remaining: remaining,
         failed_attempts,
@@ -736,12 +755,10 @@ fn scratch_codes(a: ScratchArgs) -> Result<ExitCode> {
         Err(e) => return Err(failed(format!("{}: {e}", loc.shown()))),
     }
 
+    // Replacing a file that exists: the same checks as enroll --force.
+    check_destination(&caller, &user, &loc, true)?;
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
     file.scratch_codes = hashes.iter().map(ToString::to_string).collect();
-    {
-        // Replacing a file that exists: the same checks as enroll --force.
-        check_destination(&caller, &user, &loc, true)?;
-    }
     write_secret(&caller, &user, &loc, &file.to_toml(), true)?;
 
     if a.json {
@@ -882,7 +899,6 @@ fn disable(a: DisableArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pam_totp::otp::Algorithm;
     use pam_totp::scratch::SCRATCH_DIGITS;
 
     #[test]
