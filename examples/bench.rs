@@ -1,0 +1,496 @@
+//! Benchmark (not a test): the cost of one verification, and of one whole
+//! `pam_authenticate` through the real libpam. See docs/benchmarks.md.
+//!
+//! ```text
+//! cargo build --release --examples
+//! sudo target/release/examples/bench [--module PATH] [--rounds N] [--dir DIR]
+//! target/release/examples/bench --core-loop CASE N   # for callgrind
+//! sudo target/release/examples/bench --pam-loop right|wrong N [--dir DIR]
+//! ```
+//!
+//! Part 1 times `verify::attempt` (the pure decision: window 1, a fresh
+//! state each time) for a right and a wrong code, and for scratch codes.
+//! Part 2 loads the built module with `pam_start_confdir` from a private
+//! directory and times `pam_authenticate` for a right and a wrong code
+//! (the state file is removed between rounds, outside the timing, so the
+//! rate limit never interferes and every round does the same work).
+//! Right and wrong rounds alternate, so a drift of the machine affects both
+//! alike. Part 2 needs root (the state directory must be root's); its
+//! files go in a temporary directory under DIR (default $TMPDIR or /tmp),
+//! so `--dir /dev/shm` shows the cost without the disk's fsync.
+//! `--core-loop CASE N` runs N attempts of one case and nothing else:
+//! under `valgrind --tool=callgrind` the difference of two N gives exact
+//! instructions per attempt; `--pam-loop` does the same for whole
+//! pam_authenticate calls (options it uses must come before it).
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::ptr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pam_totp::enrollment::{self, Enrollment};
+use pam_totp::scratch::ScratchHash;
+use pam_totp::verify::{self, Credentials, Policy, RateLimit, UserState};
+
+const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const SCRATCH: [&str; 5] = ["11111111", "22222222", "33333333", "44444444", "55555555"];
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("bench: {msg}");
+    std::process::exit(2);
+}
+
+fn secret_file(scratch: bool) -> String {
+    let codes: Vec<String> = if scratch {
+        SCRATCH
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("\"{}\"", ScratchHash::new(c, [i as u8 + 1; 16])))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    format!(
+        "version = 1\nsecret = \"{SECRET}\"\nscratch_codes = [{}]\n",
+        codes.join(", ")
+    )
+}
+
+/// A code certainly not `code`: its last digit changed.
+fn altered(code: &str) -> String {
+    let mut b = code.as_bytes().to_vec();
+    if let Some(last) = b.last_mut() {
+        *last = if *last == b'9' { b'0' } else { *last + 1 };
+    }
+    String::from_utf8(b).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------
+// Part 1: the verification core.
+// ---------------------------------------------------------------------
+
+struct Core {
+    enrollment: Enrollment,
+    policy: Policy,
+    now: u64,
+}
+
+impl Core {
+    fn new(scratch: bool) -> Core {
+        let enrollment = enrollment::parse(secret_file(scratch).as_bytes())
+            .unwrap_or_else(|e| die(&e.to_string()));
+        Core {
+            enrollment,
+            policy: Policy {
+                window: 1,
+                rate_limit: RateLimit {
+                    max_failures: 1000,
+                    seconds: 1,
+                },
+            },
+            now: now(),
+        }
+    }
+
+    fn right_code(&self) -> String {
+        let key = &self.enrollment.key;
+        key.totp_code(key.step_at(self.now)).to_string()
+    }
+
+    /// One attempt from a fresh state; whether it was accepted.
+    fn attempt(&self, typed: &str) -> bool {
+        let mut state = UserState::new();
+        let creds = Credentials::of(&self.enrollment);
+        verify::attempt(&creds, typed, self.now, &self.policy, &mut state).is_success()
+    }
+}
+
+/// Per-operation times of `batches` batches of `per_batch` runs of `f`.
+fn batch_times(per_batch: u32, f: &mut dyn FnMut()) -> Duration {
+    let t = Instant::now();
+    for _ in 0..per_batch {
+        f();
+    }
+    t.elapsed() / per_batch
+}
+
+struct Stats {
+    median: Duration,
+    p10: Duration,
+    p90: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p10: at(0.1),
+        p90: at(0.9),
+    }
+}
+
+fn show(name: &str, s: &Stats) {
+    println!(
+        "{name:<44} median {:>10.2?}   p10 {:>10.2?}   p90 {:>10.2?}",
+        s.median, s.p10, s.p90
+    );
+}
+
+/// Times cases of one setup, alternating between them batch by batch.
+fn compare(rounds: u32, per_batch: u32, cases: &mut [(&str, &mut dyn FnMut())]) {
+    let mut times: Vec<Vec<Duration>> = cases.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, (_, f)) in cases.iter_mut().enumerate() {
+            times[i].push(batch_times(per_batch, *f));
+        }
+    }
+    for ((name, _), t) in cases.iter().zip(times) {
+        show(name, &stats(t));
+    }
+}
+
+fn core_bench(rounds: u32) {
+    println!("verify::attempt, window 1, fresh state (per attempt, {rounds} batches)");
+    let plain = Core::new(false);
+    let right = plain.right_code();
+    let wrong = altered(&right);
+    assert!(plain.attempt(&right) && !plain.attempt(&wrong));
+    compare(
+        rounds,
+        2000,
+        &mut [
+            ("  TOTP, right code", &mut || {
+                assert!(plain.attempt(&right));
+            }),
+            ("  TOTP, wrong code", &mut || {
+                assert!(!plain.attempt(&wrong));
+            }),
+            ("  not a code at all (\"hello!\")", &mut || {
+                assert!(!plain.attempt("hello!"));
+            }),
+        ],
+    );
+    let with = Core::new(true);
+    let with_wrong = altered(&with.right_code());
+    compare(
+        rounds.min(20),
+        20,
+        &mut [
+            ("  scratch (5 in file), right code", &mut || {
+                assert!(with.attempt(SCRATCH[2]));
+            }),
+            ("  scratch (5 in file), wrong 8 digits", &mut || {
+                assert!(!with.attempt("12121212"));
+            }),
+            ("  TOTP beside 5 scratch codes, wrong code", &mut || {
+                assert!(!with.attempt(&with_wrong));
+            }),
+        ],
+    );
+}
+
+fn core_loop(case: &str, n: u64) {
+    let core = Core::new(case.starts_with("scratch"));
+    let right = core.right_code();
+    let wrong = altered(&right);
+    if let Some(which) = case.strip_prefix("match-") {
+        // The code check alone: every step of the window, constant time.
+        let key = &core.enrollment.key;
+        let step = key.step_at(core.now);
+        let typed = if which == "right" { &right } else { &wrong };
+        for _ in 0..n {
+            if key.match_totp(typed, step - 1, step + 1).is_some() != (which == "right") {
+                die("unexpected verdict");
+            }
+        }
+        return;
+    }
+    let (typed, want): (&str, bool) = match case {
+        "right" => (&right, true),
+        "wrong" => (&wrong, false),
+        "scratch-right" => (SCRATCH[2], true),
+        "scratch-wrong" => ("12121212", false),
+        "scratch-file-totp-wrong" => (&wrong, false),
+        _ => die(
+            "CASE: right, wrong, scratch-right, scratch-wrong, scratch-file-totp-wrong, \
+             match-right, match-wrong",
+        ),
+    };
+    for _ in 0..n {
+        if core.attempt(typed) != want {
+            die("unexpected verdict");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Part 2: pam_authenticate through libpam.
+// ---------------------------------------------------------------------
+
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    resp_retcode: c_int,
+}
+
+#[repr(C)]
+struct PamConv {
+    conv: unsafe extern "C" fn(
+        c_int,
+        *mut *const PamMessage,
+        *mut *mut PamResponse,
+        *mut c_void,
+    ) -> c_int,
+    appdata_ptr: *mut c_void,
+}
+
+#[link(name = "pam")]
+extern "C" {
+    fn pam_start_confdir(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        confdir: *const c_char,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
+    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+}
+
+const PAM_SUCCESS: c_int = 0;
+const PAM_AUTH_ERR: c_int = 7;
+const PAM_CONV_ERR: c_int = 19;
+
+/// Answers every message with the C string `appdata` points to.
+unsafe extern "C" fn answer(
+    num_msg: c_int,
+    _msg: *mut *const PamMessage,
+    resp: *mut *mut PamResponse,
+    appdata: *mut c_void,
+) -> c_int {
+    let n = num_msg.max(1) as usize;
+    // SAFETY: calloc of n zeroed responses; libpam's caller frees them.
+    let replies =
+        unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
+    if replies.is_null() {
+        return PAM_CONV_ERR;
+    }
+    for i in 0..n {
+        // SAFETY: i < n, inside the array; appdata is the NUL-terminated
+        // answer that main() keeps alive for the whole pam_authenticate.
+        unsafe { (*replies.add(i)).resp = libc::strdup(appdata as *const c_char) };
+    }
+    // SAFETY: resp is the caller's out pointer.
+    unsafe { *resp = replies };
+    PAM_SUCCESS
+}
+
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(module: &Path, base: &Path) -> World {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-totp-bench.")
+            .tempdir_in(base)
+            .unwrap_or_else(|e| die(&e.to_string()));
+        let p = dir.path();
+        for d in ["pam.d", "state", "secrets"] {
+            fs::create_dir(p.join(d)).unwrap_or_else(|e| die(&e.to_string()));
+        }
+        let set_mode = |path: &Path, mode| {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| die(&e.to_string()))
+        };
+        set_mode(p, 0o755);
+        set_mode(&p.join("state"), 0o700);
+        fs::copy(module, p.join("pam_totp.so")).unwrap_or_else(|e| die(&e.to_string()));
+        let service = format!(
+            "auth required {}/pam_totp.so secret={}/secrets/${{USER}} state_dir={}/state window=1\n",
+            p.display(),
+            p.display(),
+            p.display()
+        );
+        fs::write(p.join("pam.d/bench"), service).unwrap_or_else(|e| die(&e.to_string()));
+        fs::write(p.join("pam.d/other"), "auth required pam_deny.so\n")
+            .unwrap_or_else(|e| die(&e.to_string()));
+        let secret = p.join("secrets/root");
+        fs::write(&secret, secret_file(false)).unwrap_or_else(|e| die(&e.to_string()));
+        set_mode(&secret, 0o600);
+        World { dir }
+    }
+
+    /// One login: (time of pam_authenticate, time of pam_start..pam_end, rc).
+    fn login(&self, code: &str) -> (Duration, Duration, c_int) {
+        let _ = fs::remove_file(self.dir.path().join("state/root"));
+        let c = |s: &str| CString::new(s).unwrap_or_else(|_| die("NUL"));
+        let (service, user) = (c("bench"), c("root"));
+        let confdir = c(&self.dir.path().join("pam.d").to_string_lossy());
+        let code = c(code);
+        let conv = PamConv {
+            conv: answer,
+            appdata_ptr: code.as_ptr() as *mut c_void,
+        };
+        let mut pamh: *mut c_void = ptr::null_mut();
+        let whole = Instant::now();
+        // SAFETY: NUL-terminated strings and a conversation that outlive
+        // the handle, which pam_end closes below.
+        let rc = unsafe {
+            pam_start_confdir(
+                service.as_ptr(),
+                user.as_ptr(),
+                &conv,
+                confdir.as_ptr(),
+                &mut pamh,
+            )
+        };
+        if rc != PAM_SUCCESS {
+            die(&format!("pam_start_confdir: {rc}"));
+        }
+        let auth = Instant::now();
+        // SAFETY: a live handle.
+        let rc = unsafe { pam_authenticate(pamh, 0) };
+        let auth = auth.elapsed();
+        // SAFETY: ends the handle once.
+        unsafe { pam_end(pamh, rc) };
+        (auth, whole.elapsed(), rc)
+    }
+}
+
+fn default_module() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
+    // target/<profile>/examples/bench
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| die("no target directory"));
+    for p in [
+        profile.join("libpam_totp.so"),
+        profile.join("deps/libpam_totp.so"),
+    ] {
+        if p.exists() {
+            return p;
+        }
+    }
+    die("libpam_totp.so not found; build it or pass --module PATH")
+}
+
+fn pam_bench(module: &Path, base: &Path, rounds: u32) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("pam_authenticate: skipped (needs root: the state directory must be root's)");
+        return;
+    }
+    println!(
+        "pam_authenticate through libpam, state and secret under {} ({rounds} rounds each)",
+        base.display()
+    );
+    let world = World::new(module, base);
+    let (mut right, mut wrong) = (Vec::new(), Vec::new());
+    let (mut right_whole, mut wrong_whole) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let core = Core::new(false);
+        let code = core.right_code();
+        if core.now % 30 > 28 {
+            std::thread::sleep(Duration::from_secs(2));
+            continue;
+        }
+        let (a, w, rc) = world.login(&code);
+        if rc != PAM_SUCCESS {
+            continue; // the step turned between computing and checking
+        }
+        right.push(a);
+        right_whole.push(w);
+        let (a, w, rc) = world.login(&altered(&code));
+        if rc != PAM_AUTH_ERR {
+            die(&format!("a wrong code gave {rc}"));
+        }
+        wrong.push(a);
+        wrong_whole.push(w);
+    }
+    show("  pam_authenticate, right code", &stats(right));
+    show("  pam_authenticate, wrong code", &stats(wrong));
+    show("  pam_start..pam_end, right code", &stats(right_whole));
+    show("  pam_start..pam_end, wrong code", &stats(wrong_whole));
+}
+
+fn main() {
+    let mut module = None;
+    let mut base = std::env::temp_dir();
+    let mut rounds = 200u32;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| die(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--module" => module = Some(PathBuf::from(val())),
+            "--dir" => base = PathBuf::from(val()),
+            "--rounds" => rounds = val().parse().unwrap_or_else(|_| die("--rounds N")),
+            "--pam-loop" => {
+                let case = val();
+                let n: u32 = val().parse().unwrap_or_else(|_| die("--pam-loop CASE N"));
+                let world = World::new(&module.clone().unwrap_or_else(default_module), &base);
+                for _ in 0..n {
+                    let code = Core::new(false).right_code();
+                    let (typed, want) = match case.as_str() {
+                        "right" => (code, PAM_SUCCESS),
+                        "wrong" => (altered(&code), PAM_AUTH_ERR),
+                        _ => die("CASE: right or wrong"),
+                    };
+                    if world.login(&typed).2 != want {
+                        die("unexpected verdict (a step boundary? run again)");
+                    }
+                }
+                return;
+            }
+            "--core-loop" => {
+                let case = val();
+                let n = val().parse().unwrap_or_else(|_| die("--core-loop CASE N"));
+                core_loop(&case, n);
+                return;
+            }
+            // `cargo bench` and `cargo test` pass these to every target.
+            "--bench" | "--test" => {}
+            _ => die(&format!("unknown argument {a}")),
+        }
+    }
+    // What the machine is, for the record.
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    println!("machine: {cpu}, {} CPUs", num_cpus());
+    core_bench(rounds.clamp(10, 200));
+    let module = module.unwrap_or_else(default_module);
+    println!("module: {}", module.display());
+    pam_bench(&module, &base, rounds);
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
