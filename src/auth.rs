@@ -345,7 +345,7 @@ fn load_enrollment(
     let path = config::expand_secret(&settings.secret, user)?;
     // Files under the home directory are read with the user's identity;
     // system-wide ones (root-owned) as root.
-    let as_owner = user.home != std::path::Path::new("/") && path.starts_with(&user.home);
+    let as_owner = files::accessed_as_owner(user, &path);
     if settings.debug {
         io.log(
             Level::Debug,
