@@ -65,18 +65,24 @@ impl ScratchHash {
     /// one iteration is used; the salt is keyed with the user's secret, so
     /// the identifier recorded in the state reveals nothing without it.
     pub fn from_plain(code: &str, secret: &[u8]) -> ScratchHash {
-        use hmac::{KeyInit, Mac};
-        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(b"pam-totp plain scratch code\0");
-        mac.update(code.as_bytes());
-        let tag = mac.finalize().into_bytes();
-        let salt = tag[..SALT_BYTES].to_vec();
+        let salt = plain_salt(code, secret);
         ScratchHash {
             iterations: 1,
             hash: derive(code, &salt, 1),
-            salt,
+            salt: salt.to_vec(),
         }
+    }
+
+    /// A plain scratch code being imported into a native file: the slow
+    /// hash of [`new`](Self::new), salted with the salt, hence the
+    /// identifier, that [`from_plain`](Self::from_plain) gives it. A code
+    /// used while the plain file was read in place is recorded in the state
+    /// under that identifier, so it stays used after the import.
+    ///
+    /// The salt is a MAC of the code under the secret: it tells nothing to
+    /// whoever lacks the secret, and whoever has it can make codes anyway.
+    pub fn import_plain(code: &str, secret: &[u8]) -> ScratchHash {
+        ScratchHash::new(code, plain_salt(code, secret))
     }
 
     pub fn parse(s: &str) -> Result<ScratchHash, BadScratchHash> {
@@ -156,6 +162,20 @@ pub fn code_from_random(bytes: [u8; 32]) -> Zeroizing<String> {
     code
 }
 
+/// The salt of a plain scratch code: keyed with the user's secret, so the
+/// identifier recorded in the state reveals nothing without it.
+fn plain_salt(code: &str, secret: &[u8]) -> [u8; SALT_BYTES] {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"pam-totp plain scratch code\0");
+    mac.update(code.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    let mut salt = [0u8; SALT_BYTES];
+    salt.copy_from_slice(&tag[..SALT_BYTES]);
+    salt
+}
+
 fn derive(code: &str, salt: &[u8], iterations: u32) -> [u8; HASH_BYTES] {
     let mut out = [0u8; HASH_BYTES];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(code.as_bytes(), salt, iterations, &mut out);
@@ -215,6 +235,18 @@ mod tests {
             a.id(),
             ScratchHash::from_plain("12345678", b"secret-two").id()
         );
+    }
+
+    #[test]
+    fn imported_plain_codes_keep_their_ids_and_get_the_slow_hash() {
+        let plain = ScratchHash::from_plain("12345678", b"secret-one");
+        let imported = ScratchHash::import_plain("12345678", b"secret-one");
+        assert_eq!(imported.id(), plain.id());
+        assert!(imported.matches("12345678"));
+        assert!(!imported.matches("12345679"));
+        assert_eq!(imported.iterations, ITERATIONS);
+        let parsed = ScratchHash::parse(&imported.to_string()).unwrap();
+        assert_eq!(parsed, imported);
     }
 
     #[test]
