@@ -21,6 +21,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::google::{self, GoogleError, GoogleFile};
 use crate::otp::{self, Algorithm, OtpKey, ParamError};
 use crate::scratch::{BadScratchHash, ScratchHash};
+use crate::seal::{self, HostPublicKey, SealError};
 use crate::verify::RateLimit;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -178,6 +179,22 @@ impl SecretFile {
             period: key.period(),
             scratch_codes: scratch.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    /// Seals the plaintext `secret` for `user` to the host key: the file
+    /// then holds `sealed_secret` instead, which only the host's private
+    /// key opens, and only for `user`. Everything else is kept. A file
+    /// that has no plaintext secret (already sealed) is left as it is.
+    pub fn seal(&mut self, key: &HostPublicKey, user: &str) -> Result<(), SealError> {
+        let Some(b32) = self.secret.as_deref() else {
+            return Ok(());
+        };
+        // A file built by `new` holds valid base32; one read from disk was
+        // checked by whoever parsed it. Either way, refuse rather than seal junk.
+        let secret = decode_base32(b32).ok_or(SealError::Malformed)?;
+        self.sealed_secret = Some(seal::seal(key, user, &secret)?);
+        self.secret.zeroize();
+        Ok(())
     }
 
     pub fn to_toml(&self) -> Zeroizing<String> {
@@ -370,6 +387,28 @@ mod tests {
                 String::from_utf8_lossy(bytes)
             );
         }
+    }
+
+    #[test]
+    fn sealing_replaces_the_secret() {
+        let secret = b"12345678901234567890";
+        let key = OtpKey::new(secret, Algorithm::Sha1, 6, 30).unwrap();
+        let host = seal::HostSecretKey::generate().unwrap();
+        let mut file = SecretFile::new(secret, &key, &[ScratchHash::new("12345678", [1; 16])]);
+        file.seal(&host.public(), "alice").unwrap();
+        let text = file.to_toml();
+        assert!(!text.contains("\nsecret = "), "{}", text.as_str());
+        assert!(text.contains("sealed_secret = \"v1:"));
+        assert!(text.contains("scratch_codes = [\"pbkdf2"));
+        assert!(matches!(parse(text.as_bytes()), Err(FormatError::Sealed)));
+        let keys = [host];
+        let unseal = |s: &str| seal::open(&keys, "alice", s).map_err(|e| e.to_string());
+        let e = parse_with(text.as_bytes(), Some(&unseal)).unwrap();
+        assert_eq!(e.key.totp_code(1), key.totp_code(1));
+        // Sealing again changes nothing.
+        let before = file.sealed_secret.clone();
+        file.seal(&keys[0].public(), "alice").unwrap();
+        assert_eq!(file.sealed_secret, before);
     }
 
     #[test]

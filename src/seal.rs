@@ -163,6 +163,16 @@ pub fn seal(key: &HostPublicKey, user: &str, secret: &[u8]) -> Result<String, Se
     ))
 }
 
+/// The id of the host key a sealed value was sealed to, if it is of the
+/// form `v1:ID:...` (without opening it).
+pub fn sealed_key_id(sealed: &str) -> Option<&str> {
+    let mut parts = sealed.trim().split(':');
+    match (parts.next(), parts.next()) {
+        (Some(SEALED_PREFIX), Some(id)) => Some(id),
+        _ => None,
+    }
+}
+
 /// Opens a sealed secret of `user` with whichever of `keys` it was sealed to.
 pub fn open(
     keys: &[HostSecretKey],
@@ -277,6 +287,8 @@ mod tests {
             open(&keys, "bob", &sealed).unwrap_err(),
             SealError::WrongUser
         );
+        assert_eq!(sealed_key_id(&sealed), Some(keys[0].public().id().as_str()));
+        assert_eq!(sealed_key_id("v2:ab:cd"), None);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   message.
 #![forbid(unsafe_code)]
 
+mod host_key;
+
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Read, Write};
@@ -29,7 +31,7 @@ use pam_totp::files::{self, FsIdentity, ReadError, UserInfo, MAX_SECRET_FILE};
 use pam_totp::google;
 use pam_totp::otp::{Algorithm, OtpKey};
 use pam_totp::scratch::{self, ScratchHash};
-use pam_totp::seal;
+use pam_totp::seal::{self, HostPublicKey};
 use pam_totp::state::{StateDir, StateError};
 use pam_totp::verify::{self, Credentials, UserState};
 
@@ -87,6 +89,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::ScratchCodes(a) => scratch_codes(a),
         Command::Reset(a) => reset(a),
         Command::Disable(a) => disable(a),
+        Command::HostKey(c) => host_key::run(c),
     }
 }
 
@@ -206,6 +209,40 @@ fn unsealer<'a>(
         let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| e.to_string())?;
         seal::open(&keys, &user.name, sealed).map_err(|e| e.to_string())
     })
+}
+
+/// The host key a new secret is sealed to: host.pub when it exists (unless
+/// `--no-seal`), else none (a plain secret). Decided before anything is
+/// shown or written. Root also checks that host.key is there and matches,
+/// so that no secret is sealed to a key the module cannot open.
+fn sealing(caller: &Caller, settings: &Settings, no_seal: bool) -> Result<Option<HostPublicKey>> {
+    if no_seal {
+        return Ok(None);
+    }
+    let public_path = seal::public_path(&settings.host_key);
+    match fs::symlink_metadata(&public_path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
+    let public = seal::load_public_key(&settings.host_key)
+        .map_err(|e| input(format!("{e}; fix the host key pair, or use --no-seal")))?;
+    if caller.root {
+        let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| {
+            input(format!(
+                "{e}, so the module could not open a secret sealed to {}; \
+                 fix the host key pair (pam-totp host-key init), or use --no-seal",
+                public_path.display()
+            ))
+        })?;
+        if keys[0].public() != public {
+            return Err(input(format!(
+                "{} does not match {}; remove it and run `pam-totp host-key init --if-missing`",
+                public_path.display(),
+                settings.host_key.display()
+            )));
+        }
+    }
+    Ok(Some(public))
 }
 
 fn now() -> u64 {
@@ -346,15 +383,23 @@ fn check_destination(
 }
 
 /// Writes the secret file atomically, mode 0600: as the user under their
-/// home (so it is theirs), as root elsewhere. Without `replace`, an entry
-/// that appeared meanwhile is left alone.
+/// home (so it is theirs), as root elsewhere. With `seal_to` (see
+/// [`sealing`]), a plaintext secret is sealed first, so the file holds only
+/// `sealed_secret`. Without `replace`, an entry that appeared meanwhile is
+/// left alone.
 fn write_secret(
     caller: &Caller,
     user: &UserInfo,
     loc: &Location,
-    text: &str,
+    file: &mut SecretFile,
+    seal_to: Option<&HostPublicKey>,
     replace: bool,
 ) -> Result<()> {
+    if let Some(key) = seal_to {
+        file.seal(key, &user.name)
+            .map_err(|e| failed(format!("cannot seal the secret: {e}")))?;
+    }
+    let text = file.to_toml();
     let written = {
         let _id = loc.identity(caller, user);
         if replace {
@@ -428,6 +473,7 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
     let settings = settings(&a.who)?;
     let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
     require_writable(&caller, &loc)?;
+    let seal_to = sealing(&caller, &settings, a.no_seal)?;
 
     let mut stdin = io::stdin().lock();
     let secret: Zeroizing<Vec<u8>> = match a.secret.take().map(Zeroizing::new) {
@@ -466,7 +512,7 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
     check_destination(&caller, &user, &loc, a.force)?;
 
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
-    let file = SecretFile::new(&secret, &key, &hashes);
+    let mut file = SecretFile::new(&secret, &key, &hashes);
     let b32 = enrollment::encode_base32(&secret);
     let uri = output::otpauth_uri(&UriParts {
         issuer: &issuer,
@@ -497,7 +543,7 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
     };
 
     if a.no_confirm {
-        write_secret(&caller, &user, &loc, &file.to_toml(), a.force)?;
+        write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force)?;
         if !a.json {
             print_out(&output::enroll_text(&view))?;
         }
@@ -510,7 +556,7 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
             print_out(&text)?;
         }
         confirm(&key, &mut stdin)?;
-        write_secret(&caller, &user, &loc, &file.to_toml(), a.force)?;
+        write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force)?;
     }
 
     if a.json {
@@ -524,7 +570,16 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
         }))?;
         println!();
     }
-    eprintln!("pam-totp: enrolled {}: {}", user.name, loc.shown());
+    match &seal_to {
+        Some(k) => eprintln!(
+            "pam-totp: enrolled {}: {} (secret sealed to host key {}: only root can open it, \
+             and it is not shown again)",
+            user.name,
+            loc.shown(),
+            k.id()
+        ),
+        None => eprintln!("pam-totp: enrolled {}: {}", user.name, loc.shown()),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -759,7 +814,8 @@ fn scratch_codes(a: ScratchArgs) -> Result<ExitCode> {
     check_destination(&caller, &user, &loc, true)?;
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
     file.scratch_codes = hashes.iter().map(ToString::to_string).collect();
-    write_secret(&caller, &user, &loc, &file.to_toml(), true)?;
+    // Rewritten as it is: sealed stays sealed, plain stays plain.
+    write_secret(&caller, &user, &loc, &mut file, None, true)?;
 
     if a.json {
         let shown = loc.shown();

@@ -136,6 +136,20 @@ their home directory; the state directory is root's, so their state is left
         after_help = EXIT_STATUS_HELP
     )]
     Disable(DisableArgs),
+
+    /// Create or rotate the host key pair that seals secrets (root only).
+    #[command(
+        name = "host-key",
+        subcommand,
+        long_about = "\
+The host key pair seals secrets: with host.pub present, `enroll` encrypts
+the secret to it, so the secret file is of no use to anyone but root (the
+module inside sshd, sudo, su, login), and only for its user. host.key is
+root's (0600); host.pub is readable by all (0644), so users enroll
+themselves. The pair's place is --host-key, else the config file's
+`host_key`, else /etc/pam-totp/host.key (and host.pub beside it)."
+    )]
+    HostKey(HostKeyCommand),
 }
 
 /// Whose enrollment, and which configuration.
@@ -217,6 +231,11 @@ pub struct EnrollArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Store the secret in the clear even though the host key pair exists
+    /// (by default it is sealed to host.pub, which only root can open).
+    #[arg(long)]
+    pub no_seal: bool,
+
     /// Print {"user","secret_file","secret","otpauth_uri","scratch_codes"} on
     /// standard output once saved; the QR code and the rest go to standard
     /// error, and only when a code is to be confirmed.
@@ -295,6 +314,86 @@ pub struct DisableArgs {
     pub file: SecretFileArg,
     #[command(flatten)]
     pub state: StateDirArg,
+}
+
+/// `pam-totp host-key ...`
+#[derive(Subcommand, Debug)]
+pub enum HostKeyCommand {
+    /// Create the host key pair: host.key (root, 0600) and host.pub (0644).
+    #[command(
+        long_about = "\
+Create the host key pair that seals secrets: host.key (owned by root, mode
+0600) and host.pub beside it (0644). Each file is written atomically, the
+private key first. Refused if either exists, unless --if-missing (then it does
+nothing, or only writes a missing host.pub from host.key) or --force.
+
+Root only.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Init(HostKeyInitArgs),
+
+    /// Make a new key pair and re-seal every sealed secret file to it.
+    #[command(
+        long_about = "\
+Make a new host key pair and re-seal every sealed secret file to it. The
+current private key is first kept as host.key.old, which the module still
+uses, so logins keep working throughout. Then every secret file is looked
+at: each user's file as the config file's `secret` template names it
+(default ~/.pam_totp; every account of `getent passwd`) and every file in the
+system-wide directory (--secret-dir). Sealed files are re-sealed in place,
+atomically, with the same owner and mode; plain files are left untouched.
+
+host.key.old is removed only once every sealed file has been re-sealed. A
+file that could not be (unreadable, altered, sealed for another host) is
+reported, host.key.old is kept and the exit status is 1; fix or remove the
+file and run `rotate` again, which then finishes this rotation instead of
+starting another.
+
+Root only.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Rotate(HostKeyRotateArgs),
+}
+
+/// Where the host key pair is.
+#[derive(Args, Debug)]
+pub struct HostKeyPath {
+    /// The host's private key; host.pub is beside it [default: the config
+    /// file's `host_key`, else /etc/pam-totp/host.key].
+    #[arg(long, value_name = "PATH", value_parser = absolute_path)]
+    pub host_key: Option<PathBuf>,
+
+    /// The config file to read `host_key` (and, for rotate, `secret`) from
+    /// [default: /etc/pam-totp/config.toml, if it exists].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct HostKeyInitArgs {
+    #[command(flatten)]
+    pub key: HostKeyPath,
+
+    /// Do nothing if host.key exists (for package scripts); a missing
+    /// host.pub is written from it.
+    #[arg(long, conflicts_with = "force")]
+    pub if_missing: bool,
+
+    /// Replace an existing pair. Files sealed to the old key no longer open:
+    /// to change the key of a host in use, run `rotate`.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HostKeyRotateArgs {
+    #[command(flatten)]
+    pub key: HostKeyPath,
+
+    /// The directory of system-wide secret files, each named after its user
+    /// [default: /var/lib/pam-totp/secrets].
+    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
+    pub secret_dir: Option<PathBuf>,
 }
 
 /// Parses the command line. Help and version print and exit 0; any other
