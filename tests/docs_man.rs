@@ -3,7 +3,8 @@
 //! - pam_totp(8) has an item (`.TP` then `.B key` or `.BI key= ...`) for
 //!   every module argument that src/config.rs accepts;
 //! - pam-totp(1) has a `.SS` section for every subcommand that
-//!   `pam-totp --help` lists, with an item for every flag that
+//!   `pam-totp --help` lists (for a group such as `host-key`, one for each
+//!   of its subcommands: `.SS "host-key init"`), with an item for every flag that
 //!   `pam-totp SUBCOMMAND --help` shows, and no item for a flag the
 //!   subcommand does not have; the top-level flags are in OPTIONS.
 
@@ -142,14 +143,29 @@ fn help_flags(help: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn subcommands() -> Vec<String> {
-    let help = cli_help(&[]);
-    let subs: Vec<String> = help_section(&help, "Commands:")
+/// The commands a help text lists (without `help`).
+fn commands_in(help: &str) -> Vec<String> {
+    help_section(help, "Commands:")
         .iter()
         .filter_map(|l| l.split_whitespace().next())
         .filter(|s| *s != "help")
         .map(str::to_owned)
-        .collect();
+        .collect()
+}
+
+/// Every subcommand that does something, as typed: `enroll`, and for a
+/// group such as `host-key`, each of its own (`host-key init`).
+fn subcommands() -> Vec<String> {
+    let help = cli_help(&[]);
+    let mut subs = Vec::new();
+    for sub in commands_in(&help) {
+        let nested = commands_in(&cli_help(&[&sub]));
+        if nested.is_empty() {
+            subs.push(sub);
+        } else {
+            subs.extend(nested.iter().map(|n| format!("{sub} {n}")));
+        }
+    }
     assert!(
         !subs.is_empty(),
         "`pam-totp --help` lists no commands:\n{help}"
@@ -203,7 +219,8 @@ fn cli_man_page_documents_every_subcommand_and_flag() {
             continue;
         };
         // --help after a subcommand is documented once, in OPTIONS.
-        let mut want = help_flags(&cli_help(&[sub]));
+        let words: Vec<&str> = sub.split(' ').collect();
+        let mut want = help_flags(&cli_help(&words));
         want.retain(|f| f != "--help" && f != "-h");
         assert!(!want.is_empty(), "`pam-totp {sub} --help` shows no flags");
         let have = item_flags(section);
@@ -226,7 +243,7 @@ fn cli_man_page_documents_every_subcommand_and_flag() {
         .expect("a SUBCOMMANDS section");
     for line in in_subcommands.lines() {
         if let Some(h) = line.strip_prefix(".SS ") {
-            let h = unescape(h);
+            let h = unescape(h).trim_matches('"').to_owned();
             if !subs.contains(&h) {
                 problems.push(format!("`.SS {h}` documents no existing subcommand"));
             }

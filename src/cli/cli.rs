@@ -341,7 +341,8 @@ uses, so logins keep working throughout. Then every secret file is looked
 at: each user's file as the config file's `secret` template names it
 (default ~/.pam_totp; every account of `getent passwd`) and every file in the
 system-wide directory (--secret-dir). Sealed files are re-sealed in place,
-atomically, with the same owner and mode; plain files are left untouched.
+atomically, mode 0600, as `enroll` writes them (under a home as its user);
+plain files are left untouched.
 
 host.key.old is removed only once every sealed file has been re-sealed. A
 file that could not be (unreadable, altered, sealed for another host) is
