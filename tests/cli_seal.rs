@@ -1,0 +1,631 @@
+//! Sealed secrets made by the tool, opened by the module through the real
+//! libpam: `pam-totp host-key init`, `enroll` sealing to host.pub (also for
+//! a user who is not root), logins, and what must not open (another user's
+//! file, an altered file, a missing host key), and `host-key rotate`
+//! keeping every user able to log in.
+//!
+//! Every test has its own key pair (`--host-key` or config.toml's
+//! `host_key` in a sandbox), so nothing here touches /etc/pam-totp. Codes
+//! come from oathtool, with the secret the tool printed at enrollment.
+
+mod cli_support;
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use cli_support::*;
+use common::{avoid_step_edge, fingerprint, oathtool_totp, Fixture, PamResult};
+use pam_totp::seal::{self, HostSecretKey};
+
+/// A sandbox with a host key pair in keys/ and a config.toml naming it
+/// (`host_key`) and, if given, a `secret` template; a PAM fixture whose
+/// secrets/ directory holds system-wide secret files.
+struct World {
+    sb: Sandbox,
+    fx: Fixture,
+    key: PathBuf,
+}
+
+impl World {
+    fn new(secret_template: Option<&str>) -> World {
+        let sb = Sandbox::new("");
+        let keys = sb.join("keys");
+        fs::create_dir(&keys).unwrap();
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o755)).unwrap();
+        let key = keys.join("host.key");
+        let mut config = format!("host_key = \"{}\"\n", key.display());
+        if let Some(t) = secret_template {
+            config.push_str(&format!("secret = \"{t}\"\n"));
+        }
+        sb.set_config(&config);
+        let w = World {
+            sb,
+            fx: Fixture::new(),
+            key,
+        };
+        let r = run(&["host-key", "init", "--host-key", w.key_arg()], "");
+        assert_eq!(r.code, 0, "{r:?}");
+        w
+    }
+
+    fn key_arg(&self) -> &str {
+        self.key.to_str().unwrap()
+    }
+
+    fn pub_path(&self) -> PathBuf {
+        seal::public_path(&self.key)
+    }
+
+    fn key_id(&self) -> String {
+        seal::load_public_key(&self.key).unwrap().id()
+    }
+
+    fn cfg(&self) -> String {
+        self.sb.config()
+    }
+
+    /// fx/secrets/USER, the system-wide file of `user`.
+    fn system_file(&self, user: &str) -> PathBuf {
+        self.fx.path().join("secrets").join(user)
+    }
+
+    /// Root enrolls `user` into fx/secrets/USER; `extra` are more flags.
+    /// Returns the secret the tool printed.
+    fn enroll_system(&self, user: &str, extra: &[&str]) -> String {
+        self.enroll_system_with(user, extra, "")
+    }
+
+    fn enroll_system_with(&self, user: &str, extra: &[&str], stdin: &str) -> String {
+        let file = self.system_file(user);
+        let cfg = self.cfg();
+        let mut args = vec![
+            "enroll",
+            "--config",
+            &cfg,
+            "--user",
+            user,
+            "--secret-file",
+            file.to_str().unwrap(),
+            "--no-confirm",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let r = run(&args, stdin);
+        let v = r.json();
+        assert_eq!(v["secret_file"], file.to_str().unwrap());
+        v["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// A service reading fx/secrets/${USER} with this host key.
+    fn system_service(&self) -> String {
+        self.fx
+            .module_service("sealed-system", &format!("host_key={}", self.key_arg()))
+    }
+
+    /// A service that takes `secret` and `host_key` from the config file.
+    fn config_service(&self) -> String {
+        self.fx.service(
+            "sealed-config",
+            &[&format!(
+                "auth required MODULE config={} state_dir={}",
+                self.cfg(),
+                self.fx.state_dir().display()
+            )],
+        )
+    }
+
+    /// One login of `user` through libpam with the current code of `secret`.
+    fn login(&self, service: &str, user: &str, secret: &str) -> PamResult {
+        avoid_step_edge(30, 3);
+        let code = oathtool_totp(secret, "SHA1", 6, 30, 0);
+        self.fx.client(service, user).answer(&code).syslog().run()
+    }
+}
+
+/// The file holds a sealed secret (to key `id`), not the secret.
+fn assert_sealed(path: &Path, secret: &str, id: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(&format!("sealed_secret = \"v1:{id}:")),
+        "not sealed to {id}: {text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("secret ")), "{text}");
+    assert!(!text.contains(secret), "the secret is in the file: {text}");
+    assert!(text.contains("scratch_codes = [\"pbkdf2-sha256$"), "{text}");
+}
+
+fn assert_plain(path: &Path, secret: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(&format!("secret = \"{secret}\"")), "{text}");
+    assert!(!text.contains("sealed_secret"), "{text}");
+}
+
+fn assert_success(r: &PamResult) {
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+}
+
+/// Denied, with a syslog line that says why.
+fn assert_refused(r: &PamResult, reason: &str) {
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert!(
+        r.module_log()
+            .iter()
+            .any(|l| l.contains("result=file-problem") && l.contains(reason)),
+        "no file-problem line with {reason:?}: {:?}",
+        r.module_log()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// host-key init
+
+#[test]
+fn host_key_init_creates_the_pair_once() {
+    let sb = Sandbox::new("");
+    let key = sb.join("etc/host.key");
+    let k = key.to_str().unwrap();
+    // The directory is created (root's, 0755).
+    let r = run(&["host-key", "init", "--host-key", k], "");
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    assert_eq!(owner_mode(&key), (0, 0o600));
+    assert_eq!(owner_mode(&seal::public_path(&key)), (0, 0o644));
+    assert_eq!(owner_mode(&sb.join("etc")), (0, 0o755));
+    let keys = seal::load_secret_keys(&key).unwrap();
+    let id = keys[0].public().id();
+    assert_eq!(seal::load_public_key(&key).unwrap(), keys[0].public());
+    assert!(r.stderr.contains(&id), "{r:?}");
+    assert_eq!(sb.listing("etc"), ["host.key", "host.pub"]);
+
+    // Not again, unless told.
+    let before = fingerprint(&key);
+    run(&["host-key", "init", "--host-key", k], "").bad_input("exists; --force replaces");
+    let r = run(&["host-key", "init", "--host-key", k, "--if-missing"], "");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(fingerprint(&key), before);
+
+    // --if-missing writes a lost host.pub from host.key.
+    fs::remove_file(seal::public_path(&key)).unwrap();
+    let r = run(&["host-key", "init", "--host-key", k, "--if-missing"], "");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(fingerprint(&key), before);
+    assert_eq!(seal::load_public_key(&key).unwrap().id(), id);
+
+    // A host.pub that is not host.key's is an error, not silently kept.
+    let other = HostSecretKey::generate().unwrap();
+    fs::write(seal::public_path(&key), other.public().to_text()).unwrap();
+    let r = run(&["host-key", "init", "--host-key", k, "--if-missing"], "");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("does not match"), "{r:?}");
+
+    // --force makes a new pair.
+    let r = run(&["host-key", "init", "--host-key", k, "--force"], "");
+    assert_eq!(r.code, 0, "{r:?}");
+    let new = seal::load_secret_keys(&key).unwrap();
+    assert_ne!(new[0].public().id(), id);
+    assert_eq!(seal::load_public_key(&key).unwrap(), new[0].public());
+    assert!(r.stderr.contains("no longer open"), "{r:?}");
+
+    // A host.pub alone (its key lost) is not quietly replaced.
+    fs::remove_file(&key).unwrap();
+    run(&["host-key", "init", "--host-key", k, "--if-missing"], "").bad_input("exists without");
+    assert!(!key.exists());
+    assert_eq!(sb.listing("etc"), ["host.pub"]);
+}
+
+#[test]
+fn host_key_init_refuses_unsafe_places_and_other_users() {
+    let sb = Sandbox::new("");
+    let open_dir = sb.join("open");
+    fs::create_dir(&open_dir).unwrap();
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let key = open_dir.join("host.key");
+    run(
+        &["host-key", "init", "--host-key", key.to_str().unwrap()],
+        "",
+    )
+    .bad_input("only root can write to");
+    assert_eq!(sb.listing("open"), Vec::<String>::new());
+    fs::remove_dir(&open_dir).unwrap();
+
+    let user = TestUser::get("seal-notroot");
+    let key = sb.join("host.key");
+    let k = key.to_str().unwrap();
+    run_as(&user, &["host-key", "init", "--host-key", k], "")
+        .bad_input("only root can create the host key");
+    run_as(&user, &["host-key", "rotate", "--host-key", k], "")
+        .bad_input("only root can rotate the host key");
+    run(&["host-key", "rotate", "--host-key", k], "").bad_input("no host key to rotate");
+    assert_eq!(sb.listing(""), ["config.toml"]);
+}
+
+// ---------------------------------------------------------------------------
+// enroll seals; the module opens
+
+#[test]
+fn enroll_seals_and_the_module_opens_it() {
+    let w = World::new(None);
+    let id = w.key_id();
+    let secret = w.enroll_system("root", &[]);
+    let file = w.system_file("root");
+    assert_sealed(&file, &secret, &id);
+    assert_eq!(owner_mode(&file), (0, 0o600));
+    assert_success(&w.login(&w.system_service(), "root", &secret));
+
+    // status shows the parameters, never the secret.
+    let r = run(
+        &[
+            "status",
+            "--config",
+            &w.cfg(),
+            "--user",
+            "root",
+            "--secret-file",
+            file.to_str().unwrap(),
+            "--state-dir",
+            w.fx.state_dir().to_str().unwrap(),
+            "--json",
+        ],
+        "",
+    );
+    let v = r.json();
+    assert_eq!((&v["enrolled"], &v["digits"]), (&true.into(), &6.into()));
+    assert_eq!(v["scratch_codes_remaining"], 5);
+    assert!(!r.stdout.contains(&secret) && !r.stderr.contains(&secret));
+
+    // enroll --secret seals too (here read from standard input).
+    let given = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let shown = w.enroll_system_with("root", &["--secret", "-", "--force"], given);
+    assert_eq!(shown, given);
+    assert_sealed(&file, given, &id);
+    // A new secret, the same user: start from a fresh state (no replay).
+    fs::remove_file(w.fx.state_path("root")).unwrap();
+    assert_success(&w.login(&w.system_service(), "root", given));
+}
+
+#[test]
+fn without_host_pub_or_with_no_seal_the_secret_is_plain() {
+    let w = World::new(None);
+    let secret = w.enroll_system("root", &["--no-seal"]);
+    assert_plain(&w.system_file("root"), &secret);
+    assert_success(&w.login(&w.system_service(), "root", &secret));
+
+    // No host.pub: plain, as before sealing existed.
+    fs::remove_file(w.pub_path()).unwrap();
+    let secret = w.enroll_system("root", &["--force"]);
+    assert_plain(&w.system_file("root"), &secret);
+
+    // host.pub without its private key: root is told, nothing is written.
+    let before = fingerprint(&w.system_file("root"));
+    fs::write(
+        w.pub_path(),
+        HostSecretKey::generate().unwrap().public().to_text(),
+    )
+    .unwrap();
+    let file = w.system_file("root");
+    let f = file.to_str().unwrap();
+    let cfg = w.cfg();
+    let base = [
+        "enroll",
+        "--config",
+        &cfg,
+        "--secret-file",
+        f,
+        "--no-confirm",
+        "--force",
+    ];
+    run(&base, "").bad_input("does not match");
+    fs::remove_file(&w.key).unwrap();
+    run(&base, "").bad_input("does not exist, so the module could not open");
+    assert_eq!(fingerprint(&file), before);
+}
+
+#[test]
+fn a_sealed_file_copied_to_another_user_does_not_open() {
+    let w = World::new(None);
+    let a = TestUser::get("seal-owner");
+    let b = TestUser::get("seal-thief");
+    let secret = w.enroll_system(&a.name, &[]);
+    fs::copy(w.system_file(&a.name), w.system_file(&b.name)).unwrap();
+    fs::set_permissions(w.system_file(&b.name), fs::Permissions::from_mode(0o600)).unwrap();
+    let svc = w.system_service();
+    assert_refused(
+        &w.login(&svc, &b.name, &secret),
+        "sealed secret belongs to another user",
+    );
+    assert_success(&w.login(&svc, &a.name, &secret));
+}
+
+#[test]
+fn an_altered_sealed_file_does_not_open() {
+    let w = World::new(None);
+    let secret = w.enroll_system("root", &[]);
+    let path = w.system_file("root");
+    let text = fs::read_to_string(&path).unwrap();
+    // One hex digit in the middle of the sealed box.
+    let start = text.find("sealed_secret = \"").unwrap() + 17;
+    let end = start + text[start..].find('"').unwrap();
+    let at = (start + end) / 2;
+    let mut bytes = text.clone().into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    fs::write(&path, &bytes).unwrap();
+    assert_refused(
+        &w.login(&w.system_service(), "root", &secret),
+        "altered or sealed for another key",
+    );
+    // The same file unaltered opens.
+    fs::write(&path, text).unwrap();
+    assert_success(&w.login(&w.system_service(), "root", &secret));
+}
+
+#[test]
+fn a_missing_host_key_denies_with_a_reason() {
+    let w = World::new(None);
+    let secret = w.enroll_system("root", &[]);
+    fs::remove_file(&w.key).unwrap();
+    let r = w.login(&w.system_service(), "root", &secret);
+    assert_refused(&r, &format!("host key {}: does not exist", w.key.display()));
+    assert!(!r.all_log_text().contains(&secret));
+}
+
+// ---------------------------------------------------------------------------
+// A user who is not root
+
+#[test]
+fn a_user_enrolls_sealed_without_privileges_and_root_opens_it_at_login() {
+    let w = World::new(None);
+    let user = TestUser::get("seal-self");
+    let r = run_as(
+        &user,
+        &["enroll", "--config", &w.cfg(), "--no-confirm", "--json"],
+        "",
+    );
+    let v = r.json();
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    assert!(r.stderr.contains("sealed to host key"), "{r:?}");
+    // host.pub is all the user needed; the file is theirs, and sealed.
+    assert_eq!(owner_mode(&w.pub_path()), (0, 0o644));
+    assert_eq!(owner_mode(&user.secret_path()), (user.uid, 0o600));
+    assert_sealed(&user.secret_path(), &secret, &w.key_id());
+
+    // The user can see the parameters but nothing opens it for them.
+    let r = run_as(
+        &user,
+        &[
+            "status",
+            "--config",
+            &w.cfg(),
+            "--state-dir",
+            w.fx.state_dir().to_str().unwrap(),
+            "--json",
+        ],
+        "",
+    );
+    let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!((&s["enrolled"], &s["digits"]), (&true.into(), &6.into()));
+    assert!(!r.stdout.contains(&secret) && !r.stderr.contains(&secret));
+    // host.key is root's: the user cannot read it.
+    let r = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={}", user.uid),
+            &format!("--regid={}", user.gid),
+            "--init-groups",
+            "cat",
+            w.key_arg(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+
+    // The module, running as root (as in sshd, sudo, su), opens it.
+    let r = w.login(&w.config_service(), &user.name, &secret);
+    assert_success(&r);
+    assert!(!r.all_log_text().contains(&secret));
+}
+
+// ---------------------------------------------------------------------------
+// host-key rotate
+
+/// Users with sealed and plain files, in homes (the config file's
+/// template) and in the system-wide directory.
+struct Population {
+    w: World,
+    /// (user, secret, file, sealed, in the system-wide directory)
+    users: Vec<(String, String, PathBuf, bool, bool)>,
+}
+
+/// Each test its own file name in the homes, since `rotate` looks in every
+/// account's home and tests run in parallel.
+fn population(prefix: &str) -> Population {
+    let home_file = format!(".pamtotp-{prefix}");
+    let w = World::new(Some(&format!("~/{home_file}")));
+    let cfg = w.cfg();
+    let mut users = Vec::new();
+    // In homes: one enrolls themself (sealed), root enrolls one sealed and
+    // one plain.
+    for (suffix, sealed, by_root) in [("a", true, false), ("b", true, true), ("c", false, true)] {
+        let u = TestUser::get(&format!("{prefix}-{suffix}"));
+        let file = u.home.join(&home_file);
+        let _ = fs::remove_file(&file);
+        let mut args = vec!["enroll", "--config", &cfg, "--no-confirm", "--json"];
+        if !sealed {
+            args.push("--no-seal");
+        }
+        let r = if by_root {
+            args.extend(["--user", &u.name]);
+            run(&args, "")
+        } else {
+            run_as(&u, &args, "")
+        };
+        let secret = r.json()["secret"].as_str().unwrap().to_owned();
+        assert_eq!(owner_mode(&file), (u.uid, 0o600));
+        users.push((u.name.clone(), secret, file, sealed, false));
+    }
+    // System-wide: one sealed, one plain.
+    for (suffix, sealed) in [("d", true), ("e", false)] {
+        let u = TestUser::get(&format!("{prefix}-{suffix}"));
+        let extra: &[&str] = if sealed { &[] } else { &["--no-seal"] };
+        let secret = w.enroll_system(&u.name, extra);
+        users.push((u.name.clone(), secret, w.system_file(&u.name), sealed, true));
+    }
+    Population { w, users }
+}
+
+impl Population {
+    fn rotate(&self) -> Run {
+        let secrets = self.w.fx.path().join("secrets");
+        run(
+            &[
+                "host-key",
+                "rotate",
+                "--config",
+                &self.w.cfg(),
+                "--secret-dir",
+                secrets.to_str().unwrap(),
+            ],
+            "",
+        )
+    }
+
+    fn check(&self, id: &str) {
+        for (_, secret, file, sealed, _) in &self.users {
+            if *sealed {
+                assert_sealed(file, secret, id);
+            } else {
+                assert_plain(file, secret);
+            }
+        }
+    }
+
+    fn everyone_logs_in(&self) {
+        let home = self.w.config_service();
+        let system = self.w.system_service();
+        for (user, secret, _, _, in_system) in &self.users {
+            let svc = if *in_system { &system } else { &home };
+            let r = self.w.login(svc, user, secret);
+            assert_success(&r);
+        }
+    }
+}
+
+#[test]
+fn rotate_keeps_every_user_able_to_log_in() {
+    let p = population("rot");
+    let old_id = p.w.key_id();
+    p.check(&old_id);
+    let plain: Vec<_> = p
+        .users
+        .iter()
+        .filter(|u| !u.3)
+        .map(|u| (u.2.clone(), fingerprint(&u.2)))
+        .collect();
+    let owners: Vec<_> = p.users.iter().map(|u| owner_mode(&u.2)).collect();
+
+    let r = p.rotate();
+    assert_eq!(r.code, 0, "{r:?}");
+    let new_id = p.w.key_id();
+    assert_ne!(new_id, old_id);
+    assert!(
+        r.stderr
+            .contains("3 re-sealed, 0 already sealed to the new key, 2 plain"),
+        "{r:?}"
+    );
+    // No old key left, the new pair in place.
+    assert!(!seal::old_path(&p.w.key).exists());
+    assert_eq!(owner_mode(&p.w.key), (0, 0o600));
+    assert_eq!(owner_mode(&p.w.pub_path()), (0, 0o644));
+    assert_eq!(seal::load_secret_keys(&p.w.key).unwrap().len(), 1);
+    // Sealed files now to the new key, owners kept; plain files untouched.
+    p.check(&new_id);
+    let after: Vec<_> = p.users.iter().map(|u| owner_mode(&u.2)).collect();
+    assert_eq!(after, owners);
+    for (path, before) in plain {
+        assert_eq!(fingerprint(&path), before, "{}", path.display());
+    }
+    p.everyone_logs_in();
+
+    // Again: nothing left to re-seal is fine.
+    let r = p.rotate();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("3 re-sealed"), "{r:?}");
+    p.check(&p.w.key_id());
+}
+
+#[test]
+fn rotate_keeps_the_old_key_until_every_file_is_resealed() {
+    let p = population("rotk");
+    let old_id = p.w.key_id();
+    // A file sealed to a key this host never had cannot be re-sealed.
+    let stranger = HostSecretKey::generate().unwrap();
+    let foreign = seal::seal(&stranger.public(), "nobody", b"12345678901234567890").unwrap();
+    let bad = p.w.system_file("nobody");
+    fs::write(
+        &bad,
+        format!("version = 1\nsealed_secret = \"{foreign}\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o600)).unwrap();
+
+    let r = p.rotate();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("cannot re-seal {}", bad.display()))
+            && r.stderr.contains("which this host does not have"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("3 re-sealed"), "{r:?}");
+    // The old key stays, beside the new one; the module uses both.
+    let keys = seal::load_secret_keys(&p.w.key).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[1].public().id(), old_id);
+    let new_id = keys[0].public().id();
+    p.check(&new_id);
+    p.everyone_logs_in();
+
+    // Once the file is gone, rotate finishes this rotation (no new key).
+    fs::remove_file(&bad).unwrap();
+    let r = p.rotate();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("finishing the rotation"), "{r:?}");
+    assert_eq!(p.w.key_id(), new_id);
+    assert!(!seal::old_path(&p.w.key).exists());
+}
+
+#[test]
+fn rotate_finishes_what_an_interrupted_rotation_left() {
+    // A secret file name no account has in its home: rotate looks there.
+    let w = World::new(Some("~/.pamtotp-interrupted"));
+    let secret = w.enroll_system("root", &[]);
+    let old = seal::load_secret_keys(&w.key).unwrap().swap_remove(0);
+    // Interrupted after the new host.key was written, before host.pub.
+    fs::copy(&w.key, seal::old_path(&w.key)).unwrap();
+    let new = HostSecretKey::generate().unwrap();
+    fs::write(&w.key, new.to_text().as_bytes()).unwrap();
+    assert_eq!(seal::load_public_key(&w.key).unwrap(), old.public());
+    // Logins work meanwhile.
+    assert_success(&w.login(&w.system_service(), "root", &secret));
+
+    let secrets = w.fx.path().join("secrets");
+    let r = run(
+        &[
+            "host-key",
+            "rotate",
+            "--config",
+            &w.cfg(),
+            "--secret-dir",
+            secrets.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(w.key_id(), new.public().id());
+    assert_sealed(&w.system_file("root"), &secret, &new.public().id());
+    assert!(!seal::old_path(&w.key).exists());
+    // The next step's code: this step's was used above.
+    avoid_step_edge(30, 3);
+    let code = oathtool_totp(&secret, "SHA1", 6, 30, 1);
+    let r = w.fx.client(&w.system_service(), "root").answer(&code).run();
+    assert_success(&r);
+}
