@@ -175,7 +175,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         Err(e) => {
             io.log(
                 Level::Err,
-                &audit.line("error", &format!("reason=\"group lookup failed: {e}\"")),
+                &audit.line("config-error", &format!("reason={}", field(&e))),
             );
             return Verdict::AuthErr;
         }
@@ -317,15 +317,22 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
 }
 
 /// `Ok(Some(reason))` when the group rules exempt this user.
-fn group_rules(settings: &Settings, user: Option<&UserInfo>) -> std::io::Result<Option<String>> {
+/// `Err(reason)` denies: the groups cannot be looked up, or `require_group`
+/// names a group that does not exist (a typo there would otherwise exempt
+/// everybody from the second factor).
+fn group_rules(settings: &Settings, user: Option<&UserInfo>) -> Result<Option<String>, String> {
+    let lookup = |e: std::io::Error| format!("group lookup failed: {e}");
     if let (Some(g), Some(u)) = (&settings.exempt_group, user) {
-        if files::in_group(u, g)? {
+        if files::in_group(u, g).map_err(lookup)? {
             return Ok(Some(format!("exempt_group={}", field(g))));
         }
     }
     if let Some(g) = &settings.require_group {
+        if !files::group_exists(g).map_err(lookup)? {
+            return Err(format!("require_group names {g:?}, which does not exist"));
+        }
         let member = match user {
-            Some(u) => files::in_group(u, g)?,
+            Some(u) => files::in_group(u, g).map_err(lookup)?,
             None => false,
         };
         if !member {

@@ -71,6 +71,13 @@ pub fn lookup_uid(uid: u32) -> io::Result<Option<UserInfo>> {
     }))
 }
 
+/// Whether a group of that name exists.
+pub fn group_exists(group: &str) -> io::Result<bool> {
+    Ok(unistd::Group::from_name(group)
+        .map_err(io::Error::from)?
+        .is_some())
+}
+
 /// Whether `user` belongs to the group `group` (primary or supplementary).
 /// A group that does not exist has no members.
 pub fn in_group(user: &UserInfo, group: &str) -> io::Result<bool> {

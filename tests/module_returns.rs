@@ -123,6 +123,27 @@ fn require_group_enforces_only_for_members() {
     assert_enforced(&fx, "root", "require_group=root");
 }
 
+/// A typo in require_group must not switch the second factor off for
+/// everybody: a group that does not exist is a configuration error.
+#[test]
+fn require_group_naming_no_group_denies() {
+    let fx = Fixture::new();
+    fx.enroll("root", SECRET, "SHA1", 6, 30);
+    let stacked = fx.service(
+        "nogroup",
+        &[
+            "auth required pam_permit.so",
+            &module_line(&fx, "require_group=pamtotp-no-such-group"),
+        ],
+    );
+    let r = fx.client(&stacked, "root").answer("123456").syslog().run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert!(r.prompts.is_empty(), "{r:?}");
+    let line = r.only_module_line();
+    assert!(line.contains("result=config-error"), "{line}");
+    assert!(line.contains("does not exist"), "{line}");
+}
+
 #[test]
 fn exempt_group_members_are_ignored() {
     let exempted = ensure_user("pamtotp-exempted", &["pamtotp-otp", "pamtotp-exempt"]);
