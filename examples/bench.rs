@@ -18,6 +18,11 @@
 //! alike. Part 2 needs root (the state directory must be root's); its
 //! files go in a temporary directory under DIR (default $TMPDIR or /tmp),
 //! so `--dir /dev/shm` shows the cost without the disk's fsync.
+//! Part 3 (root) is what a sealed secret adds (issue 7): the secret file
+//! parsed as the module does, plain against sealed (reading host.key and
+//! opening the sealed box), and pam_authenticate with a plain and with a
+//! sealed secret, alternating. `--read-loop plain|sealed N` and
+//! `--pam-loop right-sealed N` are the callgrind loops for it.
 //! `--core-loop CASE N` runs N attempts of one case and nothing else:
 //! under `valgrind --tool=callgrind` the difference of two N gives exact
 //! instructions per attempt; `--pam-loop` does the same for whole
@@ -32,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pam_totp::enrollment::{self, Enrollment};
 use pam_totp::scratch::ScratchHash;
+use pam_totp::seal::{self, HostSecretKey};
 use pam_totp::verify::{self, Credentials, Policy, RateLimit, UserState};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -305,8 +311,29 @@ struct World {
     dir: tempfile::TempDir,
 }
 
+/// A host key pair in `dir` (host.key root 0600, host.pub) and root's
+/// secret sealed to it, as `pam-totp enroll` writes it when host.pub exists.
+fn sealed_world_files(dir: &Path) -> String {
+    let key = HostSecretKey::generate().unwrap_or_else(|e| die(&e.to_string()));
+    let key_path = dir.join("host.key");
+    fs::write(&key_path, key.to_text().as_bytes()).unwrap_or_else(|e| die(&e.to_string()));
+    fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|e| die(&e.to_string()));
+    fs::write(seal::public_path(&key_path), key.public().to_text())
+        .unwrap_or_else(|e| die(&e.to_string()));
+    let secret = enrollment::decode_base32(SECRET).unwrap_or_else(|| die("base32"));
+    let sealed = seal::seal(&key.public(), "root", &secret).unwrap_or_else(|e| die(&e.to_string()));
+    format!("version = 1\nsealed_secret = \"{sealed}\"\n")
+}
+
 impl World {
     fn new(module: &Path, base: &Path) -> World {
+        World::with(module, base, false)
+    }
+
+    /// With `sealed`, root's secret is sealed to a host key in the world
+    /// and the service names it with `host_key=`.
+    fn with(module: &Path, base: &Path, sealed: bool) -> World {
         let dir = tempfile::Builder::new()
             .prefix("pam-totp-bench.")
             .tempdir_in(base)
@@ -322,17 +349,24 @@ impl World {
         set_mode(p, 0o755);
         set_mode(&p.join("state"), 0o700);
         fs::copy(module, p.join("pam_totp.so")).unwrap_or_else(|e| die(&e.to_string()));
-        let service = format!(
-            "auth required {}/pam_totp.so secret={}/secrets/${{USER}} state_dir={}/state window=1\n",
+        let mut service = format!(
+            "auth required {}/pam_totp.so secret={}/secrets/${{USER}} state_dir={}/state window=1",
             p.display(),
             p.display(),
             p.display()
         );
+        let file = if sealed {
+            service.push_str(&format!(" host_key={}/host.key", p.display()));
+            sealed_world_files(p)
+        } else {
+            secret_file(false)
+        };
+        service.push('\n');
         fs::write(p.join("pam.d/bench"), service).unwrap_or_else(|e| die(&e.to_string()));
         fs::write(p.join("pam.d/other"), "auth required pam_deny.so\n")
             .unwrap_or_else(|e| die(&e.to_string()));
         let secret = p.join("secrets/root");
-        fs::write(&secret, secret_file(false)).unwrap_or_else(|e| die(&e.to_string()));
+        fs::write(&secret, file).unwrap_or_else(|e| die(&e.to_string()));
         set_mode(&secret, 0o600);
         World { dir }
     }
@@ -448,13 +482,18 @@ fn main() {
             "--pam-loop" => {
                 let case = val();
                 let n: u32 = val().parse().unwrap_or_else(|_| die("--pam-loop CASE N"));
-                let world = World::new(&module.clone().unwrap_or_else(default_module), &base);
+                let sealed = case.ends_with("-sealed");
+                let world = World::with(
+                    &module.clone().unwrap_or_else(default_module),
+                    &base,
+                    sealed,
+                );
                 for _ in 0..n {
                     let code = Core::new(false).right_code();
-                    let (typed, want) = match case.as_str() {
+                    let (typed, want) = match case.trim_end_matches("-sealed") {
                         "right" => (code, PAM_SUCCESS),
                         "wrong" => (altered(&code), PAM_AUTH_ERR),
-                        _ => die("CASE: right or wrong"),
+                        _ => die("CASE: right, wrong, right-sealed or wrong-sealed"),
                     };
                     if world.login(&typed).2 != want {
                         die("unexpected verdict (a step boundary? run again)");
@@ -466,6 +505,12 @@ fn main() {
                 let case = val();
                 let n = val().parse().unwrap_or_else(|_| die("--core-loop CASE N"));
                 core_loop(&case, n);
+                return;
+            }
+            "--read-loop" => {
+                let case = val();
+                let n = val().parse().unwrap_or_else(|_| die("--read-loop CASE N"));
+                read_loop(&case, n, &base);
                 return;
             }
             // `cargo bench` and `cargo test` pass these to every target.
@@ -487,6 +532,132 @@ fn main() {
     let module = module.unwrap_or_else(default_module);
     println!("module: {}", module.display());
     pam_bench(&module, &base, rounds);
+    seal_bench(&module, &base, rounds);
+}
+
+// ---------------------------------------------------------------------
+// Part 3: what a sealed secret adds to a login.
+// ---------------------------------------------------------------------
+
+/// Root's secret file in a world, plain or sealed, and its host key.
+struct SecretOnDisk {
+    world: World,
+    bytes: Vec<u8>,
+}
+
+impl SecretOnDisk {
+    fn new(base: &Path, sealed: bool) -> SecretOnDisk {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-totp-bench.")
+            .tempdir_in(base)
+            .unwrap_or_else(|e| die(&e.to_string()));
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| die(&e.to_string()));
+        let bytes = if sealed {
+            sealed_world_files(dir.path())
+        } else {
+            secret_file(false)
+        }
+        .into_bytes();
+        SecretOnDisk {
+            world: World { dir },
+            bytes,
+        }
+    }
+
+    fn host_key(&self) -> PathBuf {
+        self.world.dir.path().join("host.key")
+    }
+
+    /// What the module does with the secret file's bytes: parse, and for a
+    /// sealed secret read the host key from disk (owner and mode checked)
+    /// and open the sealed box.
+    fn parse(&self) -> Enrollment {
+        let host_key = self.host_key();
+        let unseal = |sealed: &str| {
+            let keys = seal::load_secret_keys(&host_key).map_err(|e| e.to_string())?;
+            seal::open(&keys, "root", sealed).map_err(|e| e.to_string())
+        };
+        enrollment::parse_with(&self.bytes, Some(&unseal)).unwrap_or_else(|e| die(&e.to_string()))
+    }
+}
+
+fn read_loop(case: &str, n: u64, base: &Path) {
+    let sealed = match case {
+        "plain" => false,
+        "sealed" => true,
+        _ => die("CASE: plain or sealed"),
+    };
+    let s = SecretOnDisk::new(base, sealed);
+    for _ in 0..n {
+        std::hint::black_box(s.parse());
+    }
+}
+
+fn seal_bench(module: &Path, base: &Path, rounds: u32) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("sealed secrets: skipped (needs root: the host key must be root's)");
+        return;
+    }
+    println!("sealed against plain secret file ({rounds} batches / rounds)");
+    let plain = SecretOnDisk::new(base, false);
+    let sealed = SecretOnDisk::new(base, true);
+    let sealed_text = String::from_utf8_lossy(&sealed.bytes).into_owned();
+    let sealed_value = sealed_text
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| die("no sealed value"))
+        .to_owned();
+    let keys = seal::load_secret_keys(&sealed.host_key()).unwrap_or_else(|e| die(&e.to_string()));
+    compare(
+        rounds,
+        200,
+        &mut [
+            ("  parse the plain secret file", &mut || {
+                std::hint::black_box(plain.parse());
+            }),
+            ("  parse the sealed file, read key, open", &mut || {
+                std::hint::black_box(sealed.parse());
+            }),
+            ("  of which: read host.key (open, fstat)", &mut || {
+                std::hint::black_box(
+                    seal::load_secret_keys(&sealed.host_key())
+                        .unwrap_or_else(|e| die(&e.to_string())),
+                );
+            }),
+            ("  of which: open the sealed box", &mut || {
+                std::hint::black_box(
+                    seal::open(&keys, "root", &sealed_value)
+                        .unwrap_or_else(|e| die(&e.to_string())),
+                );
+            }),
+        ],
+    );
+
+    let plain = World::with(module, base, false);
+    let sealed = World::with(module, base, true);
+    let (mut p, mut s) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let core = Core::new(false);
+        if core.now % 30 > 28 {
+            std::thread::sleep(Duration::from_secs(2));
+            continue;
+        }
+        let code = core.right_code();
+        let (a, _, rc_plain) = plain.login(&code);
+        let (b, _, rc_sealed) = sealed.login(&code);
+        if rc_plain == PAM_SUCCESS && rc_sealed != PAM_SUCCESS {
+            die(&format!("the sealed login gave {rc_sealed}"));
+        }
+        if rc_plain != PAM_SUCCESS || rc_sealed != PAM_SUCCESS {
+            continue; // the step turned between computing and checking
+        }
+        p.push(a);
+        s.push(b);
+    }
+    show("  pam_authenticate, right code, plain", &stats(p));
+    show("  pam_authenticate, right code, sealed", &stats(s));
 }
 
 fn num_cpus() -> usize {
