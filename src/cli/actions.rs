@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod host_key;
+mod import_google;
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -90,6 +91,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Reset(a) => reset(a),
         Command::Disable(a) => disable(a),
         Command::HostKey(c) => host_key::run(c),
+        Command::ImportGoogleAuthenticator(a) => import_google::run(a),
     }
 }
 

@@ -137,6 +137,36 @@ their home directory; the state directory is root's, so their state is left
     )]
     Disable(DisableArgs),
 
+    /// Convert a Google Authenticator file to pam-totp's format (the original is left as it is).
+    #[command(
+        name = "import-google-authenticator",
+        long_about = "\
+Convert a user's Google Authenticator file (by default ~/.google_authenticator,
+as google-authenticator(1) writes it) to pam-totp's own format, and write it
+where and as `enroll` would: --secret-file, else the config file's `secret`
+template (default ~/.pam_totp); atomically, mode 0600, the user's own under
+their home; sealed when the host key pair exists (unless --no-seal); an
+existing enrollment replaced only with --force. The user keeps the same app
+account and the same scratch codes.
+
+Carried over: the secret (80-bit legacy ones too), STEP_SIZE as the period,
+and the scratch codes, stored as salted hashes; one already used while
+pam_totp.so read the Google file in place stays used. Not carried over:
+WINDOW_SIZE and RATE_LIMIT (the module's window= and rate_limit= apply; a note
+says so when the file's were stricter) and the steps DISALLOW_REUSE lists.
+
+The Google file is only read, never changed, so switching back to
+pam_google_authenticator stays possible. It must be safe as a secret file
+(owned by the user or root, no access for group or others, not a symlink). A
+counter-based (HOTP) file is refused, as pam-totp's format has no counter:
+point the module's secret= at it instead, which reads it in place and keeps
+the counter in its state.
+
+A user who is not root may import only their own file, into their home.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    ImportGoogleAuthenticator(ImportArgs),
+
     /// Create or rotate the host key pair that seals secrets (root only).
     #[command(
         name = "host-key",
@@ -314,6 +344,33 @@ pub struct DisableArgs {
     pub file: SecretFileArg,
     #[command(flatten)]
     pub state: StateDirArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub who: UserArgs,
+    #[command(flatten)]
+    pub file: SecretFileArg,
+
+    /// The Google Authenticator file, only read [default: the user's
+    /// ~/.google_authenticator].
+    #[arg(value_name = "FILE")]
+    pub google_file: Option<PathBuf>,
+
+    /// Replace an existing enrollment.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Store the secret in the clear even though the host key pair exists
+    /// (by default it is sealed to host.pub, which only root can open).
+    #[arg(long)]
+    pub no_seal: bool,
+
+    /// Print {"user","secret_file","secret","otpauth_uri","scratch_codes",
+    /// "imported_from"} on standard output once saved.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pam-totp host-key ...`

@@ -235,6 +235,18 @@ pub struct EnrollJson<'a> {
     pub scratch_codes: Vec<&'a str>,
 }
 
+/// `import-google-authenticator --json`: `enroll --json`'s object and the
+/// file it came from.
+#[derive(Serialize)]
+pub struct ImportJson<'a> {
+    pub user: &'a str,
+    pub secret_file: &'a str,
+    pub secret: &'a str,
+    pub otpauth_uri: &'a str,
+    pub scratch_codes: Vec<&'a str>,
+    pub imported_from: &'a str,
+}
+
 /// `scratch-codes --regenerate --json`.
 #[derive(Serialize)]
 pub struct ScratchJson<'a> {
