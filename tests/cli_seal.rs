@@ -628,4 +628,24 @@ fn rotate_finishes_what_an_interrupted_rotation_left() {
     let code = oathtool_totp(&secret, "SHA1", 6, 30, 1);
     let r = w.fx.client(&w.system_service(), "root").answer(&code).run();
     assert_success(&r);
+
+    // Stopped right after host.key.old was written: a whole new rotation.
+    fs::copy(&w.key, seal::old_path(&w.key)).unwrap();
+    let before = w.key_id();
+    let r = run(
+        &[
+            "host-key",
+            "rotate",
+            "--config",
+            &w.cfg(),
+            "--secret-dir",
+            secrets.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("1 re-sealed"), "{r:?}");
+    assert_ne!(w.key_id(), before);
+    assert_sealed(&w.system_file("root"), &secret, &w.key_id());
+    assert!(!seal::old_path(&w.key).exists());
 }

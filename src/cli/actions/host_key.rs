@@ -211,7 +211,7 @@ fn rotate(a: HostKeyRotateArgs) -> Result<ExitCode> {
     check_key_dir(&path)?;
     let old_path = seal::old_path(&path);
     let pub_path = seal::public_path(&path);
-    let keys = match seal::load_secret_keys(&path) {
+    let mut keys = match seal::load_secret_keys(&path) {
         Ok(k) => k,
         Err(e) if !present(&path)? => {
             return Err(input(format!(
@@ -221,6 +221,12 @@ fn rotate(a: HostKeyRotateArgs) -> Result<ExitCode> {
         Err(e) => return Err(input(e.to_string())),
     };
 
+    if keys.len() == 2 && keys[0].public() == keys[1].public() {
+        // A rotation stopped right after keeping the key: nothing changed yet.
+        fs::remove_file(&old_path)
+            .map_err(|e| failed(format!("cannot remove {}: {e}", old_path.display())))?;
+        keys.truncate(1);
+    }
     let keys = if keys.len() == 1 {
         // The module opens files with host.key and host.key.old: keep the
         // current key there first, then replace the pair.
