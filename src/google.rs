@@ -140,6 +140,9 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleFile, GoogleError> {
             };
             let mut words = option.split_whitespace();
             let name = words.next().unwrap_or_default();
+            if bookkeeping_option(name) {
+                continue;
+            }
             let values: Vec<u64> = words
                 .map(|w| w.parse::<u64>())
                 .collect::<Result<_, _>>()
@@ -155,8 +158,6 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleFile, GoogleError> {
                     file.rate_limit = Some((*n as u32, *m))
                 }
                 ("DISALLOW_REUSE", steps) => file.used_steps = steps.to_vec(),
-                // Written by Google's module to track clock drift; not needed here.
-                ("TIME_SKEW", [..]) | ("RESETTING_TIME_SKEW", [..]) => {}
                 ("STEP_SIZE" | "WINDOW_SIZE" | "RATE_LIMIT" | "HOTP_COUNTER", _) => {
                     return Err(bad(&format!("bad values for {name}")))
                 }
@@ -174,6 +175,17 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleFile, GoogleError> {
         return Err(GoogleError::BothModes);
     }
     Ok(file)
+}
+
+/// Options Google's module writes for its own bookkeeping, which pam-totp
+/// does not use and whose values are not plain numbers: the clock skew it
+/// learns (`TIME_SKEW -1`, `RESETTING_TIME_SKEW 59844988-10 ...`) and the
+/// records of `grace_period=` (`LAST0 192.0.2.7 1795349634`).
+fn bookkeeping_option(name: &str) -> bool {
+    matches!(name, "TIME_SKEW" | "RESETTING_TIME_SKEW")
+        || name
+            .strip_prefix("LAST")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl GoogleFile {
@@ -220,6 +232,20 @@ mod tests {
         assert_eq!(f.secret.len(), 10);
         assert_eq!(f.hotp_counter, Some(7));
         assert_eq!(f.window_bounds(), Some((1, 2)));
+    }
+
+    #[test]
+    fn skips_what_googles_module_writes_for_itself() {
+        // As Google's module rewrites a file: grace_period= records, and
+        // the clock skew it learns (which pam-totp does not apply).
+        let text = "JBSWY3DPEHPK3PXP\n\" LAST0 192.0.2.7 1795349634\n\" LAST1 ::1 1795349600\n\
+                    \" RESETTING_TIME_SKEW 59844988-10 59844988-9\n\" TIME_SKEW -10\n\
+                    \" WINDOW_SIZE 3\n\" TOTP_AUTH\n12345678\n";
+        let f = parse(text.as_bytes()).unwrap();
+        assert_eq!(f.window_size, Some(3));
+        assert_eq!(f.scratch_codes.len(), 1);
+        let err = parse(b"JBSWY3DPEHPK3PXP\n\" LASTX 1\n").unwrap_err();
+        assert!(err.to_string().contains("unknown option"), "{err}");
     }
 
     #[test]

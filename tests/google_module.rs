@@ -395,3 +395,68 @@ fn a_file_the_tool_made_unreadable_for_others_is_read_with_its_mode() {
     );
     assert!(line.contains("mode 0440"), "{line}");
 }
+
+#[test]
+fn a_file_googles_module_has_rewritten_is_still_read() {
+    // Before the switch, Google's module adds its own bookkeeping to the
+    // file: grace_period= records (`LAST0 host time`), the clock skew it is
+    // learning (`RESETTING_TIME_SKEW step-skew ...`), the steps used.
+    let fx = Fixture::new();
+    let text = google_authenticator(
+        &fx.path().join("made"),
+        &["-t", "-d", "-w", "3", "-u", "-e", "2"],
+        None,
+    );
+    let secret = secret_of(&text);
+    let copy = fx.google_copy(USER, &text);
+    let google = fx.service(
+        "google-own",
+        &[&format!(
+            "auth required {GOOGLE_MODULE} secret={} user=root grace_period=3600",
+            copy.display()
+        )],
+    );
+    avoid_step_edge(30, 10);
+    let used = step_now(30);
+    let r = fx
+        .client(&google, USER)
+        .answer(&oathtool_at_step(&secret, 30, used))
+        .rhost("192.0.2.7")
+        .run();
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    // A phone ten steps behind: refused, and Google's module starts
+    // learning the skew.
+    let r = fx
+        .client(&google, USER)
+        .answer(&oathtool_at_step(&secret, 30, used - 10))
+        // Another host: from 192.0.2.7 the grace period would skip the code.
+        .rhost("198.51.100.9")
+        .run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    let rewritten = std::fs::read_to_string(&copy).unwrap();
+    for want in [
+        "\" LAST0 192.0.2.7 ",
+        "\" RESETTING_TIME_SKEW ",
+        "\" DISALLOW_REUSE ",
+    ] {
+        assert!(rewritten.contains(want), "no {want:?} in {rewritten}");
+    }
+
+    // Our module reads that file as it is, honouring the steps it lists.
+    let file = fx.secret_file(USER, &rewritten);
+    let before = fingerprint(&file);
+    let svc = fx.module_service("ga-rewritten", "rate_limit=100/60");
+    let code = |s| oathtool_at_step(&secret, 30, s);
+    let case = "rewritten by Google's module";
+    assert_login(&fx, &svc, &code(used), "replayed-code", "method=totp", case);
+    assert_login(&fx, &svc, &code(used + 1), "success", "method=totp", case);
+    assert_login(
+        &fx,
+        &svc,
+        &scratch_of(&text)[1],
+        "scratch-code-used",
+        "",
+        case,
+    );
+    assert_eq!(fingerprint(&file), before, "the file was touched");
+}
