@@ -28,22 +28,21 @@ use crate::verify::{UserState, STATE_VERSION};
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
 /// Largest state file read; real ones are well under a kilobyte.
 const MAX_STATE_FILE: u64 = 64 * 1024;
+const READ: &str = "cannot read the state";
+const WRITE: &str = "cannot write the new state";
 
 #[derive(Debug)]
 pub enum StateError {
     /// The state directory is missing, not a directory, or open to others.
-    Dir {
-        path: PathBuf,
-        why: String,
-    },
+    Dir { path: PathBuf, why: String },
     /// The user name cannot be a state file name.
     BadUser(String),
     /// The state file does not parse: refused until `pam-totp reset`.
-    Corrupt {
-        path: PathBuf,
-        why: String,
-    },
+    Corrupt { path: PathBuf, why: String },
+    /// A file operation failed (a full or read-only filesystem, ...);
+    /// `op` says what the module was doing, for the administrator.
     Io {
+        op: &'static str,
         path: PathBuf,
         err: io::Error,
     },
@@ -61,15 +60,16 @@ impl fmt::Display for StateError {
                 "state file {} is corrupt ({why}); run `pam-totp reset` for this user",
                 path.display()
             ),
-            StateError::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            StateError::Io { op, path, err } => write!(f, "{op}: {}: {err}", path.display()),
         }
     }
 }
 
 impl std::error::Error for StateError {}
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StateError + 'a {
     move |err| StateError::Io {
+        op,
         path: path.to_owned(),
         err,
     }
@@ -145,9 +145,10 @@ impl StateDir {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+            .map_err(io_err("cannot open the state lock", &lock_path))?;
         let lock =
             Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StateError::Io {
+                op: "cannot lock the state",
                 path: lock_path.clone(),
                 err: errno.into(),
             })?;
@@ -194,9 +195,9 @@ impl StateLock<'_> {
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                 return Err(corrupt("a symbolic link".into()))
             }
-            Err(e) => return Err(io_err(&path)(e)),
+            Err(e) => return Err(io_err(READ, &path)(e)),
         };
-        let meta = file.metadata().map_err(io_err(&path))?;
+        let meta = file.metadata().map_err(io_err(READ, &path))?;
         if !meta.is_file() {
             return Err(corrupt("not a regular file".into()));
         }
@@ -209,7 +210,7 @@ impl StateLock<'_> {
             .read_to_string(&mut text)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidData => corrupt("not UTF-8".into()),
-                _ => io_err(&path)(e),
+                _ => io_err(READ, &path)(e),
             })?;
         let state: UserState =
             toml::from_str(&text).map_err(|e| corrupt(e.message().trim().to_owned()))?;
@@ -224,6 +225,7 @@ impl StateLock<'_> {
         let path = self.path();
         let tmp = self.dir.path.join(format!(".{}.tmp", self.user));
         let text = toml::to_string(state).map_err(|e| StateError::Io {
+            op: WRITE,
             path: path.clone(),
             err: io::Error::other(e.to_string()),
         })?;
@@ -234,12 +236,13 @@ impl StateLock<'_> {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        file.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
+            .map_err(io_err(WRITE, &tmp))?;
+        file.write_all(text.as_bytes())
+            .map_err(io_err(WRITE, &tmp))?;
+        file.sync_all().map_err(io_err(WRITE, &tmp))?;
         drop(file);
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        sync_dir(&self.dir.path).map_err(io_err(&self.dir.path))
+        fs::rename(&tmp, &path).map_err(io_err(WRITE, &path))?;
+        sync_dir(&self.dir.path).map_err(io_err(WRITE, &self.dir.path))
     }
 
     /// Deletes the state (and any stray temporary file): the user starts
@@ -250,9 +253,9 @@ impl StateLock<'_> {
             match fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(p)(e)),
+                Err(e) => return Err(io_err("cannot remove the state", p)(e)),
             }
         }
-        sync_dir(&self.dir.path).map_err(io_err(&self.dir.path))
+        sync_dir(&self.dir.path).map_err(io_err("cannot remove the state", &self.dir.path))
     }
 }
