@@ -175,6 +175,21 @@ impl OtpKey {
         self.period
     }
 
+    /// A short identifier of this key and its parameters (16 hex digits of
+    /// an HMAC keyed with the secret), so the state can tell when a user
+    /// has been given a new key. It reveals nothing about the secret.
+    pub fn fingerprint(&self) -> String {
+        use hmac::{KeyInit, Mac};
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.totp.secret().as_bytes())
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"pam-totp key fingerprint\0");
+        mac.update(self.algorithm.as_str().as_bytes());
+        mac.update(&[self.digits]);
+        mac.update(&self.period.to_be_bytes());
+        crate::scratch::hex_encode(&mac.finalize().into_bytes()[..8])
+    }
+
     /// The TOTP step a Unix time falls in.
     pub fn step_at(&self, unix_time: u64) -> u64 {
         unix_time / self.period
@@ -261,6 +276,25 @@ mod tests {
     fn legacy_80_bit_secret_works() {
         let key = OtpKey::new(&SEED20[..10], Algorithm::Sha1, 6, 30).unwrap();
         assert_eq!(key.totp_code(1).len(), 6);
+    }
+
+    #[test]
+    fn fingerprints_differ_by_secret_and_parameters() {
+        let a = OtpKey::new(SEED20, Algorithm::Sha1, 6, 30).unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            OtpKey::new(SEED20, Algorithm::Sha1, 6, 30)
+                .unwrap()
+                .fingerprint()
+        );
+        for other in [
+            OtpKey::new(&SEED20[..19], Algorithm::Sha1, 6, 30).unwrap(),
+            OtpKey::new(SEED20, Algorithm::Sha256, 6, 30).unwrap(),
+            OtpKey::new(SEED20, Algorithm::Sha1, 8, 30).unwrap(),
+            OtpKey::new(SEED20, Algorithm::Sha1, 6, 60).unwrap(),
+        ] {
+            assert_ne!(a.fingerprint(), other.fingerprint());
+        }
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub struct UserState {
     /// HOTP: the next counter that may be accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hotp_next: Option<u64>,
+    /// Fingerprint of the key `last_step` and `hotp_next` belong to (see
+    /// `OtpKey::fingerprint`). When the user is given a new key or new
+    /// parameters, the steps and counters of the old one mean nothing:
+    /// they are forgotten instead of refusing every code of the new key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 pub const STATE_VERSION: u32 = 1;
@@ -212,6 +218,12 @@ pub fn attempt_any(
     policy: &Policy,
     state: &mut UserState,
 ) -> Outcome {
+    let key_id = creds.key.fingerprint();
+    if state.key_id.as_ref().is_some_and(|old| *old != key_id) {
+        state.last_step = None;
+        state.hotp_next = None;
+    }
+    state.key_id = Some(key_id);
     let limit = creds.rate_limit(policy);
     state.failures.retain(|&t| in_window(t, now, limit));
     state
@@ -461,6 +473,53 @@ mod tests {
         };
         assert!(matches!(
             attempt(&old, &key.totp_code(step), now, &p, &mut st),
+            Outcome::Replayed(_)
+        ));
+    }
+
+    #[test]
+    fn a_new_key_starts_with_fresh_steps_and_counters() {
+        let old = key();
+        let new = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 60).unwrap();
+        let limits = FileLimits::default();
+        let creds = |k| Credentials {
+            key: k,
+            scratch: &[],
+            counter: Counter::Time,
+            limits: &limits,
+        };
+        let p = Policy::default();
+        let mut st = UserState::new();
+        let now = 1_000_000;
+        assert!(attempt(
+            &creds(&old),
+            &old.totp_code(old.step_at(now)),
+            now,
+            &p,
+            &mut st
+        )
+        .is_success());
+        // Same secret, period 60 instead of 30: the 30-second step number
+        // is twice any 60-second one, which would refuse every code forever.
+        let later = now + 60;
+        assert!(attempt(
+            &creds(&new),
+            &new.totp_code(new.step_at(later)),
+            later,
+            &p,
+            &mut st
+        )
+        .is_success());
+        assert_eq!(st.last_step, Some(new.step_at(later)));
+        // And the new key's steps are protected as usual.
+        assert!(matches!(
+            attempt(
+                &creds(&new),
+                &new.totp_code(new.step_at(later)),
+                later,
+                &p,
+                &mut st
+            ),
             Outcome::Replayed(_)
         ));
     }
