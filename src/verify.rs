@@ -99,6 +99,21 @@ impl UserState {
         }
     }
 
+    /// Parses a state file's text. Anything but a version-1 state with
+    /// known, well-typed keys is an error (the reason, for the log).
+    pub fn from_toml(text: &str) -> Result<UserState, String> {
+        let state: UserState = toml::from_str(text).map_err(|e| e.message().trim().to_owned())?;
+        if state.version != STATE_VERSION {
+            return Err(format!("version {}", state.version));
+        }
+        Ok(state)
+    }
+
+    /// The state file's text, which [`from_toml`](Self::from_toml) reads back.
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|e| e.to_string())
+    }
+
     /// Failures that still count against the rate limit at `now`. Times in
     /// the future (the clock stepped back) count too, up to one window ahead.
     pub fn recent_failures(&self, now: u64, limit: RateLimit) -> usize {
@@ -111,6 +126,24 @@ impl UserState {
     /// Whether the rate limit refuses every code at `now`.
     pub fn locked(&self, now: u64, limit: RateLimit) -> bool {
         self.recent_failures(now, limit) >= limit.max_failures as usize
+    }
+
+    /// Makes `key` the one the steps and counters belong to; those of a
+    /// previous key are forgotten (they cannot match the new key's codes).
+    pub fn adopt_key(&mut self, key: &OtpKey) {
+        let key_id = key.fingerprint();
+        if self.key_id.as_ref().is_some_and(|old| *old != key_id) {
+            self.last_step = None;
+            self.hotp_next = None;
+        }
+        self.key_id = Some(key_id);
+    }
+
+    /// Marks a TOTP step of `key` as spent, as a login would: the code typed
+    /// to confirm an enrollment cannot then be used to log in.
+    pub fn spend_step(&mut self, key: &OtpKey, step: u64) {
+        self.adopt_key(key);
+        self.last_step = Some(self.last_step.map_or(step, |last| last.max(step)));
     }
 
     fn record_failure(&mut self, now: u64, counted: bool) {
@@ -218,12 +251,7 @@ pub fn attempt_any(
     policy: &Policy,
     state: &mut UserState,
 ) -> Outcome {
-    let key_id = creds.key.fingerprint();
-    if state.key_id.as_ref().is_some_and(|old| *old != key_id) {
-        state.last_step = None;
-        state.hotp_next = None;
-    }
-    state.key_id = Some(key_id);
+    state.adopt_key(creds.key);
     let limit = creds.rate_limit(policy);
     state.failures.retain(|&t| in_window(t, now, limit));
     state

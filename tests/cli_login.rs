@@ -347,3 +347,46 @@ fn disable_ends_the_enrollment_and_its_state() {
     let r = fx.client(&svc, &user.name).answer(&code).run();
     assert_eq!(r.result, "PAM_AUTH_ERR", "no longer enrolled: {r:?}");
 }
+
+/// The code typed to confirm an enrollment (as root) is spent: someone who
+/// watched it being typed cannot log in with it.
+#[test]
+fn the_confirmation_code_cannot_log_in() {
+    let user = TestUser::get("cli-confirm-spent");
+    let fx = Fixture::new();
+    let svc = fx.module_service("cli", "");
+    let cfg = fx.path().join("confirm.toml");
+    fs::write(
+        &cfg,
+        format!("state_dir = \"{}\"\n", fx.state_dir().display()),
+    )
+    .unwrap();
+    let file = fx.path().join("secrets").join(&user.name);
+    avoid_step_edge(30, 5);
+    let code = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+    let r = run(
+        &[
+            "enroll",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--user",
+            &user.name,
+            "--secret-file",
+            file.to_str().unwrap(),
+            "--secret",
+            SECRET,
+            "--qr",
+            "none",
+        ],
+        &format!("{code}\n"),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = fx.client(&svc, &user.name).answer(&code).syslog().run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert!(
+        r.module_log()
+            .iter()
+            .any(|l| l.contains("result=replayed-code")),
+        "{r:?}"
+    );
+}

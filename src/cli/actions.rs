@@ -557,8 +557,11 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
         } else {
             print_out(&text)?;
         }
-        confirm(&key, &mut stdin)?;
+        let step = confirm(&key, &mut stdin)?;
         write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force)?;
+        if caller.root {
+            spend_confirmed_step(&settings, &user.name, &key, step);
+        }
     }
 
     if a.json {
@@ -592,10 +595,33 @@ fn print_out(text: &str) -> Result<()> {
         .map_err(|e| failed(format!("cannot write to standard output: {e}")))
 }
 
+/// Records the step of the code typed at confirmation as spent in the
+/// user's state, so that code cannot also log in (someone watching the
+/// screen during enrollment gains nothing). Only root can write the state;
+/// an existing state directory is required (the module creates it at the
+/// first login otherwise). Best effort: a failure is reported, not fatal,
+/// since the enrollment itself is saved.
+fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64) {
+    let dir = &settings.state_dir;
+    if !dir.exists() {
+        return;
+    }
+    let done = StateDir::open(dir, false).and_then(|d| {
+        let lock = d.lock(user)?;
+        let mut state = lock.read()?;
+        state.spend_step(key, step);
+        lock.write(&state)
+    });
+    if let Err(e) = done {
+        eprintln!("pam-totp: warning: the confirmation code could not be marked as used: {e}");
+    }
+}
+
 /// Asks for codes until a right one (the step before, now, or after, as
-/// the module's default window), or the end of the input. A wrong code is
-/// only called wrong: the right one is never shown.
-fn confirm(key: &OtpKey, input: &mut impl BufRead) -> Result<()> {
+/// the module's default window), or the end of the input, and returns the
+/// step it matched. A wrong code is only called wrong: the right one is
+/// never shown.
+fn confirm(key: &OtpKey, input: &mut impl BufRead) -> Result<u64> {
     let digits = usize::from(key.digits());
     eprintln!(
         "To finish, type the code the app shows for this account. Nothing is saved\n\
@@ -621,13 +647,12 @@ fn confirm(key: &OtpKey, input: &mut impl BufRead) -> Result<()> {
         }
         let step = key.step_at(now());
         let form = typed.len() == digits && typed.bytes().all(|b| b.is_ascii_digit());
-        if form
-            && key
-                .match_totp(&typed, step.saturating_sub(1), step.saturating_add(1))
-                .is_some()
-        {
+        let matched = form
+            .then(|| key.match_totp(&typed, step.saturating_sub(1), step.saturating_add(1)))
+            .flatten();
+        if let Some(step) = matched {
             eprintln!("Code accepted.");
-            return Ok(());
+            return Ok(step);
         }
         if typed.bytes().all(|b| b.is_ascii_digit()) && typed.len() != digits {
             eprintln!(
