@@ -6,6 +6,7 @@
 //! - [`otp`], [`scratch`], [`enrollment`], [`verify`]: codes, scratch-code
 //!   hashes, the secret-file format, and the verification decision. Pure:
 //!   time and state are passed in.
+//! - [`otpauth`]: the otpauth URI authenticator apps scan, built and parsed.
 //! - [`config`]: module arguments and config.toml.
 //! - [`files`], [`state`]: safe opening of secret files, identities, atomic
 //!   writes, the locked per-user state.
@@ -19,6 +20,7 @@ pub mod enrollment;
 pub mod files;
 pub mod google;
 pub mod otp;
+pub mod otpauth;
 pub mod scratch;
 pub mod seal;
 pub mod state;

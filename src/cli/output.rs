@@ -1,6 +1,7 @@
-//! What the tool shows: the otpauth URI, the QR code drawn in the terminal,
-//! the secret in groups of four, scratch codes, status, and the JSON
-//! objects of the contract. Pure formatting: strings in, strings out.
+//! What the tool shows: the otpauth URI (built by `pam_totp::otpauth`), the
+//! QR code drawn in the terminal, the secret in groups of four, scratch
+//! codes, status, and the JSON objects of the contract. Pure formatting:
+//! strings in, strings out.
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
@@ -9,7 +10,6 @@ use qrcode::{Color, QrCode};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use pam_totp::enrollment::{DEFAULT_DIGITS, DEFAULT_PERIOD};
 use pam_totp::otp::Algorithm;
 
 use crate::cli::QrStyle;
@@ -18,60 +18,9 @@ use crate::cli::QrStyle;
 /// around it is dark, so the light border drawn here is what scanners need.
 const QUIET_ZONE: usize = 4;
 
-/// What goes into an otpauth URI.
-pub struct UriParts<'a> {
-    pub issuer: &'a str,
-    pub account: &'a str,
-    /// Base32, without padding.
-    pub secret: &'a str,
-    pub algorithm: Algorithm,
-    pub digits: u8,
-    pub period: u64,
-}
-
-/// The otpauth URI in Google's Key Uri Format:
-/// `otpauth://totp/ISSUER:ACCOUNT?secret=...&issuer=ISSUER`, then
-/// `algorithm`, `digits` and `period` only when they are not the defaults
-/// (apps that do not know them then still get them right). Issuer and
-/// account are percent-encoded (UTF-8, `%20` for a space), the colon between
-/// them is literal.
-pub fn otpauth_uri(p: &UriParts<'_>) -> Zeroizing<String> {
-    let mut uri = Zeroizing::new(format!(
-        "otpauth://totp/{}:{}?secret={}&issuer={}",
-        percent_encode(p.issuer, b"@"),
-        percent_encode(p.account, b"@"),
-        p.secret,
-        percent_encode(p.issuer, b""),
-    ));
-    if p.algorithm != Algorithm::Sha1 {
-        let _ = write!(uri, "&algorithm={}", p.algorithm.as_str());
-    }
-    if p.digits != DEFAULT_DIGITS {
-        let _ = write!(uri, "&digits={}", p.digits);
-    }
-    if p.period != DEFAULT_PERIOD {
-        let _ = write!(uri, "&period={}", p.period);
-    }
-    uri
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters and `keep`.
-fn percent_encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// Whether algorithm, digits and period are what every app assumes.
-pub fn default_params(algorithm: Algorithm, digits: u8, period: u64) -> bool {
-    algorithm == Algorithm::Sha1 && digits == DEFAULT_DIGITS && period == DEFAULT_PERIOD
-}
+// The otpauth URI is built in the library, which also parses it back
+// (tests and the `otpauth` fuzz target check one against the other).
+pub use pam_totp::otpauth::{default_params, uri as otpauth_uri, UriParts};
 
 /// The QR code of `text` for the terminal, or `None` for `--qr none`.
 pub fn qr(text: &str, style: QrStyle) -> Result<Option<String>, String> {
@@ -305,48 +254,6 @@ pub fn status_text(s: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parts<'a>(issuer: &'a str, account: &'a str) -> UriParts<'a> {
-        UriParts {
-            issuer,
-            account,
-            secret: "JBSWY3DPEHPK3PXP",
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period: 30,
-        }
-    }
-
-    #[test]
-    fn uri_with_defaults_has_no_parameters() {
-        assert_eq!(
-            otpauth_uri(&parts("Example", "alice@google.com")).as_str(),
-            "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"
-        );
-    }
-
-    #[test]
-    fn uri_percent_encodes_issuer_and_account() {
-        assert_eq!(
-            otpauth_uri(&parts("ACME Co & Sons", "jö/x?y#z%")).as_str(),
-            "otpauth://totp/ACME%20Co%20%26%20Sons:j%C3%B6%2Fx%3Fy%23z%25\
-             ?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co%20%26%20Sons"
-        );
-    }
-
-    #[test]
-    fn uri_names_non_default_parameters_only() {
-        let mut p = parts("h", "a@h");
-        p.algorithm = Algorithm::Sha512;
-        p.digits = 8;
-        assert_eq!(
-            otpauth_uri(&p).as_str(),
-            "otpauth://totp/h:a@h?secret=JBSWY3DPEHPK3PXP&issuer=h&algorithm=SHA512&digits=8"
-        );
-        p = parts("h", "a@h");
-        p.period = 60;
-        assert!(otpauth_uri(&p).ends_with("&issuer=h&period=60"));
-    }
 
     #[test]
     fn secret_groups_of_four() {
