@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::files::{sync_dir, valid_user_name};
-use crate::verify::{UserState, STATE_VERSION};
+use crate::verify::UserState;
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
 /// Largest state file read; real ones are well under a kilobyte.
@@ -212,22 +212,17 @@ impl StateLock<'_> {
                 io::ErrorKind::InvalidData => corrupt("not UTF-8".into()),
                 _ => io_err(READ, &path)(e),
             })?;
-        let state: UserState =
-            toml::from_str(&text).map_err(|e| corrupt(e.message().trim().to_owned()))?;
-        if state.version != STATE_VERSION {
-            return Err(corrupt(format!("version {}", state.version)));
-        }
-        Ok(state)
+        UserState::from_toml(&text).map_err(corrupt)
     }
 
     /// Replaces the state file atomically and durably.
     pub fn write(&self, state: &UserState) -> Result<(), StateError> {
         let path = self.path();
         let tmp = self.dir.path.join(format!(".{}.tmp", self.user));
-        let text = toml::to_string(state).map_err(|e| StateError::Io {
+        let text = state.to_toml().map_err(|e| StateError::Io {
             op: WRITE,
             path: path.clone(),
-            err: io::Error::other(e.to_string()),
+            err: io::Error::other(e),
         })?;
         let mut file = OpenOptions::new()
             .write(true)
