@@ -5,7 +5,15 @@
 //! new state. Each kill first stops the process (SIGSTOP) and records where
 //! it was, so the test knows which moments it hit; a login that finishes
 //! before its moment comes is a normal login. Rounds go on until 60 logins
-//! were killed, at least 20 of them inside the lock. Afterwards:
+//! were killed, at least 10 of them holding the lock and 10 writing.
+//!
+//! Those two moments are short on a fast disk (tens of microseconds on
+//! tmpfs), so they are made long enough to hit whatever the storage:
+//! the users have scratch codes, and an eight-digit attempt derives every
+//! scratch hash (PBKDF2, milliseconds) under the lock; and a login doomed
+//! to die while writing runs under `strace -p` with every fsync delayed
+//! by 50 ms (the module's fsyncs are of the new state, while the temporary
+//! file is open, and of the directory after the rename). Afterwards:
 //!
 //! - every state file parses (the tool's `status` reads it as the module
 //!   does), and no temporary file is taken for the state;
@@ -27,14 +35,16 @@ use ns_support::UserWorld;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const USERS: usize = 6;
 const PER_USER_AT_ONCE: usize = 2;
-/// Logins to kill, and how many of those inside the lock at least.
+/// Logins to kill, and how many of those holding the lock and writing.
 const KILLS: usize = 60;
-const KILLS_IN_LOCK: usize = 20;
+const KILLS_HOLDING: usize = 10;
+const KILLS_WRITING: usize = 10;
+const SCRATCH: [&str; 5] = ["10293847", "56473829", "11223344", "99887766", "31415926"];
 /// A bound on the rounds (12 logins each) it may take.
 const MAX_ROUNDS: usize = 60;
 
@@ -60,7 +70,8 @@ enum Fate {
     After(Duration),
     /// As soon as it holds its user's state lock.
     HoldingLock,
-    /// As soon as it has the temporary state file open (writing, fsync).
+    /// As soon as it has the temporary state file open (writing, fsync);
+    /// its fsyncs are slowed down by strace.
     Writing,
     /// Never: it runs to the end.
     Spared,
@@ -134,7 +145,8 @@ fn stop_and_kill(mut child: Child, user: &str) -> Place {
     let pid = child.id();
     signal(pid, libc::SIGSTOP);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !matches!(process_state(pid), None | Some('T' | 'Z' | 'X')) {
+    // 't': stopped by its tracer (strace holding an fsync back).
+    while !matches!(process_state(pid), None | Some('T' | 't' | 'Z' | 'X')) {
         assert!(Instant::now() < deadline, "process {pid} did not stop");
         std::thread::sleep(Duration::from_micros(100));
     }
@@ -142,6 +154,48 @@ fn stop_and_kill(mut child: Child, user: &str) -> Place {
     signal(pid, libc::SIGKILL);
     let _ = child.wait();
     at
+}
+
+/// Attaches strace to `pid` with every fsync delayed by 50 ms; returns
+/// once it is attached. It exits when its tracee does.
+fn slow_fsyncs(pid: u32) -> KillOnDrop {
+    let tracer = KillOnDrop(Some(
+        Command::new("strace")
+            .args(["-qq", "-o", "/dev/null", "-e", "trace=fsync"])
+            .args(["-e", "inject=fsync:delay_enter=50000", "-p"])
+            .arg(pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("strace (apt-get install strace)"),
+    ));
+    let deadline = Instant::now() + GATE_TIMEOUT;
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let tracer_pid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:"))
+            .map(str::trim);
+        if tracer_pid.is_some_and(|t| t != "0") {
+            return tracer;
+        }
+        assert!(Instant::now() < deadline, "strace did not attach to {pid}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits for a tracer whose tracee is gone.
+fn reap_tracer(mut tracer: KillOnDrop) {
+    let mut tracer = tracer.0.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tracer.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            kill_and_reap(tracer);
+            panic!("strace outlived its tracee");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Carries out `fate` on a client of `user` that has just been released.
@@ -190,6 +244,9 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
     let mut rng = Rng(seed);
 
     let w = UserWorld::new("kill", USERS);
+    for u in &w.users {
+        w.fx.enroll_with_scratch(&u.name, &u.secret, &SCRATCH);
+    }
     let svc = w.fx.module_service("kill", "window=2 rate_limit=1000/60");
     let secrets_before: Vec<Fingerprint> = w
         .users
@@ -217,11 +274,27 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
             .unwrap()
     };
 
-    // How long one whole login takes here, to spread the random kills.
-    let t = Instant::now();
-    let r = w.client(&svc, &w.users[0].name).answer(wrong(0)).run();
-    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
-    let span = t.elapsed().max(Duration::from_millis(5)) * 3 / 2;
+    // How long a login takes once released, to spread the random kills
+    // over it: a six-digit attempt, and an eight-digit one (scratch hashes).
+    let released = |typed: &str| {
+        let gate = Gate::new(&w.fx.path().join("calibrate"));
+        let child = w
+            .client(&svc, &w.users[0].name)
+            .answer(typed)
+            .wait_on(gate.path())
+            .spawn();
+        gate.wait_opened_by(&[child.id()], GATE_TIMEOUT).unwrap();
+        gate.release();
+        let t = Instant::now();
+        let r = PamResult::from_output(wait_bounded(child, CLIENT_TIMEOUT));
+        assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+        t.elapsed()
+    };
+    let span = released(wrong(0))
+        .max(released("12345678"))
+        .max(Duration::from_millis(2))
+        * 6
+        / 5;
 
     let mut places: BTreeMap<Place, usize> = BTreeMap::new();
     let mut finished: Vec<PamResult> = Vec::new();
@@ -238,9 +311,11 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
         Place::HoldingLock,
         Place::WritingState,
     ];
-    let in_lock = [Place::HoldingLock, Place::WritingState];
     let mut rounds = 0;
-    while count(&places, &killed) < KILLS || count(&places, &in_lock) < KILLS_IN_LOCK {
+    while count(&places, &killed) < KILLS
+        || count(&places, &[Place::HoldingLock]) < KILLS_HOLDING
+        || count(&places, &[Place::WritingState]) < KILLS_WRITING
+    {
         assert!(
             rounds < MAX_ROUNDS,
             "{MAX_ROUNDS} rounds did not kill enough inside the lock: {places:?}"
@@ -250,15 +325,23 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
         let plan: Vec<(usize, String, Fate)> = (0..wave)
             .map(|k| {
                 let i = k % USERS;
-                let typed = match rng.below(3) {
-                    0 => wrong(i).to_owned(),
-                    _ => codes[i][rng.below(3) as usize].clone(),
-                };
                 let fate = match rng.below(6) {
                     0 | 1 => Fate::After(span.mul_f64((rng.below(1000) as f64) / 1000.0)),
                     2 | 3 => Fate::HoldingLock,
                     4 => Fate::Writing,
                     _ => Fate::Spared,
+                };
+                // Eight digits keep the lock held for milliseconds, so a
+                // login doomed to die holding the lock always types them.
+                let kind = match fate {
+                    Fate::HoldingLock => 3 + rng.below(2),
+                    _ => rng.below(5),
+                };
+                let typed = match kind {
+                    0 => wrong(i).to_owned(),
+                    1 | 2 => codes[i][rng.below(3) as usize].clone(),
+                    3 => SCRATCH[rng.below(5) as usize].to_owned(),
+                    _ => "12345678".to_owned(),
                 };
                 (i, typed, fate)
             })
@@ -278,6 +361,11 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
             children.into_iter().for_each(kill_and_reap);
             panic!("{e}");
         }
+        let tracers: Vec<Option<KillOnDrop>> = plan
+            .iter()
+            .zip(&pids)
+            .map(|((_, _, fate), &pid)| matches!(fate, Fate::Writing).then(|| slow_fsyncs(pid)))
+            .collect();
         gate.release();
         let results: Vec<(Place, Option<PamResult>)> = std::thread::scope(|s| {
             let handles: Vec<_> = children
@@ -290,6 +378,7 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
+        tracers.into_iter().flatten().for_each(reap_tracer);
         for (at, r) in results {
             *places.entry(at).or_default() += 1;
             finished.extend(r);
