@@ -107,6 +107,18 @@ fn an_empty_file_is_refused() {
 }
 
 #[test]
+fn a_zeroed_file_is_refused_never_not_enrolled() {
+    // What a crash can leave of a file some filesystems had not yet
+    // written back: its length, all NUL bytes. (Logins never write the
+    // secret file; see module_state.rs.)
+    let fx = Fixture::new();
+    let p = secret_path(&fx);
+    fs::write(&p, vec![0u8; good_body().len()]).unwrap();
+    chmod(&p, 0o600);
+    refused(&fx, "zeroed", "malformed TOML");
+}
+
+#[test]
 fn binary_garbage_is_refused() {
     let fx = Fixture::new();
     let p = secret_path(&fx);
