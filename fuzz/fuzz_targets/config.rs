@@ -1,0 +1,98 @@
+//! Module arguments (pam.d) and config.toml, as `config::from_args` reads
+//! them. The input is text: one pam.d argument per line, then, after a
+//! line `---`, the config file (without that line there is none).
+//!
+//! - Never panics.
+//! - Fail closed: an unknown argument is always an error.
+//! - Whatever is accepted is in range: window, rate limit, absolute paths,
+//!   a secret template that expands to an absolute path, group names, and
+//!   no forward_pass with try_first_pass/use_first_pass.
+//! - pam.d wins: the last `window=`/`prompt=` argument is what is in force.
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use pam_totp::config::{self, FirstPass};
+use pam_totp::files::UserInfo;
+use pam_totp::verify::MAX_WINDOW;
+
+const KNOWN: &[&str] = &[
+    "secret",
+    "state_dir",
+    "config",
+    "window",
+    "rate_limit",
+    "nullok",
+    "require_group",
+    "exempt_group",
+    "prompt",
+    "echo_code",
+    "try_first_pass",
+    "use_first_pass",
+    "forward_pass",
+    "debug",
+    "host_key",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (args, file) = match text.strip_prefix("---\n") {
+        Some(f) => ("", Some(f.to_owned())),
+        None => match text.split_once("\n---\n") {
+            Some((a, f)) => (a, Some(f.to_owned())),
+            None => (text, None),
+        },
+    };
+    let args: Vec<String> = args.lines().map(str::to_owned).collect();
+    let read = |_: &Path| -> Result<Option<String>, String> { Ok(file.clone()) };
+    let settings = match config::from_args(&args, &read) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = e.to_string();
+            return;
+        }
+    };
+
+    let key = |a: &String| a.split_once('=').map_or(a.clone(), |(k, _)| k.to_owned());
+    for a in &args {
+        assert!(
+            KNOWN.contains(&key(a).as_str()),
+            "unknown argument {a:?} accepted"
+        );
+    }
+    assert!(settings.policy.window <= MAX_WINDOW);
+    let rl = settings.policy.rate_limit;
+    assert!((1..=1000).contains(&rl.max_failures) && (1..=86_400).contains(&rl.seconds));
+    assert!(settings.state_dir.is_absolute() && settings.host_key.is_absolute());
+    let user = UserInfo {
+        name: "alice".into(),
+        uid: 1000,
+        gid: 1000,
+        home: "/home/alice".into(),
+    };
+    let secret = config::expand_secret(&settings.secret, &user)
+        .unwrap_or_else(|e| panic!("accepted secret template does not expand: {e}"));
+    assert!(secret.is_absolute());
+    for g in [&settings.require_group, &settings.exempt_group]
+        .into_iter()
+        .flatten()
+    {
+        assert!(!g.is_empty() && !g.contains(|c: char| c == '/' || c.is_whitespace()));
+    }
+    assert!(!(settings.forward_pass && settings.first_pass != FirstPass::Prompt));
+
+    let last = |name: &str| {
+        args.iter()
+            .rev()
+            .find_map(|a| a.strip_prefix(name)?.strip_prefix('='))
+    };
+    if let Some(w) = last("window") {
+        assert_eq!(Ok(settings.policy.window), w.parse::<u64>());
+    }
+    if let Some(p) = last("prompt") {
+        assert_eq!(settings.prompt.as_deref(), Some(p));
+    }
+});

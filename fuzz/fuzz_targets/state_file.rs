@@ -1,0 +1,88 @@
+//! The per-user state file (replay, rate limit, used scratch codes).
+//!
+//! - `UserState::from_toml` never panics and accepts only version 1.
+//! - Round trip: from_toml → to_toml → from_toml gives the same state.
+//! - Whatever a parsable state holds, a login attempt with it does not
+//!   panic, a spent step stays refused, and a wrong code is never accepted.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pam_totp::enrollment::{Counter, FileLimits};
+use pam_totp::otp::{Algorithm, OtpKey};
+use pam_totp::verify::{self, Credentials, Outcome, Policy, UserState, STATE_VERSION};
+
+/// A fixed time: 2023-11-14, step 56666666 of 30 s.
+const NOW: u64 = 1_700_000_000;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(state) = UserState::from_toml(text) else {
+        return;
+    };
+    assert_eq!(state.version, STATE_VERSION);
+    let written = state
+        .to_toml()
+        .unwrap_or_else(|e| panic!("a parsed state does not serialize: {e}"));
+    let again = UserState::from_toml(&written)
+        .unwrap_or_else(|e| panic!("to_toml wrote what from_toml refuses: {e}\n{written}"));
+    assert_eq!(again, state);
+
+    let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap();
+    let limits = FileLimits::default();
+    let policy = Policy::default();
+    for counter in [Counter::Time, Counter::Event { first: 0 }] {
+        let creds = Credentials {
+            key: &key,
+            scratch: &[],
+            counter,
+            limits: &limits,
+        };
+        let code = match counter {
+            Counter::Time => key.totp_code(key.step_at(NOW)),
+            Counter::Event { .. } => key.hotp_code(state.hotp_next.unwrap_or(0)),
+        };
+        let mut s = state.clone();
+        let same_key = s.key_id.is_none() || s.key_id == Some(key.fingerprint());
+        match verify::attempt(&creds, &code, NOW, &policy, &mut s) {
+            Outcome::Accepted(verify::Method::Totp { step }) => {
+                let spent = state.last_step.filter(|_| same_key);
+                assert!(
+                    spent.is_none_or(|last| step > last),
+                    "spent step {step} accepted"
+                );
+            }
+            Outcome::Accepted(verify::Method::Scratch { .. }) => panic!("no scratch codes here"),
+            _ => {}
+        }
+        let mut s = state.clone();
+        let wrong = if code.as_str() == "000000" {
+            "000001"
+        } else {
+            "000000"
+        };
+        let outcome = verify::attempt(&creds, wrong, NOW, &policy, &mut s);
+        // "000000" may still be a code of a neighbouring step or counter.
+        if outcome.is_success() {
+            let ok = match counter {
+                Counter::Time => (key.step_at(NOW) - 1..=key.step_at(NOW) + 1)
+                    .any(|st| key.totp_code(st).as_str() == wrong),
+                Counter::Event { .. } => {
+                    let next = state.hotp_next.filter(|_| same_key).unwrap_or(0);
+                    (next..=next.saturating_add(2)).any(|c| key.hotp_code(c).as_str() == wrong)
+                }
+            };
+            assert!(ok, "a wrong code was accepted");
+        }
+        if !outcome.is_success() {
+            assert_eq!(s.failed_attempts, state.failed_attempts.saturating_add(1));
+            if same_key {
+                assert_eq!(
+                    (s.last_step, s.hotp_next),
+                    (state.last_step, state.hotp_next)
+                );
+            }
+        }
+    }
+});
