@@ -90,6 +90,8 @@ pub struct UserState {
 }
 
 pub const STATE_VERSION: u32 = 1;
+/// The last line of every state file (see [`UserState::from_toml`]).
+pub const STATE_TRAILER: &str = "complete = true\n";
 
 impl UserState {
     pub fn new() -> UserState {
@@ -100,9 +102,16 @@ impl UserState {
     }
 
     /// Parses a state file's text. Anything but a version-1 state with
-    /// known, well-typed keys is an error (the reason, for the log).
+    /// known, well-typed keys, ending in the line [`STATE_TRAILER`], is an
+    /// error (the reason, for the log). The trailer makes a file that was
+    /// cut short (at any byte, even at a line end, where the rest would
+    /// still be valid TOML with a smaller `last_step`) fail to parse.
     pub fn from_toml(text: &str) -> Result<UserState, String> {
-        let state: UserState = toml::from_str(text).map_err(|e| e.message().trim().to_owned())?;
+        let body = text
+            .strip_suffix(STATE_TRAILER)
+            .filter(|b| b.is_empty() || b.ends_with('\n'))
+            .ok_or_else(|| format!("cut short: it does not end with {:?}", STATE_TRAILER.trim()))?;
+        let state: UserState = toml::from_str(body).map_err(|e| e.message().trim().to_owned())?;
         if state.version != STATE_VERSION {
             return Err(format!("version {}", state.version));
         }
@@ -111,7 +120,8 @@ impl UserState {
 
     /// The state file's text, which [`from_toml`](Self::from_toml) reads back.
     pub fn to_toml(&self) -> Result<String, String> {
-        toml::to_string(self).map_err(|e| e.to_string())
+        let body = toml::to_string(self).map_err(|e| e.to_string())?;
+        Ok(format!("{body}{STATE_TRAILER}"))
     }
 
     /// Failures that still count against the rate limit at `now`. Times in
@@ -550,5 +560,24 @@ mod tests {
             ),
             Outcome::Replayed(_)
         ));
+    }
+
+    #[test]
+    fn a_state_file_cut_anywhere_is_refused() {
+        let mut st = UserState::new();
+        st.last_step = Some(59_844_926);
+        st.failures = vec![1_795_347_788];
+        st.used_scratch = vec!["0707".into()];
+        let text = st.to_toml().unwrap();
+        assert_eq!(UserState::from_toml(&text).unwrap(), st);
+        for cut in 0..text.len() {
+            assert!(
+                UserState::from_toml(&text[..cut]).is_err(),
+                "cut at {cut}: {:?}",
+                &text[..cut]
+            );
+        }
+        // The trailer only counts as the last line.
+        assert!(UserState::from_toml("complete = true\nversion = 1\ncomplete = true\n").is_err());
     }
 }

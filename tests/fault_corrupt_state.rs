@@ -43,17 +43,21 @@ type Damage = fn(&Path, &[u8]);
 
 /// Ways a state file is found damaged; each gets the path and the good
 /// state that was there.
-const DAMAGE: [(&str, Damage); 7] = [
+const DAMAGE: [(&str, Damage); 8] = [
     ("zeroed", |p, good| {
         fs::write(p, vec![0u8; good.len()]).unwrap()
     }),
     ("cut short", |p, good| {
-        // Inside the list of failures. (A file cut exactly at the end of a
-        // line is valid TOML, a shorter state the module cannot tell from
-        // the real thing; the module's own writes are atomic, and a state
-        // file, well under one block, is lost or kept whole by a crash.)
+        // Inside the list of failures.
         let at = good.windows(12).position(|w| w == b"failures = [").unwrap();
         fs::write(p, &good[..at + 14]).unwrap()
+    }),
+    ("cut at a line end", |p, good| {
+        // What is left is valid TOML, a shorter state; only the missing
+        // last line (`complete = true`) tells it from the real thing.
+        let body = good.len() - b"complete = true\n".len();
+        assert!(good.ends_with(b"complete = true\n"));
+        fs::write(p, &good[..body]).unwrap()
     }),
     ("garbage", |p, _| {
         fs::write(p, b"\x89PNG\r\n\x1a\n\xff\xfe").unwrap()
