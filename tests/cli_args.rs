@@ -2,6 +2,7 @@
 //! standard output and standard error, and what is (not) written.
 
 mod cli_support;
+mod common;
 use cli_support::*;
 
 use std::fs;
@@ -453,7 +454,7 @@ fn confirmation_reads_codes_from_standard_input() {
     );
     assert!(!file.exists());
     // A right code (from oathtool) after a wrong one: saved.
-    let right = oathtool(SECRET, "SHA1", 6, 30, 0);
+    let right = common::oathtool_totp(SECRET, "SHA1", 6, 30, 0);
     let wrong = if right == "000000" {
         "111111"
     } else {
@@ -474,7 +475,7 @@ fn json_with_confirmation_shows_the_enrollment_on_stderr() {
     let sb = Sandbox::new("");
     let file = sb.join("s");
     let cfg = sb.config();
-    let right = oathtool(SECRET, "SHA1", 6, 30, 0);
+    let right = common::oathtool_totp(SECRET, "SHA1", 6, 30, 0);
     let r = run(
         &[
             "enroll",

@@ -210,31 +210,6 @@ pub fn owner_mode(p: &Path) -> (u32, u32) {
     (m.uid(), m.mode() & 0o7777)
 }
 
-/// A TOTP code from oathtool for a base32 secret, `offset` steps from now.
-pub fn oathtool(secret: &str, algorithm: &str, digits: u8, period: u64, offset: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let t = now + offset * period as i64;
-    let out = Command::new("oathtool")
-        .args([
-            &format!("--totp={}", algorithm.to_ascii_lowercase()),
-            "-b",
-            "-d",
-            &digits.to_string(),
-            "-s",
-            &format!("{period}s"),
-            "-N",
-            &format!("@{t}"),
-            secret,
-        ])
-        .output()
-        .expect("oathtool (apt-get install oathtool)");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// The QR code's lines in the tool's output: from the line after the
 /// "Scan this QR code" heading's blank line to the next blank line.
 pub fn qr_lines(output: &str) -> Vec<&str> {
