@@ -28,13 +28,17 @@
 //! instructions per attempt; `--pam-loop` does the same for whole
 //! pam_authenticate calls (options it uses must come before it).
 
-use std::ffi::{c_char, c_int, c_void, CString};
+#[path = "support/libpam.rs"]
+mod libpam;
+
+use std::ffi::{c_int, c_void, CString};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use libpam::*;
 use pam_totp::enrollment::{self, Enrollment};
 use pam_totp::scratch::ScratchHash;
 use pam_totp::seal::{self, HostSecretKey};
@@ -242,70 +246,6 @@ fn core_loop(case: &str, n: u64) {
 // ---------------------------------------------------------------------
 // Part 2: pam_authenticate through libpam.
 // ---------------------------------------------------------------------
-
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
-
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-#[repr(C)]
-struct PamConv {
-    conv: unsafe extern "C" fn(
-        c_int,
-        *mut *const PamMessage,
-        *mut *mut PamResponse,
-        *mut c_void,
-    ) -> c_int,
-    appdata_ptr: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-}
-
-const PAM_SUCCESS: c_int = 0;
-const PAM_AUTH_ERR: c_int = 7;
-const PAM_CONV_ERR: c_int = 19;
-
-/// Answers every message with the C string `appdata` points to.
-unsafe extern "C" fn answer(
-    num_msg: c_int,
-    _msg: *mut *const PamMessage,
-    resp: *mut *mut PamResponse,
-    appdata: *mut c_void,
-) -> c_int {
-    let n = num_msg.max(1) as usize;
-    // SAFETY: calloc of n zeroed responses; libpam's caller frees them.
-    let replies =
-        unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
-    if replies.is_null() {
-        return PAM_CONV_ERR;
-    }
-    for i in 0..n {
-        // SAFETY: i < n, inside the array; appdata is the NUL-terminated
-        // answer that main() keeps alive for the whole pam_authenticate.
-        unsafe { (*replies.add(i)).resp = libc::strdup(appdata as *const c_char) };
-    }
-    // SAFETY: resp is the caller's out pointer.
-    unsafe { *resp = replies };
-    PAM_SUCCESS
-}
 
 struct World {
     dir: tempfile::TempDir,

@@ -39,7 +39,10 @@
 //! The libpam calls are those of examples/bench.rs, repeated here so that
 //! each example stays one file.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+#[path = "support/libpam.rs"]
+mod libpam;
+
+use std::ffi::{c_int, c_void, CString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -48,6 +51,7 @@ use std::process::{Command, Stdio};
 use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use libpam::*;
 use pam_totp::enrollment::{self, Enrollment};
 use pam_totp::verify::UserState;
 
@@ -77,69 +81,6 @@ fn user_name(i: usize) -> String {
 // ---------------------------------------------------------------------
 // libpam (as in examples/bench.rs).
 // ---------------------------------------------------------------------
-
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
-
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-#[repr(C)]
-struct PamConv {
-    conv: unsafe extern "C" fn(
-        c_int,
-        *mut *const PamMessage,
-        *mut *mut PamResponse,
-        *mut c_void,
-    ) -> c_int,
-    appdata_ptr: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-}
-
-const PAM_SUCCESS: c_int = 0;
-const PAM_CONV_ERR: c_int = 19;
-
-/// Answers every message with the C string `appdata` points to.
-unsafe extern "C" fn answer(
-    num_msg: c_int,
-    _msg: *mut *const PamMessage,
-    resp: *mut *mut PamResponse,
-    appdata: *mut c_void,
-) -> c_int {
-    let n = num_msg.max(1) as usize;
-    // SAFETY: calloc of n zeroed responses; libpam's caller frees them.
-    let replies =
-        unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
-    if replies.is_null() {
-        return PAM_CONV_ERR;
-    }
-    for i in 0..n {
-        // SAFETY: i < n, inside the array; appdata is the NUL-terminated
-        // answer that login() keeps alive for the whole pam_authenticate.
-        unsafe { (*replies.add(i)).resp = libc::strdup(appdata as *const c_char) };
-    }
-    // SAFETY: resp is the caller's out pointer.
-    unsafe { *resp = replies };
-    PAM_SUCCESS
-}
 
 /// One login of `user` with `code`: (pam_authenticate, pam_start..pam_end, rc).
 fn login(confdir: &Path, user: &str, code: &str) -> (Duration, Duration, c_int) {

@@ -30,6 +30,9 @@
 //! then null). Tests that need it put a module in front (`pam_unix` sets
 //! it from its prompt) or behind (`pam_exec expose_authtok` shows it).
 
+#[path = "support/libpam.rs"]
+mod libpam;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -37,52 +40,7 @@ use std::io::Read;
 use std::os::unix::net::UnixDatagram;
 use std::ptr;
 
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
-
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-#[repr(C)]
-struct PamConv {
-    conv: unsafe extern "C" fn(
-        c_int,
-        *mut *const PamMessage,
-        *mut *mut PamResponse,
-        *mut c_void,
-    ) -> c_int,
-    appdata_ptr: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_setcred(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-    fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
-    fn pam_get_item(pamh: *mut c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
-}
-
-const PAM_SUCCESS: c_int = 0;
-const PAM_CONV_ERR: c_int = 19;
-const PAM_RHOST: c_int = 4;
-const PAM_AUTHTOK: c_int = 6;
-const PAM_ESTABLISH_CRED: c_int = 0x2;
-const PAM_PROMPT_ECHO_OFF: c_int = 1;
-const PAM_PROMPT_ECHO_ON: c_int = 2;
+use libpam::*;
 
 #[derive(Default)]
 struct Conversation {
