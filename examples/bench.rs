@@ -31,11 +31,10 @@
 #[path = "support/libpam.rs"]
 mod libpam;
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::c_int;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
@@ -314,37 +313,8 @@ impl World {
     /// One login: (time of pam_authenticate, time of pam_start..pam_end, rc).
     fn login(&self, code: &str) -> (Duration, Duration, c_int) {
         let _ = fs::remove_file(self.dir.path().join("state/root"));
-        let c = |s: &str| CString::new(s).unwrap_or_else(|_| die("NUL"));
-        let (service, user) = (c("bench"), c("root"));
-        let confdir = c(&self.dir.path().join("pam.d").to_string_lossy());
-        let code = c(code);
-        let conv = PamConv {
-            conv: answer,
-            appdata_ptr: code.as_ptr() as *mut c_void,
-        };
-        let mut pamh: *mut c_void = ptr::null_mut();
-        let whole = Instant::now();
-        // SAFETY: NUL-terminated strings and a conversation that outlive
-        // the handle, which pam_end closes below.
-        let rc = unsafe {
-            pam_start_confdir(
-                service.as_ptr(),
-                user.as_ptr(),
-                &conv,
-                confdir.as_ptr(),
-                &mut pamh,
-            )
-        };
-        if rc != PAM_SUCCESS {
-            die(&format!("pam_start_confdir: {rc}"));
-        }
-        let auth = Instant::now();
-        // SAFETY: a live handle.
-        let rc = unsafe { pam_authenticate(pamh, 0) };
-        let auth = auth.elapsed();
-        // SAFETY: ends the handle once.
-        unsafe { pam_end(pamh, rc) };
-        (auth, whole.elapsed(), rc)
+        timed_login(&self.dir.path().join("pam.d"), "bench", "root", code)
+            .unwrap_or_else(|e| die(&e))
     }
 }
 

@@ -42,7 +42,7 @@
 #[path = "support/libpam.rs"]
 mod libpam;
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_int, CString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -84,37 +84,7 @@ fn user_name(i: usize) -> String {
 
 /// One login of `user` with `code`: (pam_authenticate, pam_start..pam_end, rc).
 fn login(confdir: &Path, user: &str, code: &str) -> (Duration, Duration, c_int) {
-    let c = |s: &str| CString::new(s).unwrap_or_else(|_| die("NUL"));
-    let (service, user) = (c("load"), c(user));
-    let confdir = c(&confdir.to_string_lossy());
-    let code = c(code);
-    let conv = PamConv {
-        conv: answer,
-        appdata_ptr: code.as_ptr() as *mut c_void,
-    };
-    let mut pamh: *mut c_void = ptr::null_mut();
-    let whole = Instant::now();
-    // SAFETY: NUL-terminated strings and a conversation that outlive the
-    // handle, which pam_end closes below.
-    let rc = unsafe {
-        pam_start_confdir(
-            service.as_ptr(),
-            user.as_ptr(),
-            &conv,
-            confdir.as_ptr(),
-            &mut pamh,
-        )
-    };
-    if rc != PAM_SUCCESS {
-        die(&format!("pam_start_confdir: {rc}"));
-    }
-    let auth = Instant::now();
-    // SAFETY: a live handle.
-    let rc = unsafe { pam_authenticate(pamh, 0) };
-    let auth = auth.elapsed();
-    // SAFETY: ends the handle once.
-    unsafe { pam_end(pamh, rc) };
-    (auth, whole.elapsed(), rc)
+    timed_login(confdir, "load", user, code).unwrap_or_else(|e| die(&e))
 }
 
 /// Every user has the same secret (its cost does not depend on it).

@@ -4,7 +4,10 @@
 //! `#[path]`; each uses a part of it.
 #![allow(dead_code)]
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::path::Path;
+use std::ptr;
+use std::time::{Duration, Instant};
 
 #[repr(C)]
 pub struct PamMessage {
@@ -83,4 +86,45 @@ pub unsafe extern "C" fn answer(
     // SAFETY: resp is the caller's out pointer.
     unsafe { *resp = replies };
     PAM_SUCCESS
+}
+
+/// One login of `user` through `service` in `confdir`, answering with
+/// `code`: (time of pam_authenticate, time of pam_start..pam_end, its
+/// result). `Err` if the arguments hold a NUL or pam_start fails.
+pub fn timed_login(
+    confdir: &Path,
+    service: &str,
+    user: &str,
+    code: &str,
+) -> Result<(Duration, Duration, c_int), String> {
+    let c = |s: &str| CString::new(s).map_err(|_| format!("NUL in {s:?}"));
+    let (service, user, code) = (c(service)?, c(user)?, c(code)?);
+    let confdir = c(&confdir.to_string_lossy())?;
+    let conv = PamConv {
+        conv: answer,
+        appdata_ptr: code.as_ptr() as *mut c_void,
+    };
+    let mut pamh: *mut c_void = ptr::null_mut();
+    let whole = Instant::now();
+    // SAFETY: NUL-terminated strings and a conversation that outlive the
+    // handle, which pam_end closes below.
+    let rc = unsafe {
+        pam_start_confdir(
+            service.as_ptr(),
+            user.as_ptr(),
+            &conv,
+            confdir.as_ptr(),
+            &mut pamh,
+        )
+    };
+    if rc != PAM_SUCCESS {
+        return Err(format!("pam_start_confdir: {rc}"));
+    }
+    let auth = Instant::now();
+    // SAFETY: a live handle.
+    let rc = unsafe { pam_authenticate(pamh, 0) };
+    let auth = auth.elapsed();
+    // SAFETY: ends the handle once.
+    unsafe { pam_end(pamh, rc) };
+    Ok((auth, whole.elapsed(), rc))
 }
