@@ -319,21 +319,7 @@ impl World {
 }
 
 fn default_module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
-    // target/<profile>/examples/bench
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or_else(|| die("no target directory"));
-    for p in [
-        profile.join("libpam_totp.so"),
-        profile.join("deps/libpam_totp.so"),
-    ] {
-        if p.exists() {
-            return p;
-        }
-    }
-    die("libpam_totp.so not found; build it or pass --module PATH")
+    built_module().unwrap_or_else(|e| die(&e))
 }
 
 fn pam_bench(module: &Path, base: &Path, rounds: u32) {

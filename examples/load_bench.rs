@@ -473,21 +473,7 @@ fn scale(world: &mut World, sizes: &[usize], samples: usize) {
 // ---------------------------------------------------------------------
 
 fn default_module() -> PathBuf {
-    let exe = or_die(std::env::current_exe());
-    // target/<profile>/examples/load_bench
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or_else(|| die("no target directory"));
-    for p in [
-        profile.join("libpam_totp.so"),
-        profile.join("deps/libpam_totp.so"),
-    ] {
-        if p.exists() {
-            return p;
-        }
-    }
-    die("libpam_totp.so not found; build it or pass --module PATH")
+    built_module().unwrap_or_else(|e| die(&e))
 }
 
 fn list(s: &str) -> Vec<usize> {

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::ptr;
 use std::time::{Duration, Instant};
 
@@ -127,4 +127,21 @@ pub fn timed_login(
     // SAFETY: ends the handle once.
     unsafe { pam_end(pamh, rc) };
     Ok((auth, whole.elapsed(), rc))
+}
+
+/// The module cargo built next to this example (target/<profile>/examples/X
+/// → target/<profile>/libpam_totp.so, or deps/ after `cargo test`).
+pub fn built_module() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no target directory")?;
+    [
+        profile.join("libpam_totp.so"),
+        profile.join("deps/libpam_totp.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .ok_or_else(|| "libpam_totp.so not found; build it or pass --module PATH".to_owned())
 }
