@@ -320,22 +320,28 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
 /// `Err(reason)` denies: the groups cannot be looked up, or `require_group`
 /// names a group that does not exist (a typo there would otherwise exempt
 /// everybody from the second factor).
+///
+/// An unknown user (`None`) is never exempted, by either rule: it is asked
+/// for a code and refused like anyone the module cannot vouch for. Skipping
+/// it would return PAM_IGNORE, and a stack with `pam_permit.so` (or any
+/// `sufficient` module) after this one would then let it in.
 fn group_rules(settings: &Settings, user: Option<&UserInfo>) -> Result<Option<String>, String> {
     let lookup = |e: std::io::Error| format!("group lookup failed: {e}");
-    if let (Some(g), Some(u)) = (&settings.exempt_group, user) {
+    if let Some(g) = &settings.require_group {
+        if !files::group_exists(g).map_err(lookup)? {
+            return Err(format!("require_group names {g:?}, which does not exist"));
+        }
+    }
+    let Some(u) = user else {
+        return Ok(None);
+    };
+    if let Some(g) = &settings.exempt_group {
         if files::in_group(u, g).map_err(lookup)? {
             return Ok(Some(format!("exempt_group={}", field(g))));
         }
     }
     if let Some(g) = &settings.require_group {
-        if !files::group_exists(g).map_err(lookup)? {
-            return Err(format!("require_group names {g:?}, which does not exist"));
-        }
-        let member = match user {
-            Some(u) => files::in_group(u, g).map_err(lookup)?,
-            None => false,
-        };
-        if !member {
+        if !files::in_group(u, g).map_err(lookup)? {
             return Ok(Some(format!("require_group={}", field(g))));
         }
     }
