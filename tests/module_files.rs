@@ -433,3 +433,31 @@ fn a_system_wide_file_owned_by_the_user_is_refused() {
     let r = fx.client(&svc, &u.name).answer(&code).syslog().run();
     assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
 }
+
+/// Issue 11, "Must work" 9: setfsuid reports no failure. A process that
+/// may not change its identity (here root without CAP_SETUID/CAP_SETGID)
+/// would silently read the user's file with root's rights; the module
+/// reads its identity back and refuses instead.
+#[test]
+fn a_file_is_not_read_when_the_users_identity_cannot_be_taken() {
+    let u = ensure_user("pamtotp-home-nocap", &[]);
+    let fx = Fixture::new();
+    // Root's rights read this file; the user's do not.
+    write_owned(&u.home.join(".pam_totp"), &good_body(), 0, 0, 0o600);
+    let svc = home_service(&fx, "nullok");
+    avoid_step_edge(30, 3);
+    let code = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+    let run = fx.client(&svc, &u.name).answer(&code).syslog();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--bounding-set=-setuid,-setgid", "--"])
+        .arg(run.cmd.get_program())
+        .args(run.cmd.get_args());
+    let r = ClientRun { cmd }.run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    let line = r.only_module_line();
+    assert!(line.contains("result=file-problem"), "{line}");
+    assert!(
+        line.contains("could not take the filesystem identity"),
+        "{line}"
+    );
+}
