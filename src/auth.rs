@@ -206,6 +206,25 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         Standing::Enrolled(e) => usize::from(e.key.digits()),
         _ => usize::from(enrollment::DEFAULT_DIGITS),
     };
+
+    // try_first_pass: a code-shaped PAM_AUTHTOK is a first attempt of its
+    // own (locked, decided, recorded). Anything but the right code falls
+    // back to the prompt below, which is the next attempt. An authtok that
+    // cannot be a code (the password of the module before) is no attempt
+    // at all. For a user who is not enrolled the authtok is not checked,
+    // and the prompt comes just as it would after a wrong code.
+    if settings.first_pass == FirstPass::Try {
+        if let (Some(tok), Standing::Enrolled(e)) = (
+            io.authtok().filter(|t| looks_like_code(t, digits)),
+            &enrolled,
+        ) {
+            match attempt(io, &settings, &audit, &name, e, &only(tok), now, true) {
+                Attempt::Done(verdict) => return verdict,
+                Attempt::TryAgain => {}
+            }
+        }
+    }
+
     // The prompt comes before any verdict, so an attacker cannot tell an
     // unknown or unenrolled user from an enrolled one.
     let Some(input) = read_code(io, &settings, digits) else {
@@ -237,9 +256,48 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
             return Verdict::AuthErr;
         }
     };
+    match attempt(
+        io,
+        &settings,
+        &audit,
+        &name,
+        &enrollment,
+        &input,
+        now,
+        false,
+    ) {
+        Attempt::Done(verdict) => verdict,
+        Attempt::TryAgain => Verdict::AuthErr,
+    }
+}
 
+/// How one attempt ended.
+enum Attempt {
+    /// The verdict, whatever comes next.
+    Done(Verdict),
+    /// Not accepted, and this was not the last attempt allowed: the caller
+    /// asks again.
+    TryAgain,
+}
+
+/// One attempt: read, decide and write the state under the lock, then
+/// (forward_pass) hand the password on, and log the audit line.
+/// `from_authtok`: the try_first_pass attempt with PAM_AUTHTOK, after
+/// anything but the right code is asked for again; otherwise this is
+/// the last attempt, and a wrong code is the verdict.
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    io: &mut dyn PamIo,
+    settings: &Settings,
+    audit: &Audit,
+    name: &str,
+    enrollment: &Enrollment,
+    input: &Input,
+    now: u64,
+    from_authtok: bool,
+) -> Attempt {
     let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
-    let decided = decide(&settings, &name, &enrollment, &candidates, now);
+    let decided = decide(settings, name, enrollment, &candidates, now);
     let (outcome, remaining) = match decided {
         Ok(o) => o,
         Err(why) => {
@@ -247,11 +305,14 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
                 Level::Err,
                 &audit.line("state-error", &format!("reason={}", field(&why))),
             );
-            return Verdict::AuthErr;
+            return Attempt::Done(Verdict::AuthErr);
         }
     };
+    // Whatever went wrong with the authtok, the prompt follows (also when
+    // rate-limited: the prompt is what every locked or unknown user sees).
+    let again = from_authtok && !outcome.is_success();
 
-    if settings.forward_pass {
+    if settings.forward_pass && !again {
         // Forward the password that went with the accepted reading of the
         // input (or the first reading), so the next module can check it.
         let chosen = match &outcome {
@@ -268,7 +329,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
                     Level::Err,
                     &audit.line("error", "reason=\"could not set PAM_AUTHTOK\""),
                 );
-                return Verdict::AuthErr;
+                return Attempt::Done(Verdict::AuthErr);
             }
         }
     }
@@ -304,15 +365,22 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
             "rate-limited",
             format!(
                 "rate_limit={}",
-                Credentials::of(&enrollment).rate_limit(&settings.policy)
+                Credentials::of(enrollment).rate_limit(&settings.policy)
             ),
         ),
     };
+    let detail = match (from_authtok, detail.is_empty()) {
+        (false, _) => detail,
+        (true, true) => "source=authtok".to_owned(),
+        (true, false) => format!("{detail} source=authtok"),
+    };
     io.log(level, &audit.line(result, &detail));
     if outcome.is_success() {
-        Verdict::Success
+        Attempt::Done(Verdict::Success)
+    } else if again {
+        Attempt::TryAgain
     } else {
-        Verdict::AuthErr
+        Attempt::Done(Verdict::AuthErr)
     }
 }
 
@@ -320,22 +388,28 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
 /// `Err(reason)` denies: the groups cannot be looked up, or `require_group`
 /// names a group that does not exist (a typo there would otherwise exempt
 /// everybody from the second factor).
+///
+/// An unknown user (`None`) is never exempted, by either rule: it is asked
+/// for a code and refused like anyone the module cannot vouch for. Skipping
+/// it would return PAM_IGNORE, and a stack with `pam_permit.so` (or any
+/// `sufficient` module) after this one would then let it in.
 fn group_rules(settings: &Settings, user: Option<&UserInfo>) -> Result<Option<String>, String> {
     let lookup = |e: std::io::Error| format!("group lookup failed: {e}");
-    if let (Some(g), Some(u)) = (&settings.exempt_group, user) {
+    if let Some(g) = &settings.require_group {
+        if !files::group_exists(g).map_err(lookup)? {
+            return Err(format!("require_group names {g:?}, which does not exist"));
+        }
+    }
+    let Some(u) = user else {
+        return Ok(None);
+    };
+    if let Some(g) = &settings.exempt_group {
         if files::in_group(u, g).map_err(lookup)? {
             return Ok(Some(format!("exempt_group={}", field(g))));
         }
     }
     if let Some(g) = &settings.require_group {
-        if !files::group_exists(g).map_err(lookup)? {
-            return Err(format!("require_group names {g:?}, which does not exist"));
-        }
-        let member = match user {
-            Some(u) => files::in_group(u, g).map_err(lookup)?,
-            None => false,
-        };
-        if !member {
+        if !files::in_group(u, g).map_err(lookup)? {
             return Ok(Some(format!("require_group={}", field(g))));
         }
     }
@@ -391,23 +465,23 @@ struct Input {
     candidates: Vec<Candidate>,
 }
 
-/// Gets the code: from PAM_AUTHTOK or a prompt, as the settings say.
-fn read_code(io: &mut dyn PamIo, settings: &Settings, digits: usize) -> Option<Input> {
-    let only = |code: Zeroizing<String>| Input {
+/// The input read one way only: `code`, with no password in front.
+fn only(code: Zeroizing<String>) -> Input {
+    Input {
         candidates: vec![Candidate {
             code,
             password: Zeroizing::new(String::new()),
             scratch: false,
         }],
-    };
-    match settings.first_pass {
-        FirstPass::Use => return io.authtok().map(only),
-        FirstPass::Try => {
-            if let Some(tok) = io.authtok().filter(|t| looks_like_code(t, digits)) {
-                return Some(only(tok));
-            }
-        }
-        FirstPass::Prompt => {}
+    }
+}
+
+/// Gets the code: from PAM_AUTHTOK (use_first_pass) or a prompt. For
+/// try_first_pass the authtok has had its own attempt already, in
+/// [`authenticate`]; this is the prompt that follows it.
+fn read_code(io: &mut dyn PamIo, settings: &Settings, digits: usize) -> Option<Input> {
+    if settings.first_pass == FirstPass::Use {
+        return io.authtok().map(only);
     }
     let typed = io.prompt(settings.prompt(), settings.echo_code)?;
     if !settings.forward_pass {

@@ -26,7 +26,8 @@ pub enum FirstPass {
     /// Always prompt.
     #[default]
     Prompt,
-    /// Take PAM_AUTHTOK when it holds a code; otherwise prompt.
+    /// Check PAM_AUTHTOK when it holds a code; prompt unless it was the
+    /// right one.
     Try,
     /// Take PAM_AUTHTOK; never prompt.
     Use,

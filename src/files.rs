@@ -11,6 +11,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{self, OFlag};
+use nix::sys::stat::Mode;
 use nix::unistd::{self, Gid, Uid};
 use zeroize::Zeroizing;
 
@@ -97,17 +100,57 @@ pub fn in_group(user: &UserInfo, group: &str) -> io::Result<bool> {
 /// (setfsuid/setfsgid); dropping it restores the previous identity. So root
 /// reads a file in a home directory with exactly the rights of its owner,
 /// which also works on root-squashed NFS homes.
+///
+/// Both changes are read back. setfsuid/setfsgid report no error: a
+/// process without CAP_SETUID/CAP_SETGID is silently left with its own
+/// identity, so [`FsIdentity::assume`] checks that the new identity took
+/// effect and fails (with the old one restored) if it did not.
+///
+/// Restoring is checked too. A process that cannot get its own filesystem
+/// identity back would go on (in sshd, sudo, login) creating and opening
+/// files as the user, so it must not go on at all: it aborts. The kernel
+/// always lets a process return to the fsuid it had (it is its effective
+/// uid), so this is a guard against the impossible, never a way to deny.
 pub struct FsIdentity {
     uid: Uid,
     gid: Gid,
 }
 
+/// setfsuid/setfsgid with an id that is never valid change nothing and
+/// return the current one: the only way to read the filesystem identity.
+const NO_ID: u32 = u32::MAX;
+
+fn current_fsuid() -> Uid {
+    unistd::setfsuid(Uid::from_raw(NO_ID))
+}
+
+fn current_fsgid() -> Gid {
+    unistd::setfsgid(Gid::from_raw(NO_ID))
+}
+
 impl FsIdentity {
-    pub fn assume(uid: u32, gid: u32) -> FsIdentity {
+    /// Takes the filesystem identity `uid`/`gid`, or fails (changing
+    /// nothing) if the kernel did not let it take effect.
+    pub fn assume(uid: u32, gid: u32) -> io::Result<FsIdentity> {
         // Group first: once the uid is dropped the group may not be changeable.
-        let gid = unistd::setfsgid(Gid::from_raw(gid));
-        let uid = unistd::setfsuid(Uid::from_raw(uid));
-        FsIdentity { uid, gid }
+        let old_gid = unistd::setfsgid(Gid::from_raw(gid));
+        let old_uid = unistd::setfsuid(Uid::from_raw(uid));
+        let identity = FsIdentity {
+            uid: old_uid,
+            gid: old_gid,
+        };
+        let (now_uid, now_gid) = (current_fsuid().as_raw(), current_fsgid().as_raw());
+        if now_uid != uid || now_gid != gid {
+            // Dropping `identity` puts the old ids back.
+            drop(identity);
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "could not take the filesystem identity uid {uid} gid {gid}                      (still uid {now_uid} gid {now_gid})"
+                ),
+            ));
+        }
+        Ok(identity)
     }
 }
 
@@ -115,18 +158,35 @@ impl Drop for FsIdentity {
     fn drop(&mut self) {
         unistd::setfsuid(self.uid);
         unistd::setfsgid(self.gid);
+        if current_fsuid() != self.uid || current_fsgid() != self.gid {
+            // See the type's documentation: never go on with the user's
+            // identity. abort() does not unwind, so nothing crosses FFI.
+            std::process::abort();
+        }
     }
 }
 
 /// Why a secret file was refused.
 #[derive(Debug)]
 pub enum ReadError {
-    /// No file at that path: the user is not enrolled.
+    /// No file at that path, in a directory that is there and searchable:
+    /// the user is not enrolled.
     NotFound,
+    /// The directory that should hold the file cannot be used: missing (a
+    /// home directory not created or not mounted), not a directory, or not
+    /// searchable. Never "not enrolled": the file may well exist.
+    NoDirectory {
+        dir: PathBuf,
+        err: io::Error,
+    },
+    /// The filesystem identity of the file's owner could not be taken.
+    Identity(io::Error),
     Symlink,
     NotRegular,
     BadOwner {
         uid: u32,
+        /// Outside the user's home, where only root may own the file.
+        system_wide: bool,
     },
     BadMode {
         mode: u32,
@@ -142,11 +202,38 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReadError::NotFound => f.write_str("no such file"),
+            ReadError::NoDirectory { dir, err } => {
+                let why = match err.raw_os_error() {
+                    Some(libc::ENOENT) => {
+                        "does not exist (a home directory missing or not mounted?)".to_owned()
+                    }
+                    Some(libc::ENOTDIR) => "is not a directory".to_owned(),
+                    Some(libc::EACCES) => "cannot be searched (permission denied)".to_owned(),
+                    _ => format!("cannot be opened: {err}"),
+                };
+                write!(
+                    f,
+                    "cannot be looked for: the directory {} {why}",
+                    dir.display()
+                )
+            }
+            ReadError::Identity(e) => write!(f, "cannot be read: {e}"),
             ReadError::Symlink => f.write_str("is a symbolic link"),
             ReadError::NotRegular => f.write_str("is not a regular file"),
-            ReadError::BadOwner { uid } => {
+            ReadError::BadOwner {
+                uid,
+                system_wide: false,
+            } => {
                 write!(f, "owned by uid {uid}, not by the user or root")
             }
+            ReadError::BadOwner {
+                uid,
+                system_wide: true,
+            } => write!(
+                f,
+                "owned by uid {uid}, not by root (a secret file outside the user's \
+                 home directory must be root's)"
+            ),
             ReadError::BadMode { mode } => write!(
                 f,
                 "mode {:04o} gives access to group or others (chmod 600)",
@@ -166,33 +253,73 @@ impl std::error::Error for ReadError {}
 /// Opens and reads a secret file that belongs to `owner`.
 ///
 /// The file must be a regular file (the last component is not followed if it
-/// is a symlink), owned by `owner` or by root, with no group or other
-/// permission bits, non-empty and at most [`MAX_SECRET_FILE`] bytes. When
-/// `as_owner` is set, the file is opened with the owner's filesystem identity.
+/// is a symlink), non-empty and at most [`MAX_SECRET_FILE`] bytes, with no
+/// group or other permission bits. In the owner's home directory it must be
+/// owned by the owner or by root; anywhere else (a system-wide file, see
+/// [`accessed_as_owner`]) by root, since only root may decide what a
+/// system-wide file says. When `as_owner` is set, the file is opened with
+/// the owner's filesystem identity.
+///
+/// [`ReadError::NotFound`] ("not enrolled") only when the directory that
+/// should hold the file is there and searchable with that same identity
+/// and the file is not in it: the directory is opened first, then the file
+/// in it, so a missing or unmounted home, a path through a regular file or
+/// a directory that cannot be searched is [`ReadError::NoDirectory`] or
+/// [`ReadError::Io`], never "not enrolled".
 pub fn read_secret_file(
     path: &Path,
     owner: &UserInfo,
     as_owner: bool,
 ) -> Result<Zeroizing<Vec<u8>>, ReadError> {
-    let file = {
-        let _identity = as_owner.then(|| FsIdentity::assume(owner.uid, owner.gid));
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .ok_or_else(|| ReadError::Io(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    let opened = {
+        let _identity = match as_owner {
+            true => Some(FsIdentity::assume(owner.uid, owner.gid).map_err(ReadError::Identity)?),
+            false => None,
+        };
+        // O_PATH: the directory need not be readable, only reachable; its
+        // own search permission is checked when the file is opened in it.
         OpenOptions::new()
             .read(true)
-            // O_NONBLOCK: a FIFO planted at the path must not hang the login.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(path)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(dir)
+            .map_err(|err| ReadError::NoDirectory {
+                dir: dir.to_owned(),
+                err,
+            })
+            .and_then(|d| {
+                fcntl::openat(
+                    &d,
+                    name,
+                    // O_NONBLOCK: a FIFO planted at the path must not hang the login.
+                    OFlag::O_RDONLY
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_NOCTTY
+                        | OFlag::O_NONBLOCK
+                        | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| match e {
+                    Errno::ENOENT => ReadError::NotFound,
+                    Errno::ELOOP => ReadError::Symlink,
+                    e => ReadError::Io(io::Error::from(e)),
+                })
+            })
     };
-    let mut file = file.map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => ReadError::NotFound,
-        Some(libc::ELOOP) => ReadError::Symlink,
-        _ => ReadError::Io(e),
-    })?;
+    let mut file = File::from(opened?);
     let meta = file.metadata().map_err(ReadError::Io)?;
     if !meta.file_type().is_file() {
         return Err(ReadError::NotRegular);
     }
-    if meta.uid() != owner.uid && meta.uid() != 0 {
-        return Err(ReadError::BadOwner { uid: meta.uid() });
+    let system_wide = !accessed_as_owner(owner, path);
+    if meta.uid() != 0 && (system_wide || meta.uid() != owner.uid) {
+        return Err(ReadError::BadOwner {
+            uid: meta.uid(),
+            system_wide,
+        });
     }
     if meta.mode() & 0o077 != 0 {
         return Err(ReadError::BadMode { mode: meta.mode() });

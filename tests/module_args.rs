@@ -151,6 +151,115 @@ fn use_first_pass_never_prompts() {
     assert_eq!(r.audit_results(), ["no-code"]);
 }
 
+/// Six digits that are none of the codes a window of 2 accepts now.
+fn wrong_code() -> String {
+    let near: Vec<String> = (-3..=3).map(code).collect();
+    (0..)
+        .map(|i: u32| format!("{:06}", 100_000 + i * 7919))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+/// Issue 11, "Must work" 7: under try_first_pass, a PAM_AUTHTOK that is a
+/// code but not the right one is one attempt, and the prompt that follows
+/// is the next; both are recorded (an audit line each, a failure each).
+#[test]
+fn try_first_pass_asks_again_after_a_wrong_code_in_authtok() {
+    let fx = enrolled();
+    let svc = first_pass_service(&fx, "try-wrong", "try_first_pass window=2 rate_limit=3/600");
+    avoid_step_edge(30, 5);
+    let r = fx
+        .client(&svc, "root")
+        .answer(&wrong_code())
+        .answer(&code(0))
+        .syslog()
+        .run();
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    assert_eq!(
+        r.prompts,
+        vec![password_prompt(), (1, "Verification code: ".to_owned())]
+    );
+    assert_eq!(r.audit_results(), ["wrong-code", "success"], "{r:?}");
+    assert!(
+        r.module_log()[0].contains("source=authtok"),
+        "{:?}",
+        r.module_log()
+    );
+    // The wrong authtok counted against the rate limit (one failure in
+    // the window; the success only clears the since-last-success count).
+    let state = fx.state("root").expect("state written");
+    let failures = state["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 1, "{state:?}");
+
+    // Two wrong codes: one attempt each, so with the first failure
+    // rate_limit=3 is now reached.
+    let r = fx
+        .client(&svc, "root")
+        .answer(&wrong_code())
+        .answer(&wrong_code())
+        .syslog()
+        .run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.audit_results(), ["wrong-code", "wrong-code"], "{r:?}");
+    let r = fx
+        .client(&svc, "root")
+        .answer("correct horse")
+        .answer(&code(1))
+        .syslog()
+        .run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.audit_results(), ["rate-limited"], "{r:?}");
+}
+
+/// A spent code in PAM_AUTHTOK is no better than a wrong one: the prompt
+/// follows. A password is no attempt at all: only the prompt is one.
+#[test]
+fn try_first_pass_asks_after_a_spent_code_or_a_password() {
+    let fx = enrolled();
+    let svc = first_pass_service(
+        &fx,
+        "try-spent",
+        "try_first_pass window=2 rate_limit=100/60",
+    );
+    avoid_step_edge(30, 5);
+    let r = fx.client(&svc, "root").answer(&code(0)).syslog().run();
+    assert_eq!(r.audit_results(), ["success"], "{r:?}");
+    let r = fx
+        .client(&svc, "root")
+        .answer(&code(0))
+        .answer(&code(1))
+        .syslog()
+        .run();
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    assert_eq!(r.audit_results(), ["replayed-code", "success"], "{r:?}");
+    let r = fx
+        .client(&svc, "root")
+        .answer("correct horse")
+        .answer(&wrong_code())
+        .syslog()
+        .run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.prompts.len(), 2, "{r:?}");
+    assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
+}
+
+/// use_first_pass: a wrong code in PAM_AUTHTOK is the only attempt.
+#[test]
+fn use_first_pass_never_prompts_after_a_wrong_code() {
+    let fx = enrolled();
+    let svc = first_pass_service(&fx, "use-wrong", "use_first_pass rate_limit=100/60");
+    avoid_step_edge(30, 3);
+    let r = fx
+        .client(&svc, "root")
+        .answer(&wrong_code())
+        .answer(&code(0))
+        .syslog()
+        .run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.prompts, vec![password_prompt()], "{r:?}");
+    assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
+}
+
 /// A stack where pam_exec writes the PAM_AUTHTOK it sees after this
 /// module to `out`: what the next module (pam_unix) would check.
 fn forward_service(fx: &Fixture, args: &str) -> (String, PathBuf) {

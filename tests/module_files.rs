@@ -325,3 +325,139 @@ fn another_users_file_in_a_home_is_refused() {
         "{line}"
     );
 }
+
+// --- Issue 11, "Must work" 4: a missing home is not "not enrolled". ---
+
+/// Logs `user` in through `svc` (nullok) and asserts the module denied,
+/// after the usual prompt, with one file-problem line containing `want`.
+fn denied_with_nullok(fx: &Fixture, svc: &str, user: &str, want: &str) {
+    let r = fx.client(svc, user).answer("123456").syslog().run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{user}: {r:?}");
+    assert_eq!(r.prompts.len(), 1, "{user}: prompted as usual: {r:?}");
+    let line = r.only_module_line();
+    assert!(line.contains("result=file-problem"), "{line}");
+    assert!(line.contains(want), "want {want:?} in {line}");
+    // Not even a stack that lets PAM_IGNORE through lets the user in.
+    let module = fs::read_to_string(fx.path().join("pam.d").join(svc)).unwrap();
+    let stacked = fx.service(
+        "stacked",
+        &[module.trim_end(), "auth required pam_permit.so"],
+    );
+    let r = fx.client(&stacked, user).answer("123456").run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{user}: {r:?}");
+}
+
+#[test]
+fn nullok_with_a_missing_home_denies() {
+    let u = ensure_user("pamtotp-home-gone", &[]);
+    fs::remove_dir_all(&u.home).unwrap();
+    let fx = Fixture::new();
+    let svc = home_service(&fx, "nullok");
+    denied_with_nullok(&fx, &svc, &u.name, "does not exist");
+    let r = fx.client(&svc, &u.name).answer("1").syslog().run();
+    let home = u.home.to_string_lossy().into_owned();
+    assert!(
+        r.only_module_line().contains(&home),
+        "names the home directory: {r:?}"
+    );
+}
+
+#[test]
+fn nullok_with_a_home_the_user_cannot_search_denies() {
+    let u = ensure_user("pamtotp-home-shut", &[]);
+    chmod(&u.home, 0o000);
+    let fx = Fixture::new();
+    let svc = home_service(&fx, "nullok");
+    denied_with_nullok(&fx, &svc, &u.name, "Permission denied");
+    chmod(&u.home, 0o700);
+}
+
+#[test]
+fn nullok_with_a_path_through_a_regular_file_denies() {
+    // ENOTDIR: secrets/root is a file where a directory should be.
+    let fx = Fixture::new();
+    fx.secret_file("root", &good_body());
+    let line = format!(
+        "auth required MODULE secret={}/secrets/${{USER}}/totp state_dir={} nullok",
+        fx.path().display(),
+        fx.state_dir().display()
+    );
+    let svc = fx.service("notdir", &[&line]);
+    denied_with_nullok(&fx, &svc, "root", "is not a directory");
+    // A system-wide directory that is not there is no better.
+    let line = format!(
+        "auth required MODULE secret={}/no-such-dir/${{USER}} state_dir={} nullok",
+        fx.path().display(),
+        fx.state_dir().display()
+    );
+    let svc = fx.service("nodir", &[&line]);
+    denied_with_nullok(&fx, &svc, "root", "does not exist");
+}
+
+#[test]
+fn nullok_with_a_home_but_no_file_is_ignored() {
+    // The control: the home is there and searchable, the file is not.
+    let u = ensure_user("pamtotp-home-none", &[]);
+    let _ = fs::remove_file(u.home.join(".pam_totp"));
+    let fx = Fixture::new();
+    let svc = home_service(&fx, "nullok");
+    let r = fx.client(&svc, &u.name).answer("123456").syslog().run();
+    // PAM_IGNORE from the only module: libpam answers PAM_PERM_DENIED.
+    assert_eq!(r.result, "PAM_PERM_DENIED", "{r:?}");
+    assert!(r.prompts.is_empty(), "{r:?}");
+    assert!(r.only_module_line().contains("result=skipped"), "{r:?}");
+}
+
+// --- Issue 11, "Must work" 9: a system-wide secret file is root's. ---
+
+#[test]
+fn a_system_wide_file_owned_by_the_user_is_refused() {
+    let u = ensure_user("pamtotp-sys-owner", &[]);
+    let fx = Fixture::new();
+    let p = fx.enroll(&u.name, SECRET, "SHA1", 6, 30);
+    std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).unwrap();
+    chmod(&p, 0o600);
+    let svc = fx.module_service("sys", "nullok rate_limit=1000/60");
+    avoid_step_edge(30, 3);
+    let code = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+    let r = fx.client(&svc, &u.name).answer(&code).syslog().run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    let line = r.only_module_line();
+    assert!(line.contains("result=file-problem"), "{line}");
+    assert!(
+        line.contains(&format!("owned by uid {}, not by root", u.uid)),
+        "{line}"
+    );
+    // The same file, root's: it works.
+    std::os::unix::fs::chown(&p, Some(0), Some(0)).unwrap();
+    let r = fx.client(&svc, &u.name).answer(&code).syslog().run();
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+}
+
+/// Issue 11, "Must work" 9: setfsuid reports no failure. A process that
+/// may not change its identity (here root without CAP_SETUID/CAP_SETGID)
+/// would silently read the user's file with root's rights; the module
+/// reads its identity back and refuses instead.
+#[test]
+fn a_file_is_not_read_when_the_users_identity_cannot_be_taken() {
+    let u = ensure_user("pamtotp-home-nocap", &[]);
+    let fx = Fixture::new();
+    // Root's rights read this file; the user's do not.
+    write_owned(&u.home.join(".pam_totp"), &good_body(), 0, 0, 0o600);
+    let svc = home_service(&fx, "nullok");
+    avoid_step_edge(30, 3);
+    let code = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+    let run = fx.client(&svc, &u.name).answer(&code).syslog();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--bounding-set=-setuid,-setgid", "--"])
+        .arg(run.cmd.get_program())
+        .args(run.cmd.get_args());
+    let r = ClientRun { cmd }.run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    let line = r.only_module_line();
+    assert!(line.contains("result=file-problem"), "{line}");
+    assert!(
+        line.contains("could not take the filesystem identity"),
+        "{line}"
+    );
+}

@@ -116,8 +116,6 @@ fn require_group_enforces_only_for_members() {
     let args = "require_group=pamtotp-otp";
     assert_enforced(&fx, &member.name, args);
     assert_ignored(&fx, &outsider.name, args, "require_group=pamtotp-otp");
-    // Outside the group, not even an unreadable file matters.
-    assert_ignored(&fx, "pamtotp-no-such-user", args, "require_group");
     // A primary group counts.
     fx.enroll("root", SECRET, "SHA1", 6, 30);
     assert_enforced(&fx, "root", "require_group=root");
@@ -158,6 +156,39 @@ fn exempt_group_members_are_ignored() {
     // Both rules: exemption wins.
     let both = "require_group=pamtotp-otp exempt_group=pamtotp-exempt";
     assert_ignored(&fx, &exempted.name, both, "exempt_group");
+}
+
+/// Issue 11, "Must work" 3: a user the module cannot look up is in no
+/// group, so neither rule may skip it. It is asked for a code like anyone
+/// and refused, also when pam_permit follows (PAM_IGNORE would let
+/// pam_permit's success stand).
+#[test]
+fn group_rules_never_skip_an_unknown_user() {
+    ensure_group("pamtotp-otp");
+    ensure_group("pamtotp-exempt");
+    let fx = Fixture::new();
+    fx.enroll("root", SECRET, "SHA1", 6, 30);
+    let enrolled = fx
+        .client(&fx.service("enrolled", &[&module_line(&fx, "")]), "root")
+        .answer("000000")
+        .run();
+    for args in [
+        "require_group=pamtotp-otp",
+        "require_group=pamtotp-otp nullok",
+        "exempt_group=pamtotp-exempt",
+        "require_group=pamtotp-otp exempt_group=pamtotp-exempt",
+    ] {
+        let stacked = fx.service(
+            "then-permit",
+            &[&module_line(&fx, args), "auth required pam_permit.so"],
+        );
+        for user in ["pamtotp-no-such-user", "a b"] {
+            let r = fx.client(&stacked, user).answer("123456").syslog().run();
+            assert_eq!(r.result, "PAM_AUTH_ERR", "{user:?} [{args}]: {r:?}");
+            assert_eq!(r.prompts, enrolled.prompts, "{user:?} [{args}]");
+            assert_eq!(r.audit_results(), ["unknown-user"], "{user:?} [{args}]");
+        }
+    }
 }
 
 /// After a failed pam_authenticate, libpam replays the frozen auth chain

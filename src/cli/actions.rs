@@ -159,8 +159,14 @@ impl Location {
 
     /// The user's filesystem identity while alive, when root works in the
     /// user's home; nothing otherwise (a user acts as themself anyway).
-    fn identity(&self, caller: &Caller, user: &UserInfo) -> Option<FsIdentity> {
-        (caller.root && self.as_owner).then(|| FsIdentity::assume(user.uid, user.gid))
+    /// Fails if the identity could not be taken (nothing is done then).
+    fn identity(&self, caller: &Caller, user: &UserInfo) -> Result<Option<FsIdentity>> {
+        if !(caller.root && self.as_owner) {
+            return Ok(None);
+        }
+        FsIdentity::assume(user.uid, user.gid)
+            .map(Some)
+            .map_err(|e| failed(format!("{}: {e}", self.shown())))
     }
 }
 
@@ -342,7 +348,7 @@ fn check_destination(
     loc: &Location,
     replace: bool,
 ) -> Result<()> {
-    let _id = loc.identity(caller, user);
+    let _id = loc.identity(caller, user)?;
     let shown = loc.shown();
     match existing(&loc.path).map_err(|e| input(format!("cannot use {shown}: {e}")))? {
         Existing::Nothing => {}
@@ -403,7 +409,7 @@ fn write_secret(
     }
     let text = file.to_toml();
     let written = {
-        let _id = loc.identity(caller, user);
+        let _id = loc.identity(caller, user)?;
         if replace {
             files::write_atomic(&loc.path, text.as_bytes(), SECRET_MODE)
         } else {
@@ -933,7 +939,7 @@ fn disable(a: DisableArgs) -> Result<ExitCode> {
     let dir = state_dir(&settings, &a.state.state_dir);
 
     let removed = {
-        let _id = loc.identity(&caller, &user);
+        let _id = loc.identity(&caller, &user)?;
         let shown = loc.shown();
         match existing(&loc.path).map_err(|e| input(format!("cannot use {shown}: {e}")))? {
             Existing::Nothing => false,

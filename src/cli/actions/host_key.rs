@@ -412,7 +412,12 @@ fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &
     let as_owner = t.loc.as_owner;
     let bytes = match files::read_secret_file(&t.loc.path, &t.user, as_owner) {
         Ok(b) => b,
+        // A directory that is not there holds no file to re-seal (system
+        // accounts with a home such as /nonexistent).
         Err(ReadError::NotFound) => return Outcome::Missing,
+        Err(ReadError::NoDirectory { err, .. }) if err.kind() == io::ErrorKind::NotFound => {
+            return Outcome::Missing
+        }
         Err(e) => return Outcome::Problem(e.to_string()),
     };
     if google::looks_like_google(&bytes) {
@@ -435,9 +440,9 @@ fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &
         Err(e) => return Outcome::Problem(e.to_string()),
     };
     file.sealed_secret = Some(resealed);
-    let written = {
-        let _id = t.loc.identity(caller, &t.user);
-        files::write_atomic(&t.loc.path, file.to_toml().as_bytes(), SECRET_MODE)
+    let written = match t.loc.identity(caller, &t.user) {
+        Ok(_id) => files::write_atomic(&t.loc.path, file.to_toml().as_bytes(), SECRET_MODE),
+        Err(e) => return Outcome::Problem(e.to_string()),
     };
     if let Err(e) = written {
         return Outcome::Problem(format!("cannot write it: {e}"));

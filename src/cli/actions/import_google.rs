@@ -82,7 +82,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         )));
     }
     let imported = Enrollment::from_google(&g).map_err(|e| input(format!("{from}: {e}")))?;
-    if same_file(&source, &loc, &caller, &user) {
+    if same_file(&source, &loc, &caller, &user)? {
         return Err(input(format!(
             "{} is the Google Authenticator file itself, which is never rewritten; import it \
              to another path (the config file's `secret`, by default ~/.pam_totp, or \
@@ -143,18 +143,20 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
 /// Whether writing at `loc` would replace the source file itself (the same
 /// path, or a hard link to it). A symlink there is replaced, not followed,
 /// so it is no danger.
-fn same_file(source: &Path, loc: &Location, caller: &Caller, user: &UserInfo) -> bool {
+fn same_file(source: &Path, loc: &Location, caller: &Caller, user: &UserInfo) -> Result<bool> {
     if source == loc.path {
-        return true;
+        return Ok(true);
     }
-    let _id = loc.identity(caller, user);
-    match (
-        fs::symlink_metadata(source),
-        fs::symlink_metadata(&loc.path),
-    ) {
-        (Ok(s), Ok(d)) => s.dev() == d.dev() && s.ino() == d.ino(),
-        _ => false,
-    }
+    let _id = loc.identity(caller, user)?;
+    Ok(
+        match (
+            fs::symlink_metadata(source),
+            fs::symlink_metadata(&loc.path),
+        ) {
+            (Ok(s), Ok(d)) => s.dev() == d.dev() && s.ino() == d.ino(),
+            _ => false,
+        },
+    )
 }
 
 /// What the file limited more strictly than the settings known here (the
