@@ -10,6 +10,7 @@
 
 mod cli_support;
 mod common;
+mod ns_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -648,4 +649,11 @@ fn rotate_finishes_what_an_interrupted_rotation_left() {
     assert_ne!(w.key_id(), before);
     assert_sealed(&w.system_file("root"), &secret, &w.key_id());
     assert!(!seal::old_path(&w.key).exists());
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -6,6 +6,7 @@
 //! Issue 2, "Must work" 5 (and 8: unreadable is never "not enrolled").
 
 mod common;
+mod ns_support;
 use common::*;
 
 use std::fs;
@@ -324,4 +325,11 @@ fn another_users_file_in_a_home_is_refused() {
         line.contains(&format!("owned by uid {}", other.uid)),
         "{line}"
     );
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }
