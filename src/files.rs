@@ -74,6 +74,24 @@ pub fn lookup_uid(uid: u32) -> io::Result<Option<UserInfo>> {
     }))
 }
 
+/// Every account the passwd database lists (getpwent: local files and the
+/// NSS modules that enumerate; SSSD or LDAP set not to enumerate list
+/// nothing), each name once, in the database's order. Names this module
+/// would not handle ([`valid_user_name`]) are left out.
+pub fn all_users() -> io::Result<Vec<UserInfo>> {
+    let mut seen = std::collections::HashSet::new();
+    Ok(crate::pam::enumerate_users()?
+        .into_iter()
+        .filter(|u| valid_user_name(&u.name) && seen.insert(u.name.clone()))
+        .map(|u| UserInfo {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            home: u.dir,
+        })
+        .collect())
+}
+
 /// Whether a group of that name exists.
 pub fn group_exists(group: &str) -> io::Result<bool> {
     Ok(unistd::Group::from_name(group)
@@ -439,6 +457,14 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_users_lists_root_once() {
+        let users = all_users().unwrap();
+        let roots: Vec<_> = users.iter().filter(|u| u.name == "root").collect();
+        assert_eq!(roots.len(), 1, "{users:?}");
+        assert_eq!((roots[0].uid, roots[0].gid), (0, 0));
+    }
 
     #[test]
     fn user_names() {

@@ -3,6 +3,7 @@
 
 mod cli_support;
 mod common;
+mod ns_support;
 use cli_support::*;
 
 use std::fs;
@@ -655,4 +656,11 @@ fn disable_removes_only_secret_files() {
     assert_eq!(disable(link.to_str().unwrap()).code, 0);
     assert!(fs::symlink_metadata(&link).is_err());
     assert_eq!(fs::read_to_string(&notes).unwrap(), "keep me\n");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

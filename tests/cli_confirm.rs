@@ -5,6 +5,7 @@
 
 mod cli_support;
 mod common;
+mod ns_support;
 
 use std::fs;
 use std::process::Command;
@@ -144,4 +145,11 @@ exit $value
     assert_eq!(code, 1, "{shown}");
     assert!(!std::path::Path::new(file).exists());
     assert_eq!(sb.listing(""), ["config.toml", "confirm.exp"]);
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -8,6 +8,7 @@
 mod cli_support;
 mod common;
 mod google_support;
+mod ns_support;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -378,4 +379,11 @@ fn stricter_limits_of_the_file_are_named_in_a_note() {
     let r = import_to(&sb, &plain, &fx.path().join("secrets/two"), &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stderr.contains("note:"), "{r:?}");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

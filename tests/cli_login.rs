@@ -4,6 +4,7 @@
 
 mod cli_support;
 mod common;
+mod ns_support;
 
 use std::fs;
 
@@ -15,8 +16,7 @@ use common::*;
 fn enroll(fx: &Fixture, user: &str, extra: &[&str]) -> serde_json::Value {
     let file = fx.path().join("secrets").join(user);
     let file = file.to_str().unwrap();
-    let cfg = fx.path().join("empty.toml");
-    fs::write(&cfg, "").unwrap();
+    let cfg = fx.config();
     let mut args = vec![
         "enroll",
         "--config",
@@ -37,6 +37,8 @@ fn status(fx: &Fixture, user: &str) -> serde_json::Value {
     run(
         &[
             "status",
+            "--config",
+            fx.config().to_str().unwrap(),
             "--user",
             user,
             "--secret-file",
@@ -52,7 +54,8 @@ fn status(fx: &Fixture, user: &str) -> serde_json::Value {
 
 fn admin(fx: &Fixture, sub: &str, user: &str) -> cli_support::Run {
     let file = fx.path().join("secrets").join(user);
-    let mut args = vec![sub, "--user", user];
+    let cfg = fx.config();
+    let mut args = vec![sub, "--config", cfg.to_str().unwrap(), "--user", user];
     if sub == "disable" {
         args.extend(["--secret-file", file.to_str().unwrap()]);
     }
@@ -205,6 +208,8 @@ fn thirty_concurrent_failures_are_counted_exactly_and_reset_clears_them() {
     let r = run(
         &[
             "status",
+            "--config",
+            fx.config().to_str().unwrap(),
             "--user",
             &user.name,
             "--secret-file",
@@ -286,6 +291,8 @@ fn corrupt_state_is_shown_and_cleared_by_reset() {
     let r = run(
         &[
             "status",
+            "--config",
+            fx.config().to_str().unwrap(),
             "--user",
             &user.name,
             "--secret-file",
@@ -358,7 +365,11 @@ fn the_confirmation_code_cannot_log_in() {
     let cfg = fx.path().join("confirm.toml");
     fs::write(
         &cfg,
-        format!("state_dir = \"{}\"\n", fx.state_dir().display()),
+        format!(
+            "state_dir = \"{}\"\nhost_key = \"{}\"\n",
+            fx.state_dir().display(),
+            fx.path().join("host.key").display()
+        ),
     )
     .unwrap();
     let file = fx.path().join("secrets").join(&user.name);
@@ -389,4 +400,11 @@ fn the_confirmation_code_cannot_log_in() {
             .any(|l| l.contains("result=replayed-code")),
         "{r:?}"
     );
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -3,6 +3,8 @@
 //! shows it, decoded, and compared with the URI and the secret printed.
 
 mod cli_support;
+mod common;
+mod ns_support;
 use cli_support::*;
 
 /// Enrolls with `extra` options, decodes the QR code drawn in `style`,
@@ -147,4 +149,11 @@ fn no_qr_code_with_qr_none() {
     assert!(!r.stdout.contains("Scan this QR code"), "{r:?}");
     assert!(!r.stdout.contains('█'));
     assert!(field(&r.stdout, "URI").starts_with("otpauth://totp/"));
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -10,6 +10,7 @@
 
 mod cli_support;
 mod common;
+mod ns_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -114,6 +115,35 @@ impl World {
                 self.fx.state_dir().display()
             )],
         )
+    }
+
+    /// `host-key rotate` with this world's config, the fixture's secrets/
+    /// and its own (empty unless a test writes one) pam.d directory, so
+    /// the machine's /etc/pam.d never decides; then `extra`.
+    fn rotate_args(&self, extra: &[&str]) -> Vec<String> {
+        let pam_dir = self.sb.join("pam.d");
+        let _ = fs::create_dir(&pam_dir);
+        let mut args: Vec<String> = [
+            "host-key",
+            "rotate",
+            "--config",
+            &self.cfg(),
+            "--secret-dir",
+            self.fx.path().join("secrets").to_str().unwrap(),
+            "--pam-dir",
+            pam_dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    }
+
+    fn rotate(&self, extra: &[&str]) -> Run {
+        let args = self.rotate_args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args, "")
     }
 
     /// One login of `user` through libpam with the current code of `secret`.
@@ -474,18 +504,11 @@ fn population(prefix: &str) -> Population {
 
 impl Population {
     fn rotate(&self) -> Run {
-        let secrets = self.w.fx.path().join("secrets");
-        run(
-            &[
-                "host-key",
-                "rotate",
-                "--config",
-                &self.w.cfg(),
-                "--secret-dir",
-                secrets.to_str().unwrap(),
-            ],
-            "",
-        )
+        self.rotate_with(&[])
+    }
+
+    fn rotate_with(&self, extra: &[&str]) -> Run {
+        self.w.rotate(extra)
     }
 
     fn check(&self, id: &str) {
@@ -531,24 +554,55 @@ fn rotate_keeps_every_user_able_to_log_in() {
             .contains("3 re-sealed, 0 already sealed to the new key, 2 plain"),
         "{r:?}"
     );
-    // No old key left, the new pair in place.
-    assert!(!seal::old_path(&p.w.key).exists());
+    // It says what it could not look at.
+    assert!(
+        r.stderr.contains(
+            "accounts NSS does not list (SSSD or LDAP without enumeration) were not checked"
+        ),
+        "{r:?}"
+    );
+    // Without --drop-old-key the old key stays (issue 11, item 10), beside
+    // the new pair in place.
+    assert!(r.stderr.contains("--drop-old-key"), "{r:?}");
+    let keys = seal::load_secret_keys(&p.w.key).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[1].public().id(), old_id);
     assert_eq!(owner_mode(&p.w.key), (0, 0o600));
+    assert_eq!(owner_mode(&seal::old_path(&p.w.key)), (0, 0o600));
     assert_eq!(owner_mode(&p.w.pub_path()), (0, 0o644));
-    assert_eq!(seal::load_secret_keys(&p.w.key).unwrap().len(), 1);
     // Sealed files now to the new key, owners kept; plain files untouched.
     p.check(&new_id);
     let after: Vec<_> = p.users.iter().map(|u| owner_mode(&u.2)).collect();
     assert_eq!(after, owners);
-    for (path, before) in plain {
-        assert_eq!(fingerprint(&path), before, "{}", path.display());
+    for (path, before) in &plain {
+        assert_eq!(fingerprint(path), *before, "{}", path.display());
     }
     p.everyone_logs_in();
 
-    // Again: nothing left to re-seal is fine.
-    let r = p.rotate();
+    // Again, with --drop-old-key: it finishes this rotation (no new key),
+    // finds everything sealed to the new key, and removes the old one.
+    let r = p.rotate_with(&["--drop-old-key"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("finishing the rotation"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("0 re-sealed, 3 already sealed to the new key, 2 plain"),
+        "{r:?}"
+    );
+    assert_eq!(p.w.key_id(), new_id);
+    assert!(!seal::old_path(&p.w.key).exists());
+    assert_eq!(seal::load_secret_keys(&p.w.key).unwrap().len(), 1);
+    p.check(&new_id);
+    for (path, before) in plain {
+        assert_eq!(fingerprint(&path), before, "{}", path.display());
+    }
+
+    // A whole new rotation, dropping the old key at once.
+    let r = p.rotate_with(&["--drop-old-key"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("3 re-sealed"), "{r:?}");
+    assert_ne!(p.w.key_id(), new_id);
+    assert!(!seal::old_path(&p.w.key).exists());
     p.check(&p.w.key_id());
 }
 
@@ -566,8 +620,21 @@ fn rotate_keeps_the_old_key_until_every_file_is_resealed() {
     )
     .unwrap();
     fs::set_permissions(&bad, fs::Permissions::from_mode(0o600)).unwrap();
+    // Nor one whose sealed value was altered (to this host's key).
+    let (user_d, _, file_d, _, _) = &p.users[3];
+    let good_d = fs::read_to_string(file_d).unwrap();
+    let corrupt = p.w.system_file("daemon");
+    let start = good_d.find("sealed_secret = \"").unwrap() + 17;
+    let end = start + good_d[start..].find('"').unwrap();
+    let at = (start + end) / 2;
+    let mut bytes = good_d.clone().into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    fs::write(&corrupt, &bytes).unwrap();
+    fs::set_permissions(&corrupt, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_ne!(user_d, "daemon");
 
-    let r = p.rotate();
+    // Even with --drop-old-key: both reported, the old key kept.
+    let r = p.rotate_with(&["--drop-old-key"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr
@@ -575,7 +642,13 @@ fn rotate_keeps_the_old_key_until_every_file_is_resealed() {
             && r.stderr.contains("which this host does not have"),
         "{r:?}"
     );
+    assert!(
+        r.stderr
+            .contains(&format!("cannot re-seal {}", corrupt.display())),
+        "{r:?}"
+    );
     assert!(r.stderr.contains("3 re-sealed"), "{r:?}");
+    assert!(r.stderr.contains("2 could not be re-sealed"), "{r:?}");
     // The old key stays, beside the new one; the module uses both.
     let keys = seal::load_secret_keys(&p.w.key).unwrap();
     assert_eq!(keys.len(), 2);
@@ -584,13 +657,146 @@ fn rotate_keeps_the_old_key_until_every_file_is_resealed() {
     p.check(&new_id);
     p.everyone_logs_in();
 
-    // Once the file is gone, rotate finishes this rotation (no new key).
+    // Once the files are gone, rotate finishes this rotation (no new key).
     fs::remove_file(&bad).unwrap();
-    let r = p.rotate();
+    fs::remove_file(&corrupt).unwrap();
+    let r = p.rotate_with(&["--drop-old-key"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("finishing the rotation"), "{r:?}");
     assert_eq!(p.w.key_id(), new_id);
     assert!(!seal::old_path(&p.w.key).exists());
+}
+
+#[test]
+fn rotate_reseals_what_pam_d_names_and_says_what_it_could_not_read() {
+    let p = population("rotp");
+    // A service whose pam_totp.so line names its own directory of secrets
+    // (not the config file's template, not --secret-dir).
+    let dir = p.w.sb.join("by-pam-d");
+    fs::create_dir(&dir).unwrap();
+    let pam_dir = p.w.sb.join("pam.d");
+    fs::create_dir_all(&pam_dir).unwrap();
+    fs::write(
+        pam_dir.join("svc"),
+        format!(
+            "auth [success=1 default=ignore] pam_totp.so secret={}/${{USER}} host_key={}\n",
+            dir.display(),
+            p.w.key_arg()
+        ),
+    )
+    .unwrap();
+    // One it cannot read.
+    std::os::unix::fs::symlink("/nonexistent-pam-totp/other", pam_dir.join("broken")).unwrap();
+    let (user, _, _, _, _) = &p.users[0];
+    let file = dir.join(user);
+    let cfg = p.w.cfg();
+    let secret = run(
+        &[
+            "enroll",
+            "--config",
+            &cfg,
+            "--user",
+            user,
+            "--secret-file",
+            file.to_str().unwrap(),
+            "--no-confirm",
+            "--json",
+        ],
+        "",
+    )
+    .json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_id = p.w.key_id();
+    assert_sealed(&file, &secret, &old_id);
+
+    let r = p.rotate();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("4 re-sealed"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("re-sealed {} ({user})", file.display())),
+        "{r:?}"
+    );
+    assert_sealed(&file, &secret, &p.w.key_id());
+    assert!(
+        r.stderr
+            .contains(&format!("cannot read {}", pam_dir.join("broken").display()))
+            && r.stderr.contains("1 pam.d file(s) that could not be read"),
+        "{r:?}"
+    );
+    assert!(seal::old_path(&p.w.key).exists());
+}
+
+#[test]
+fn rotate_runs_no_getent_found_on_path() {
+    let p = population("rotg");
+    // A getent first on PATH that would record being run.
+    let bin_dir = p.w.sb.join("bin");
+    fs::create_dir(&bin_dir).unwrap();
+    let marker = p.w.sb.join("getent-ran");
+    let fake = bin_dir.join("getent");
+    fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" >> {}\nexit 1\n", marker.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(bin())
+        .args(p.w.rotate_args(&[]))
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!marker.exists(), "getent was run: {stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The files in homes were found all the same (getpwent).
+    assert!(stderr.contains("3 re-sealed"), "{stderr}");
+    p.check(&p.w.key_id());
+}
+
+#[test]
+fn two_rotations_at_once_do_not_interleave() {
+    let p = population("rotc");
+    for round in 0..4 {
+        let args = p.w.rotate_args(&["--drop-old-key"]);
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(bin())
+                    .args(&args)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut done = 0;
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            match out.status.code() {
+                Some(0) => done += 1,
+                // The only other outcome: refused, nothing done.
+                Some(1) => assert!(
+                    stderr.contains("another `pam-totp host-key` command is changing")
+                        && stderr.lines().count() == 1,
+                    "round {round}: {stderr}"
+                ),
+                other => panic!("round {round}: {other:?}: {stderr}"),
+            }
+        }
+        assert!(done >= 1, "round {round}");
+        // One consistent pair, no old key, every sealed file to it.
+        let keys = seal::load_secret_keys(&p.w.key).unwrap();
+        assert_eq!(keys.len(), 1, "round {round}");
+        assert_eq!(seal::load_public_key(&p.w.key).unwrap(), keys[0].public());
+        p.check(&keys[0].public().id());
+    }
+    p.everyone_logs_in();
 }
 
 #[test]
@@ -607,18 +813,7 @@ fn rotate_finishes_what_an_interrupted_rotation_left() {
     // Logins work meanwhile.
     assert_success(&w.login(&w.system_service(), "root", &secret));
 
-    let secrets = w.fx.path().join("secrets");
-    let r = run(
-        &[
-            "host-key",
-            "rotate",
-            "--config",
-            &w.cfg(),
-            "--secret-dir",
-            secrets.to_str().unwrap(),
-        ],
-        "",
-    );
+    let r = w.rotate(&["--drop-old-key"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(w.key_id(), new.public().id());
     assert_sealed(&w.system_file("root"), &secret, &new.public().id());
@@ -632,20 +827,17 @@ fn rotate_finishes_what_an_interrupted_rotation_left() {
     // Stopped right after host.key.old was written: a whole new rotation.
     fs::copy(&w.key, seal::old_path(&w.key)).unwrap();
     let before = w.key_id();
-    let r = run(
-        &[
-            "host-key",
-            "rotate",
-            "--config",
-            &w.cfg(),
-            "--secret-dir",
-            secrets.to_str().unwrap(),
-        ],
-        "",
-    );
+    let r = w.rotate(&["--drop-old-key"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("1 re-sealed"), "{r:?}");
     assert_ne!(w.key_id(), before);
     assert_sealed(&w.system_file("root"), &secret, &w.key_id());
     assert!(!seal::old_path(&w.key).exists());
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -4,6 +4,7 @@
 
 mod cli_support;
 mod common;
+mod ns_support;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -364,4 +365,11 @@ fn status_of_a_sealed_secret_for_its_user_and_for_root() {
     );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("cannot open the sealed secret"), "{r:?}");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

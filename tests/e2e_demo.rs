@@ -3,7 +3,10 @@
 //! (server, user, temporary files) when told to stop.
 //!
 //! The test runs the script with the binaries cargo built (no nested
-//! build), on a free port and with its own user name `pamtotp-demotest`.
+//! build), on a free port, with its own user name and its own config file
+//! (PAM_TOTP_DEMO_CONFIG), so the machine's /etc/pam-totp never decides.
+//! With a host key in that config, the secret is sealed and the demo's
+//! `oathtool` hint must still give working codes (issue 11, item 12).
 
 mod common;
 mod e2e_support;
@@ -20,8 +23,6 @@ use std::time::{Duration, Instant};
 use common::{avoid_step_edge, module_so, oathtool_totp};
 use e2e_support::*;
 
-const USER: &str = "pamtotp-demotest";
-
 fn user_exists(name: &str) -> bool {
     nix::unistd::User::from_name(name).ok().flatten().is_some()
 }
@@ -31,6 +32,7 @@ fn user_exists(name: &str) -> bool {
 struct Demo {
     child: Child,
     reaped: bool,
+    user: &'static str,
 }
 
 impl Demo {
@@ -57,30 +59,59 @@ impl Drop for Demo {
             unsafe { libc::killpg(self.child.id() as libc::pid_t, libc::SIGKILL) };
             let _ = self.child.wait();
         }
-        if user_exists(USER) {
-            let _ = Command::new("userdel").args(["-r", "-f", USER]).status();
+        if user_exists(self.user) {
+            let _ = Command::new("userdel")
+                .args(["-r", "-f", self.user])
+                .status();
         }
     }
 }
 
 #[test]
 fn demo_starts_logs_in_with_a_code_and_cleans_up() {
+    run_demo("pamtotp-demotest", false);
+}
+
+#[test]
+fn demo_prints_a_working_oathtool_hint_when_the_secret_is_sealed() {
+    run_demo("pamtotp-demoseal", true);
+}
+
+/// Runs the demo as `user` with a config file of its own, naming a host key
+/// that exists (`sealed`) or not; logs in through its ssh command with a
+/// code from the secret its `oathtool` hint shows.
+fn run_demo(user: &'static str, sealed: bool) {
     let machine = (
         snapshot("/etc/pam.d/sshd"),
         snapshot("/etc/ssh/sshd_config"),
     );
-    if user_exists(USER) {
+    if user_exists(user) {
         // Left over by a run that was killed.
-        let _ = Command::new("userdel").args(["-r", "-f", USER]).status();
+        let _ = Command::new("userdel").args(["-r", "-f", user]).status();
     }
     let dir = work_dir("demo");
+    // The demo's own config file and host key (made only when `sealed`).
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let key = keys.join("host.key");
+    if sealed {
+        let out = Command::new(env!("CARGO_BIN_EXE_pam-totp"))
+            .args(["host-key", "init", "--host-key"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("host_key = \"{}\"\n", key.display())).unwrap();
     let askpass = Askpass::new(dir.path());
     let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo");
     let mut demo = Demo {
         child: Command::new(script)
             .env("PAM_TOTP_DEMO_PORT", port.to_string())
-            .env("PAM_TOTP_DEMO_USER", USER)
+            .env("PAM_TOTP_DEMO_USER", user)
+            .env("PAM_TOTP_DEMO_CONFIG", &config)
             .env("PAM_TOTP_DEMO_MODULE", module_so())
             .env("PAM_TOTP_DEMO_CLI", env!("CARGO_BIN_EXE_pam-totp"))
             .process_group(0)
@@ -90,6 +121,7 @@ fn demo_starts_logs_in_with_a_code_and_cleans_up() {
             .spawn()
             .expect("run scripts/demo"),
         reaped: false,
+        user,
     };
 
     // Its output, line by line, until it waits for Enter.
@@ -139,7 +171,7 @@ fn demo_starts_logs_in_with_a_code_and_cleans_up() {
         .unwrap_or_else(|| panic!("no ssh command:\n{text}"))
         .to_owned();
     let words: Vec<&str> = ssh_line.split_whitespace().skip(1).collect();
-    assert!(words.contains(&format!("{USER}@127.0.0.1").as_str()));
+    assert!(words.contains(&format!("{user}@127.0.0.1").as_str()));
     assert!(words.contains(&port.to_string().as_str()));
     let key = words
         .iter()
@@ -157,18 +189,37 @@ fn demo_starts_logs_in_with_a_code_and_cleans_up() {
         "the demo changed the machine's sshd files"
     );
 
-    // Log in with the printed command and a code from the enrolled secret.
-    let home = nix::unistd::User::from_name(USER).unwrap().unwrap().dir;
+    // The secret the demo's oathtool hint shows.
+    let hint = printed
+        .iter()
+        .find_map(|l| l.split("oathtool --totp -b ").nth(1))
+        .unwrap_or_else(|| panic!("no oathtool hint:\n{text}"));
+    let secret: String = hint
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    assert!(
+        secret.len() >= 16,
+        "oathtool hint without a secret: {hint:?}"
+    );
+    // The file holds it plain, or sealed to the demo's host key.
+    let home = nix::unistd::User::from_name(user).unwrap().unwrap().dir;
     let enrolled: toml::Table = std::fs::read_to_string(home.join(".pam_totp"))
         .unwrap()
         .parse()
         .unwrap();
-    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    if sealed {
+        assert!(enrolled.contains_key("sealed_secret"), "{enrolled:?}");
+        assert!(!enrolled.contains_key("secret"), "{enrolled:?}");
+    } else {
+        assert_eq!(enrolled["secret"].as_str(), Some(secret.as_str()));
+    }
+    // Log in with the printed command and a code from the hint's secret.
     avoid_step_edge(30, 5);
     let code = oathtool_totp(&secret, "SHA1", 6, 30, 0);
     let mut cmd = ssh_base();
     cmd.args(&words);
-    let r = run_ssh(cmd, &askpass, USER, &code, "");
+    let r = run_ssh(cmd, &askpass, user, &code, "");
     assert!(r.ran, "the demo's ssh command with the right code: {r:?}");
     assert_eq!(r.code_prompts(), 1, "{r:?}");
 
@@ -178,7 +229,7 @@ fn demo_starts_logs_in_with_a_code_and_cleans_up() {
     let err = err.join().unwrap_or_default();
     assert!(st.success(), "demo exit {st}: {err}");
     assert!(err.contains("stopped"), "{err}");
-    assert!(!user_exists(USER), "the demo user is still there");
+    assert!(!user_exists(user), "the demo user is still there");
     assert!(!home.exists(), "the demo user's home is still there");
     assert!(!work.exists(), "{} is still there", work.display());
     assert!(

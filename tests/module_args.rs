@@ -6,6 +6,7 @@
 //! `nullok`, `require_group=`, `exempt_group=` in module_returns.rs.)
 
 mod common;
+mod ns_support;
 use common::*;
 
 use std::fs;
@@ -514,4 +515,11 @@ fn a_bad_config_file_logs_and_denies() {
             conf.display()
         );
     }
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

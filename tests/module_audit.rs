@@ -6,6 +6,7 @@
 //! Issue 2, "Must work" 9.
 
 mod common;
+mod ns_support;
 use common::*;
 
 const RHOST: &str = "192.0.2.7";
@@ -204,4 +205,11 @@ fn without_dev_log_the_module_still_works() {
     let svc = fx.module_service("nolog", "nullok bogus");
     let r = fx.client(&svc, "root").answer(&code).no_log_socket().run();
     assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

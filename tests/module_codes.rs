@@ -6,6 +6,7 @@
 //! is in module_concurrency.rs).
 
 mod common;
+mod ns_support;
 use common::*;
 
 /// RFC 6238's seeds (20, 32 and 64 bytes), base32.
@@ -192,4 +193,11 @@ fn a_cancelled_conversation_is_refused() {
     let r = fx.client(&svc, "root").syslog().run();
     assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
     assert_eq!(r.audit_results(), ["no-code"], "{r:?}");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

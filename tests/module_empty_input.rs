@@ -8,6 +8,7 @@
 //! docs/peer-bugs.md ("Empty second factor accepted").
 
 mod common;
+mod ns_support;
 use common::*;
 
 const BLANKS: [&str; 6] = ["", " ", "\t", "  \t  ", "\u{a0}", "\u{3000}"];
@@ -109,4 +110,11 @@ fn forward_pass_without_a_code_after_the_password_is_refused() {
         .answer(&format!("hunter2{}", right_code()))
         .run();
     assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

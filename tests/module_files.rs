@@ -6,6 +6,7 @@
 //! Issue 2, "Must work" 5 (and 8: unreadable is never "not enrolled").
 
 mod common;
+mod ns_support;
 use common::*;
 
 use std::fs;
@@ -460,4 +461,11 @@ fn a_file_is_not_read_when_the_users_identity_cannot_be_taken() {
         line.contains("could not take the filesystem identity"),
         "{line}"
     );
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

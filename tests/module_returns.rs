@@ -12,6 +12,7 @@
 //! both, and the module's audit line says `result=skipped`.
 
 mod common;
+mod ns_support;
 use common::*;
 
 fn module_line(fx: &Fixture, args: &str) -> String {
@@ -204,4 +205,11 @@ fn setcred_succeeds_after_a_login() {
     let r = fx.client(&svc, "root").answer(&code).setcred().run();
     assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
     assert_eq!(r.setcred, Some(0), "{r:?}");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -6,6 +6,7 @@
 //! Issue 2, "Must work" 4 (and 6: logins never write the secret file).
 
 mod common;
+mod ns_support;
 use common::*;
 
 const CODES: [&str; 3] = ["12345678", "87654321", "55501234"];
@@ -127,4 +128,11 @@ fn a_rate_limited_user_cannot_use_a_scratch_code() {
             .is_none_or(|a| a.is_empty()),
         "{st:?}"
     );
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -7,6 +7,7 @@
 //! module_concurrency.rs) and 6.
 
 mod common;
+mod ns_support;
 use common::*;
 
 use std::fs;
@@ -274,4 +275,11 @@ fn logins_never_write_the_secret_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["root"]);
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

@@ -5,6 +5,7 @@
 //! the CLI.
 
 mod common;
+mod ns_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -123,4 +124,11 @@ fn old_key_still_opens_during_rotation() {
     fs::write(&s.host_key, new.to_text().as_bytes()).unwrap();
     fs::set_permissions(&s.host_key, fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(s.login("root").result, "PAM_SUCCESS");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

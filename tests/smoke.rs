@@ -1,4 +1,5 @@
 mod common;
+mod ns_support;
 use common::*;
 
 #[test]
@@ -17,4 +18,11 @@ fn right_code_then_replay() {
     );
     let r = fx.client(&svc, "root").answer(&code).run();
     assert_eq!(r.result, "PAM_AUTH_ERR");
+}
+
+/// Issue 11, item 12: every test above passes also where /etc/pam-totp
+/// holds a host key pair and a config.toml that would change its outcome.
+#[test]
+fn passes_on_a_machine_with_pam_totp_configured() {
+    ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
 }

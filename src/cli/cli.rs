@@ -383,6 +383,7 @@ Create the host key pair that seals secrets: host.key (owned by root, mode
 0600) and host.pub beside it (0644). Each file is written atomically, the
 private key first. Refused if either exists, unless --if-missing (then it does
 nothing, or only writes a missing host.pub from host.key) or --force.
+It takes the lock `rotate` takes, and refuses while a `rotate` runs.
 
 Root only.",
         after_help = EXIT_STATUS_HELP
@@ -395,17 +396,25 @@ Root only.",
 Make a new host key pair and re-seal every sealed secret file to it. The
 current private key is first kept as host.key.old, which the module still
 uses, so logins keep working throughout. Then every secret file is looked
-at: each user's file as the config file's `secret` template names it
-(default ~/.pam_totp; every account of `getent passwd`) and every file in the
-system-wide directory (--secret-dir). Sealed files are re-sealed in place,
-atomically, mode 0600, as `enroll` writes them (under a home as its user);
-plain files are left untouched.
+at: each account's file as the `secret` template of the config file and of
+every pam_totp.so line in --pam-dir (its `secret=`, or its `config=` file's
+`secret`) names it, for every account the passwd database enumerates
+(getpwent), and every file in the system-wide directory (--secret-dir).
+Sealed files are re-sealed in place, atomically, mode 0600, as `enroll`
+writes them (under a home as its user); plain files are left untouched.
 
-host.key.old is removed only once every sealed file has been re-sealed. A
-file that could not be (unreadable, altered, sealed for another host) is
-reported, host.key.old is kept and the exit status is 1; fix or remove the
-file and run `rotate` again, which then finishes this rotation instead of
-starting another.
+What it cannot see is counted and reported: accounts NSS does not enumerate
+(SSSD or LDAP without enumeration), pam.d files it cannot read. Their files
+may still be sealed to the old key.
+
+host.key.old is kept unless --drop-old-key is given and every sealed file
+found was re-sealed: a file that could not be (unreadable, altered, sealed
+for another host) is reported and the exit status is 1. While host.key.old
+exists, `rotate` finishes that rotation (re-seals again, and with
+--drop-old-key removes host.key.old) instead of starting another.
+
+Only one `host-key` command runs at a time: it takes a lock on the key's
+directory (flock), and a second one refuses (exit status 1) while it is held.
 
 Root only.",
         after_help = EXIT_STATUS_HELP
@@ -452,6 +461,16 @@ pub struct HostKeyRotateArgs {
     /// [default: /var/lib/pam-totp/secrets].
     #[arg(long, value_name = "DIR", value_parser = absolute_path)]
     pub secret_dir: Option<PathBuf>,
+
+    /// The PAM configuration directory whose pam_totp.so lines' `secret=`
+    /// (and `config=`) name more secret files [default: /etc/pam.d].
+    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
+    pub pam_dir: Option<PathBuf>,
+
+    /// Remove host.key.old at the end, if every sealed file found was
+    /// re-sealed. Without it host.key.old is always kept.
+    #[arg(long)]
+    pub drop_old_key: bool,
 }
 
 /// Parses the command line. Help and version print and exit 0; any other

@@ -158,7 +158,9 @@ fn exists(name: &str) -> bool {
 
 /// A scratch directory every test user may enter (0755), with a config
 /// file of its own (`config.toml`, root-owned, 0644), so no test depends on
-/// the machine's /etc/pam-totp/config.toml.
+/// the machine's /etc/pam-totp/config.toml. The config file always names a
+/// host key (`host_key`, in the sandbox, absent unless a test makes it), so
+/// no test seals to the machine's /etc/pam-totp/host.pub either.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -187,8 +189,20 @@ impl Sandbox {
         self.join("config.toml").to_string_lossy().into_owned()
     }
 
+    /// Writes config.toml: `text`, and a `host_key` in the sandbox unless
+    /// `text` names one.
     pub fn set_config(&self, text: &str) {
         let p = self.join("config.toml");
+        let mut text = text.to_owned();
+        if !text.contains("host_key") {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "host_key = \"{}\"\n",
+                self.join("host.key").display()
+            ));
+        }
         fs::write(&p, text).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
     }

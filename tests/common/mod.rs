@@ -122,6 +122,20 @@ impl Fixture {
         }
         fs::set_permissions(dir.path().join("state"), fs::Permissions::from_mode(0o700)).unwrap();
         fs::copy(module_so(), dir.path().join("pam_totp.so")).unwrap();
+        // The fixture's own config file: every service names it (see
+        // `service`), so /etc/pam-totp/config.toml of the machine that runs
+        // the tests never decides an outcome. Only a host key of its own
+        // (absent unless a test makes one) instead of /etc/pam-totp/host.key.
+        fs::write(
+            dir.path().join("config.toml"),
+            format!("host_key = \"{}\"\n", dir.path().join("host.key").display()),
+        )
+        .unwrap();
+        fs::set_permissions(
+            dir.path().join("config.toml"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         // Silence libpam's complaint about a missing "other" service.
         fs::write(
             dir.path().join("pam.d/other"),
@@ -139,13 +153,29 @@ impl Fixture {
         self.path().join("state")
     }
 
+    /// The fixture's own config file (it names only a host key in the
+    /// fixture): for the tool's `--config` and the module's `config=`.
+    pub fn config(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
     /// Writes a service file `name` whose auth stack is `lines`; the word
-    /// `MODULE` stands for the module's path. Returns the service name.
+    /// `MODULE` stands for the module's path. A line that names no
+    /// `config=` gets the fixture's own config file, never the
+    /// machine's /etc/pam-totp/config.toml. Returns the service name.
     pub fn service(&self, name: &str, lines: &[&str]) -> String {
         let so = self.path().join("pam_totp.so");
+        let own = format!("{} config={}", so.display(), self.config().display());
         let text: String = lines
             .iter()
-            .map(|l| format!("{}\n", l.replace("MODULE", &so.to_string_lossy())))
+            .map(|l| {
+                let module = if l.contains("config=") {
+                    so.to_string_lossy()
+                } else {
+                    own.as_str().into()
+                };
+                format!("{}\n", l.replace("MODULE", &module))
+            })
             .collect();
         fs::write(self.path().join("pam.d").join(name), text).unwrap();
         name.to_owned()

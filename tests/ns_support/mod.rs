@@ -163,3 +163,88 @@ impl UserWorld {
         self.ns.enter(self.fx.client(service, user))
     }
 }
+
+/// Set in the environment of a test binary run by
+/// [`rerun_on_a_configured_machine`]: the run is the inner one.
+const CONFIGURED_MACHINE: &str = "PAMTOTP_TEST_CONFIGURED_MACHINE";
+
+/// A /etc/pam-totp/config.toml that would change the outcome of every
+/// test that read it: other secret and state places, no window, one
+/// failure a day, `nullok`, another prompt.
+pub const HOSTILE_CONFIG: &str = "\
+secret = \"/nonexistent-pam-totp-machine/${USER}\"
+state_dir = \"/nonexistent-pam-totp-machine/state\"
+window = 0
+rate_limit = \"1/86400\"
+nullok = true
+prompt = \"MACHINE PROMPT: \"
+";
+
+/// Runs every other test of this test binary again, inside a private mount
+/// namespace where /etc is an overlay whose /etc/pam-totp holds what an
+/// installed pam-totp leaves there: a host key pair (made by the tool,
+/// `host-key init`) and a config.toml ([`HOSTILE_CONFIG`]) that would
+/// change every outcome. They must all pass there too: no test may depend
+/// on the machine's /etc/pam-totp. Nothing is written to the machine's /etc
+/// (the overlay's upper layer is a tmpfs that goes with the namespace);
+/// test users the inner run creates with useradd exist only in there. /home
+/// is a tmpfs of its own too, so the inner run and this binary's other
+/// tests, running meanwhile with the same test users, share no file.
+///
+/// `this_test` is the calling test's name (skipped in the inner run).
+pub fn rerun_on_a_configured_machine(this_test: &str) {
+    if std::env::var_os(CONFIGURED_MACHINE).is_some() {
+        return;
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("pam-totp-etc.")
+        .tempdir()
+        .unwrap();
+    let script = r#"set -e
+mount -t tmpfs -o mode=0700 tmpfs "$1"
+mkdir "$1/upper" "$1/work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+mount -t tmpfs -o mode=0755 tmpfs /home
+"$2" host-key init >/dev/null 2>&1
+test -s /etc/pam-totp/host.key -a -s /etc/pam-totp/host.pub
+printf '%s' "$3" > /etc/pam-totp/config.toml
+chmod 0644 /etc/pam-totp/config.toml
+shift 3
+exec "$@"
+"#;
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(scratch.path())
+        .arg(env!("CARGO_BIN_EXE_pam-totp"))
+        .arg(HOSTILE_CONFIG)
+        .arg(&exe)
+        .args(["--skip", this_test])
+        .env(CONFIGURED_MACHINE, "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (util-linux)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "with /etc/pam-totp holding a host key and a config.toml, tests fail:\n{text}"
+    );
+    // The inner run did run tests (not zero of them).
+    assert!(
+        text.contains("test result: ok.") && !text.contains("ok. 0 passed"),
+        "{text}"
+    );
+}

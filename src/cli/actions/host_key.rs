@@ -8,8 +8,16 @@
 //! - `rotate` first copies the current private key to host.key.old (the
 //!   module opens files with host.key and host.key.old), then replaces
 //!   host.key and host.pub, re-seals the files, and removes host.key.old
-//!   last, only if every sealed file now opens with the new key. A rotation
-//!   that stopped half-way is finished by the next `rotate`.
+//!   last, only when asked (`--drop-old-key`) and only if every sealed file
+//!   it found now opens with the new key. A rotation that stopped half-way,
+//!   or kept host.key.old, is finished by the next `rotate`.
+//!
+//! What `rotate` cannot see, it says: accounts NSS does not enumerate, and
+//! pam.d files it cannot read (their `secret=` may name more files).
+//!
+//! Both take an exclusive `flock` on the key's directory, without waiting:
+//! a second `host-key` command refuses while one runs, so two rotations
+//! never interleave (one rotation, not two in a row, is what was asked).
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
@@ -17,7 +25,9 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, ExitCode};
+use std::process::ExitCode;
+
+use nix::fcntl::{Flock, FlockArg};
 
 use pam_totp::enrollment::SecretFile;
 use pam_totp::files::{self, ReadError, UserInfo};
@@ -34,6 +44,8 @@ const KEY_MODE: u32 = 0o600;
 const PUB_MODE: u32 = 0o644;
 /// Where system-wide secret files are, each named after its user.
 const DEFAULT_SECRET_DIR: &str = "/var/lib/pam-totp/secrets";
+/// Where the PAM configuration is.
+const DEFAULT_PAM_DIR: &str = "/etc/pam.d";
 
 pub(super) fn run(command: HostKeyCommand) -> Result<ExitCode> {
     match command {
@@ -85,6 +97,25 @@ fn check_key_dir(path: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The lock every `host-key` command holds while it works: an exclusive
+/// flock on the key's directory (no file of its own to leave behind),
+/// released when the process ends, however it ends. Not waited for.
+fn lock_key_dir(path: &Path) -> Result<Flock<fs::File>> {
+    let dir = files::parent_dir(path);
+    let file = fs::File::open(dir).map_err(|e| failed(format!("{}: {e}", dir.display())))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        if e == nix::errno::Errno::EWOULDBLOCK {
+            failed(format!(
+                "another `pam-totp host-key` command is changing the host key in {}; \
+                 nothing was done: run this again when it has finished",
+                dir.display()
+            ))
+        } else {
+            failed(format!("cannot lock {}: {e}", dir.display()))
+        }
+    })
 }
 
 /// Whether anything (even a dangling symlink) is at `path`.
@@ -145,6 +176,7 @@ fn init(a: HostKeyInitArgs) -> Result<ExitCode> {
             .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
     }
     check_key_dir(&path)?;
+    let _lock = lock_key_dir(&path)?;
     let (has_key, has_pub) = (present(&path)?, present(&pub_path)?);
 
     if a.if_missing && has_key {
@@ -209,6 +241,7 @@ fn rotate(a: HostKeyRotateArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let (settings, path) = key_location(&caller, "rotate", &a.key)?;
     check_key_dir(&path)?;
+    let _lock = lock_key_dir(&path)?;
     let old_path = seal::old_path(&path);
     let pub_path = seal::public_path(&path);
     let mut keys = match seal::load_secret_keys(&path) {
@@ -262,8 +295,18 @@ fn rotate(a: HostKeyRotateArgs) -> Result<ExitCode> {
     let secret_dir = a
         .secret_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SECRET_DIR));
+    let pam_dir = a.pam_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_PAM_DIR));
+    let users = files::all_users()
+        .map_err(|e| failed(format!("cannot list the accounts (getpwent): {e}")))?;
+    let mut templates = vec![settings.secret.clone()];
+    let pam = pam_templates(&pam_dir, &path);
+    for t in pam.templates {
+        if !templates.contains(&t) {
+            templates.push(t);
+        }
+    }
     let mut tally = Tally::default();
-    for target in secret_files(&settings.secret, &secret_dir)? {
+    for target in secret_files(&templates, &users, &secret_dir)? {
         let shown = target.loc.shown();
         match reseal(&caller, &keys, &current, &target) {
             Outcome::Missing => {}
@@ -284,21 +327,51 @@ fn rotate(a: HostKeyRotateArgs) -> Result<ExitCode> {
         "{} re-sealed, {} already sealed to the new key, {} plain (left as they are)",
         tally.resealed, tally.current, tally.plain
     );
+    // What it could not look at: said every time, counted where it can be.
+    eprintln!(
+        "pam-totp: looked at the files of {} accounts the passwd database lists, with {} \
+         secret path template(s); accounts NSS does not list (SSSD or LDAP without \
+         enumeration) were not checked",
+        users.len(),
+        templates.len()
+    );
+    for (file, why) in &pam.unreadable {
+        eprintln!(
+            "pam-totp: cannot read {}: {why}; secret files only its pam_totp.so lines \
+             name were not checked",
+            file.display()
+        );
+    }
+    let unchecked = format!(
+        "not checked: accounts NSS does not list, {} pam.d file(s) that could not be read",
+        pam.unreadable.len()
+    );
     if tally.problems > 0 {
         eprintln!(
             "pam-totp: {summary}; {} could not be re-sealed: {} is kept, so the module still \
              opens what is sealed to it. Fix or remove those files and run \
-             `pam-totp host-key rotate` again to finish.",
+             `pam-totp host-key rotate --drop-old-key` again to finish.",
             tally.problems,
             old_path.display()
         );
         return Ok(ExitCode::from(EXIT_FAILED));
     }
+    if !a.drop_old_key {
+        eprintln!(
+            "pam-totp: rotated to host key {}: {summary}; {unchecked}. {} is kept, so what \
+             is still sealed to it opens: once every sealed file is re-sealed, run \
+             `pam-totp host-key rotate --drop-old-key` to remove it.",
+            current.id(),
+            old_path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     fs::remove_file(&old_path)
         .and_then(|()| files::sync_dir(files::parent_dir(&old_path)))
         .map_err(|e| failed(format!("cannot remove {}: {e}", old_path.display())))?;
     eprintln!(
-        "pam-totp: rotated to host key {}: {summary}; removed {}",
+        "pam-totp: rotated to host key {}: {summary}; {unchecked}; removed {} \
+         (--drop-old-key)",
         current.id(),
         old_path.display()
     );
@@ -319,10 +392,14 @@ struct Target {
     loc: Location,
 }
 
-/// Every place a secret file may be: each account's file as the `secret`
+/// Every place a secret file may be: each account's file as each `secret`
 /// template names it, and each file in `secret_dir` (named after its user).
 /// Each path once.
-fn secret_files(template: &str, secret_dir: &Path) -> Result<Vec<Target>> {
+fn secret_files(
+    templates: &[String],
+    users: &[UserInfo],
+    secret_dir: &Path,
+) -> Result<Vec<Target>> {
     let mut seen = HashSet::new();
     let mut targets = Vec::new();
     let mut add = |user: UserInfo, path: PathBuf| {
@@ -336,9 +413,11 @@ fn secret_files(template: &str, secret_dir: &Path) -> Result<Vec<Target>> {
             });
         }
     };
-    for user in accounts()? {
-        if let Ok(path) = pam_totp::config::expand_secret(template, &user) {
-            add(user, path);
+    for template in templates {
+        for user in users {
+            if let Ok(path) = pam_totp::config::expand_secret(template, user) {
+                add(user.clone(), path);
+            }
         }
     }
     let entries = match fs::read_dir(secret_dir) {
@@ -367,30 +446,87 @@ fn secret_files(template: &str, secret_dir: &Path) -> Result<Vec<Target>> {
     Ok(targets)
 }
 
-/// Every account, as `getent passwd` lists them (local files and NSS).
-fn accounts() -> Result<Vec<UserInfo>> {
-    let out = Process::new("getent")
-        .arg("passwd")
-        .output()
-        .map_err(|e| failed(format!("cannot run getent passwd: {e}")))?;
-    if !out.status.success() {
-        return Err(failed(format!("getent passwd failed ({})", out.status)));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().filter_map(parse_passwd_line).collect())
+/// The `secret` templates the pam.d lines of pam_totp.so use with this
+/// host key, and the pam.d files that could not be read.
+#[derive(Default)]
+struct PamTemplates {
+    templates: Vec<String>,
+    unreadable: Vec<(PathBuf, String)>,
 }
 
-fn parse_passwd_line(line: &str) -> Option<UserInfo> {
-    let f: Vec<&str> = line.split(':').collect();
-    if f.len() != 7 || !files::valid_user_name(f[0]) {
-        return None;
+/// Reads every file in `pam_dir`; for each pam_totp.so line, the settings
+/// it gives (its arguments over its `config=` file) as the module builds
+/// them. A line whose settings do not build is one the module refuses
+/// anyway; a line with another host key seals to another key.
+fn pam_templates(pam_dir: &Path, host_key: &Path) -> PamTemplates {
+    let mut out = PamTemplates::default();
+    let entries = match fs::read_dir(pam_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return out,
+        Err(e) => {
+            out.unreadable.push((pam_dir.to_owned(), e.to_string()));
+            return out;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for file in paths {
+        let text = match fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::IsADirectory => continue,
+            Err(e) => {
+                out.unreadable.push((file, e.to_string()));
+                continue;
+            }
+        };
+        for args in module_lines(&text) {
+            let Ok(s) = pam_totp::config::from_args(&args, &files::read_config_file) else {
+                continue;
+            };
+            if s.host_key == host_key && !out.templates.contains(&s.secret) {
+                out.templates.push(s.secret);
+            }
+        }
     }
-    Some(UserInfo {
-        name: f[0].to_owned(),
-        uid: f[2].parse().ok()?,
-        gid: f[3].parse().ok()?,
-        home: PathBuf::from(f[5]),
-    })
+    out
+}
+
+/// The arguments of each pam_totp.so line of a pam.d file.
+fn module_lines(text: &str) -> Vec<Vec<String>> {
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = Vec::new();
+        let mut rest = line.trim();
+        // Words, with `[...]` (a control, or an argument) as one word.
+        while !rest.is_empty() {
+            let end = if rest.starts_with('[') {
+                rest.find(']').map_or(rest.len(), |i| i + 1)
+            } else {
+                rest.find(char::is_whitespace).unwrap_or(rest.len())
+            };
+            words.push(rest[..end].to_owned());
+            rest = rest[end..].trim_start();
+        }
+        // type, control, module, arguments
+        let is_ours = words
+            .get(2)
+            .and_then(|m| Path::new(m).file_name())
+            .is_some_and(|n| n == "pam_totp.so");
+        if is_ours {
+            let args = words[3..]
+                .iter()
+                .map(|w| {
+                    w.strip_prefix('[')
+                        .and_then(|w| w.strip_suffix(']'))
+                        .unwrap_or(w)
+                        .to_owned()
+                })
+                .collect();
+            lines.push(args);
+        }
+    }
+    lines
 }
 
 enum Outcome {
@@ -467,11 +603,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwd_lines() {
-        let u = parse_passwd_line("alice:x:1000:100:Alice,,,:/home/alice:/bin/bash").unwrap();
-        assert_eq!((u.name.as_str(), u.uid, u.gid), ("alice", 1000, 100));
-        assert_eq!(u.home, PathBuf::from("/home/alice"));
-        assert!(parse_passwd_line("bad:x:1:2:/home").is_none());
-        assert!(parse_passwd_line("../x:x:1:2::/h:/bin/sh").is_none());
+    fn pam_lines_of_the_module() {
+        let text = "\
+# auth required pam_totp.so secret=/commented
+auth required pam_unix.so secret=/not-ours
+auth [success=1 default=ignore] /lib/security/pam_totp.so secret=/a/${USER} nullok
+-auth required pam_totp.so  config=/etc/x.toml # trailing
+auth required pam_totp.so.old secret=/not-either
+";
+        assert_eq!(
+            module_lines(text),
+            [
+                vec!["secret=/a/${USER}".to_owned(), "nullok".to_owned()],
+                vec!["config=/etc/x.toml".to_owned()],
+            ]
+        );
     }
 }
