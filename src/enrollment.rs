@@ -121,6 +121,19 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
+/// A secret file that is not written out: what the module would refuse
+/// in it. Never holds the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerializeError(pub FormatError);
+
+impl fmt::Display for SerializeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the secret file would be unusable: {}", self.0)
+    }
+}
+
+impl std::error::Error for SerializeError {}
+
 impl From<ParamError> for FormatError {
     fn from(e: ParamError) -> Self {
         FormatError::Param(e)
@@ -197,9 +210,38 @@ impl SecretFile {
         Ok(())
     }
 
-    pub fn to_toml(&self) -> Zeroizing<String> {
-        // Serializing plain strings and integers cannot fail.
-        Zeroizing::new(toml::to_string(self).unwrap_or_default())
+    /// The file's text. An error, never an empty string: a file whose
+    /// parameters the module would refuse (the `toml` crate would write a
+    /// period of `u64::MAX` without complaint) or whose text would not read
+    /// back is not written out, so a good file is never replaced by an
+    /// empty or unusable one.
+    pub fn to_toml(&self) -> Result<Zeroizing<String>, SerializeError> {
+        self.check_params().map_err(SerializeError)?;
+        let text = Zeroizing::new(
+            toml::to_string(self).map_err(|_| SerializeError(FormatError::NoSecret))?,
+        );
+        SecretFile::parse(text.as_bytes()).map_err(SerializeError)?;
+        if text.trim().is_empty() {
+            return Err(SerializeError(FormatError::NoSecret));
+        }
+        Ok(text)
+    }
+
+    /// Every field but the secret checked as [`to_enrollment`](Self::to_enrollment) checks it.
+    fn check_params(&self) -> Result<(), FormatError> {
+        if self.version != FORMAT_VERSION {
+            return Err(FormatError::Version(self.version));
+        }
+        if self.secret.is_none() == self.sealed_secret.is_none() {
+            return Err(FormatError::NoSecret);
+        }
+        self.algorithm.parse::<Algorithm>()?;
+        otp::check_digits(self.digits)?;
+        otp::check_period(self.period)?;
+        if self.scratch_codes.len() > MAX_SCRATCH_CODES {
+            return Err(FormatError::TooManyScratchCodes(self.scratch_codes.len()));
+        }
+        Ok(())
     }
 
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
@@ -396,7 +438,7 @@ mod tests {
         let host = seal::HostSecretKey::generate().unwrap();
         let mut file = SecretFile::new(secret, &key, &[ScratchHash::new("12345678", [1; 16])]);
         file.seal(&host.public(), "alice").unwrap();
-        let text = file.to_toml();
+        let text = file.to_toml().unwrap();
         assert!(!text.contains("\nsecret = "), "{}", text.as_str());
         assert!(text.contains("sealed_secret = \"v1:"));
         assert!(text.contains("scratch_codes = [\"pbkdf2"));
@@ -419,10 +461,34 @@ mod tests {
             &key,
             &[ScratchHash::new("12345678", [1; 16])],
         );
-        let e = parse(file.to_toml().as_bytes()).unwrap();
+        let e = parse(file.to_toml().unwrap().as_bytes()).unwrap();
         assert_eq!(e.key.algorithm(), Algorithm::Sha256);
         assert_eq!(e.key.digits(), 8);
         assert_eq!(e.key.period(), 60);
         assert!(e.scratch[0].matches("12345678"));
+    }
+
+    #[test]
+    fn to_toml_fails_rather_than_writing_nothing() {
+        // TOML integers are signed 64-bit: a period past i64::MAX cannot be
+        // written so that it reads back. That is an error, not an empty or
+        // unreadable file.
+        let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap();
+        let mut file = SecretFile::new(b"12345678901234567890", &key, &[]);
+        file.period = u64::MAX;
+        assert_eq!(
+            file.to_toml().map(|t| t.to_string()),
+            Err(SerializeError(FormatError::Param(ParamError::Period(u64::MAX))))
+        );
+        file.period = 0;
+        assert!(file.to_toml().is_err());
+        file.period = 30;
+        file.secret = None;
+        assert_eq!(
+            file.to_toml().map(|t| t.to_string()),
+            Err(SerializeError(FormatError::NoSecret))
+        );
+        file.secret = Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into());
+        assert!(file.to_toml().unwrap().contains("period = 30"));
     }
 }

@@ -401,7 +401,9 @@ fn write_secret(
         file.seal(key, &user.name)
             .map_err(|e| failed(format!("cannot seal the secret: {e}")))?;
     }
-    let text = file.to_toml();
+    let text = file
+        .to_toml()
+        .map_err(|e| failed(format!("not writing {}: {e}", loc.shown())))?;
     let written = {
         let _id = loc.identity(caller, user);
         if replace {
@@ -566,13 +568,16 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
 
     if a.json {
         let shown = loc.shown();
-        print_out(&output::json(&output::EnrollJson {
-            user: &user.name,
-            secret_file: &shown,
-            secret: &b32,
-            otpauth_uri: &uri,
-            scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
-        }))?;
+        print_out(
+            &output::json(&output::EnrollJson {
+                user: &user.name,
+                secret_file: &shown,
+                secret: &b32,
+                otpauth_uri: &uri,
+                scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
+            })
+            .map_err(failed)?,
+        )?;
         println!();
     }
     match &seal_to {
@@ -777,7 +782,7 @@ fn status(a: StatusArgs) -> Result<ExitCode> {
         locked,
     };
     if a.json {
-        print_out(&output::json(&report))?;
+        print_out(&output::json(&report).map_err(failed)?)?;
         println!();
     } else {
         print_out(&output::status_text(&report))?;
@@ -846,11 +851,14 @@ fn scratch_codes(a: ScratchArgs) -> Result<ExitCode> {
 
     if a.json {
         let shown = loc.shown();
-        print_out(&output::json(&output::ScratchJson {
-            user: &user.name,
-            secret_file: &shown,
-            scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
-        }))?;
+        print_out(
+            &output::json(&output::ScratchJson {
+                user: &user.name,
+                secret_file: &shown,
+                scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
+            })
+            .map_err(failed)?,
+        )?;
         println!();
     } else {
         print_out(&output::scratch_text(&codes))?;

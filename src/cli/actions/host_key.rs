@@ -435,9 +435,13 @@ fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &
         Err(e) => return Outcome::Problem(e.to_string()),
     };
     file.sealed_secret = Some(resealed);
+    let text = match file.to_toml() {
+        Ok(t) => t,
+        Err(e) => return Outcome::Problem(format!("not rewritten: {e}")),
+    };
     let written = {
         let _id = t.loc.identity(caller, &t.user);
-        files::write_atomic(&t.loc.path, file.to_toml().as_bytes(), SECRET_MODE)
+        files::write_atomic(&t.loc.path, text.as_bytes(), SECRET_MODE)
     };
     if let Err(e) = written {
         return Outcome::Problem(format!("cannot write it: {e}"));

@@ -27,7 +27,7 @@ use pam_totp::scratch::ScratchHash;
 use pam_totp::verify::Policy;
 
 use super::{
-    caller, check_destination, host_name, input, locate, print_out, require_writable, sealing,
+    caller, check_destination, failed, host_name, input, locate, print_out, require_writable, sealing,
     settings, target, write_secret, Caller, Location, Result,
 };
 use crate::cli::ImportArgs;
@@ -113,14 +113,17 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
             period: g.step_size,
         });
         let shown = loc.shown();
-        print_out(&output::json(&output::ImportJson {
-            user: &user.name,
-            secret_file: &shown,
-            secret: &b32,
-            otpauth_uri: &uri,
-            scratch_codes: g.scratch_codes.iter().map(|c| c.as_str()).collect(),
-            imported_from: &from,
-        }))?;
+        print_out(
+            &output::json(&output::ImportJson {
+                user: &user.name,
+                secret_file: &shown,
+                secret: &b32,
+                otpauth_uri: &uri,
+                scratch_codes: g.scratch_codes.iter().map(|c| c.as_str()).collect(),
+                imported_from: &from,
+            })
+            .map_err(failed)?,
+        )?;
         println!();
     }
     for note in dropped_limits(&g, &settings.policy) {
