@@ -478,7 +478,9 @@ mod tests {
         file.period = u64::MAX;
         assert_eq!(
             file.to_toml().map(|t| t.to_string()),
-            Err(SerializeError(FormatError::Param(ParamError::Period(u64::MAX))))
+            Err(SerializeError(FormatError::Param(ParamError::Period(
+                u64::MAX
+            ))))
         );
         file.period = 0;
         assert!(file.to_toml().is_err());
