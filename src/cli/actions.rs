@@ -544,7 +544,12 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
         algorithm: a.algorithm,
         digits: a.digits,
         period: a.period,
-    });
+    })
+    .map_err(|e| {
+        input(format!(
+            "cannot make the otpauth URI: {e}; give --issuer or --label"
+        ))
+    })?;
     if !output::default_params(a.algorithm, a.digits, a.period) {
         eprintln!(
             "pam-totp: warning: {}, {} digits, {} seconds: many apps (Google Authenticator among them) \

@@ -536,13 +536,17 @@ fn absolute_path(s: &str) -> Result<PathBuf, String> {
 }
 
 /// An issuer or account name: Google's Key Uri Format puts them on either
-/// side of a colon, so neither may hold one.
+/// side of a colon, so neither may hold one, and apps drop spaces after
+/// it, so neither may start with one (see `otpauth::check_label`).
 fn label_part(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         return Err("must not be empty".into());
     }
     if s.contains(':') {
         return Err("must not contain ':' (it separates issuer and account)".into());
+    }
+    if s.starts_with(' ') {
+        return Err("must not start with a space (apps drop it)".into());
     }
     if s.chars().any(char::is_control) {
         return Err("must not contain control characters".into());
@@ -577,6 +581,7 @@ mod tests {
         assert!(scratch_count("101").is_err());
         assert!(label_part("a:b").is_err());
         assert!(label_part(" ").is_err());
+        assert!(label_part(" alice").is_err());
         assert_eq!(label_part("ACME Corp"), Ok("ACME Corp".into()));
         assert!(rate_limit("3").is_err());
     }

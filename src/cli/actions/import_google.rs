@@ -117,7 +117,8 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
             algorithm: Algorithm::Sha1,
             digits: DEFAULT_DIGITS,
             period: g.step_size,
-        });
+        })
+        .map_err(|e| failed(format!("cannot make the otpauth URI: {e}")))?;
         let shown = loc.shown();
         print_out(
             &output::json(&output::ImportJson {
