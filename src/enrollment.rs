@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::google::{self, GoogleError, GoogleFile};
+use crate::logtext;
 use crate::otp::{self, Algorithm, OtpKey, ParamError};
 use crate::scratch::{BadScratchHash, ScratchHash};
 use crate::seal::{self, HostPublicKey, SealError};
@@ -83,8 +84,9 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatError {
     NotUtf8,
-    /// The TOML did not parse or had unknown or mistyped keys; the message
-    /// is toml's, stripped of the offending line (which may hold the secret).
+    /// The TOML did not parse or had unknown or mistyped keys: where and
+    /// what, in the module's own words (`logtext::toml_problem`), never the
+    /// value (which may be the secret, typed into the wrong key).
     Toml(String),
     Version(u32),
     NoSecret,
@@ -97,6 +99,38 @@ pub enum FormatError {
     /// The sealed secret did not open (the reason).
     Unseal(String),
     Google(GoogleError),
+    /// An error about one key of the file, and the line that sets it.
+    AtLine {
+        line: usize,
+        error: Box<FormatError>,
+    },
+}
+
+impl FormatError {
+    /// The key of the native format this error is about, if one.
+    fn key(&self) -> Option<&'static str> {
+        Some(match self {
+            FormatError::Version(_) => "version",
+            FormatError::Base32 | FormatError::Param(ParamError::SecretLength(_)) => "secret",
+            FormatError::Param(ParamError::Algorithm) => "algorithm",
+            FormatError::Param(ParamError::Digits(_)) => "digits",
+            FormatError::Param(ParamError::Period(_)) => "period",
+            FormatError::Scratch(_) | FormatError::TooManyScratchCodes(_) => "scratch_codes",
+            FormatError::Unseal(_) => "sealed_secret",
+            _ => return None,
+        })
+    }
+
+    /// The error with the line of `text` that sets its key, when found.
+    fn at_line_of(self, text: &str) -> FormatError {
+        match self.key().and_then(|k| logtext::line_of_key(text, k)) {
+            Some(line) => FormatError::AtLine {
+                line,
+                error: Box::new(self),
+            },
+            None => self,
+        }
+    }
 }
 
 impl fmt::Display for FormatError {
@@ -115,6 +149,7 @@ impl fmt::Display for FormatError {
             FormatError::Sealed => f.write_str("the secret is sealed and cannot be opened here"),
             FormatError::Unseal(why) => write!(f, "cannot open the sealed secret: {why}"),
             FormatError::Google(e) => e.fmt(f),
+            FormatError::AtLine { line, error } => write!(f, "line {line}: {error}"),
         }
     }
 }
@@ -246,7 +281,7 @@ impl SecretFile {
 
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
         let text = std::str::from_utf8(bytes).map_err(|_| FormatError::NotUtf8)?;
-        toml::from_str(text).map_err(|e| FormatError::Toml(e.message().to_owned()))
+        toml::from_str(text).map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))
     }
 
     /// Checks every field and builds the key. A sealed secret fails with
@@ -343,7 +378,12 @@ pub fn parse_with(bytes: &[u8], unseal: Option<Unsealer<'_>>) -> Result<Enrollme
         let g = google::parse(bytes).map_err(FormatError::Google)?;
         return Enrollment::from_google(&g);
     }
-    SecretFile::parse(bytes)?.to_enrollment_with(unseal)
+    let file = SecretFile::parse(bytes)?;
+    file.to_enrollment_with(unseal).map_err(|e| {
+        // `parse` checked that the bytes are UTF-8.
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        e.at_line_of(text)
+    })
 }
 
 /// Decodes base32, tolerating lower case, spaces, dashes and `=` padding.
@@ -428,6 +468,42 @@ mod tests {
                 "{:?}: {err}",
                 String::from_utf8_lossy(bytes)
             );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_and_key_never_the_value() {
+        // A secret pasted into the wrong key, or a malformed line around it.
+        const S: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        for (text, want) in [
+            (
+                format!("version = 1\nsecret = \"{S}\"\nalgorithm = \"{S}\"\n"),
+                "line 3: unknown algorithm",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\"\ndigits = \"{S}\"\n"),
+                "malformed TOML: line 3: wrong type of value (digits)",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\"\n{S} = 1\n"),
+                "malformed TOML: line 3: unknown key",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\"\nperiod = 0\n"),
+                "line 3: period 0 is out of range",
+            ),
+            (
+                format!("version = 1\nalgorithm = \"SHA1\"\nsecret = \"{S}!\"\n"),
+                "line 3: secret is not valid base32",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\nperiod = 30\n"),
+                "malformed TOML: line 2: not valid TOML (secret)",
+            ),
+        ] {
+            let err = parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+            assert!(!err.contains(&S[..16]), "the value in {err}");
         }
     }
 

@@ -128,7 +128,7 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         (&["--period", "86401"], "period 86401 is out of range"),
         (
             &["--algorithm", "MD5"],
-            "unknown algorithm \"MD5\" (SHA1, SHA256 or SHA512)",
+            "invalid value 'MD5' for '--algorithm <SHA1|SHA256|SHA512>': unknown algorithm (SHA1, SHA256 or SHA512)",
         ),
         (
             &["--secret", "NOT*BASE32"],

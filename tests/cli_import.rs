@@ -255,7 +255,7 @@ fn bad_input_is_one_line_exit_2_and_nothing_is_written() {
     let cases: [(&Path, &Path, &str); 9] = [
         (&hotp, &dest, "is counter-based (HOTP_COUNTER)"),
         (&native, &dest, "already in pam-totp's own format"),
-        (&unknown, &dest, "unknown option \"FROB\""),
+        (&unknown, &dest, "unknown option FROB"),
         (&junk, &dest, "is not a Google Authenticator file"),
         (&src.join("missing"), &dest, "no such file"),
         (&readable, &dest, "mode 0440"),
