@@ -73,7 +73,9 @@ fn build_then_parse(p: &Parts) {
                 otpauth::check_label(&p.issuer, &p.account).is_err(),
                 "refused a label it can hold: {e}"
             );
-            assert!(p.issuer.contains(':') || p.account.contains(':') || p.account.starts_with(' '));
+            assert!(
+                p.issuer.contains(':') || p.account.contains(':') || p.account.starts_with(' ')
+            );
             return;
         }
     };

@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     };
     // to_toml refuses only what the module would refuse too.
     let Ok(text) = file.to_toml() else {
-        assert!(file.to_enrollment().is_err(), "a usable file does not write out");
+        assert!(
+            file.to_enrollment().is_err(),
+            "a usable file does not write out"
+        );
         return;
     };
     let again = SecretFile::parse(text.as_bytes())
