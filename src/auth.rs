@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::config::{self, FirstPass, Settings};
 use crate::enrollment::{self, Enrollment};
 use crate::files::{self, ReadError, UserInfo};
+use crate::logtext::{prose, reason, token};
 use crate::scratch::{looks_like_scratch_code, SCRATCH_DIGITS};
 use crate::seal;
 use crate::state::StateDir;
@@ -51,7 +52,10 @@ pub trait PamIo {
     fn log(&self, level: Level, msg: &str);
 }
 
-/// Who is logging in, for the audit line.
+/// Who is logging in, for the audit line. Every value that comes from
+/// outside (user, service, remote host, paths, group names) is a
+/// [`token`]; every reason goes through [`reason`]. So no value can pose as
+/// one of the line's own `key=value` fields (see `logtext`).
 struct Audit {
     user: String,
     service: String,
@@ -62,52 +66,14 @@ impl Audit {
     fn line(&self, result: &str, detail: &str) -> String {
         let mut s = format!(
             "user={} service={} rhost={} result={result}",
-            client_field(&self.user),
-            client_field(&self.service),
-            client_field(&self.rhost)
+            token(&self.user),
+            token(&self.service),
+            token(&self.rhost)
         );
         if !detail.is_empty() {
             let _ = write!(s, " {detail}");
         }
         s
-    }
-}
-
-/// A field that a remote client may choose: the user name (sshd passes on
-/// what was typed), the remote host (reverse DNS), and the service for
-/// good measure. Plain if it is plain, otherwise quoted with every byte
-/// outside printable ASCII, and `"`, `\` and `=`, written `\xHH`. Either
-/// way it is one token with no space and no `=`, so it cannot pose as
-/// another field to a log watcher that bans on `rhost=... result=...`.
-fn client_field(s: &str) -> String {
-    let plain = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'=';
-    if s.is_empty() {
-        return "-".to_owned();
-    }
-    if s.bytes().all(plain) {
-        return s.to_owned();
-    }
-    let mut out = String::from("\"");
-    for b in s.bytes() {
-        if plain(b) && b != b'\\' {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A field of the module's own making (a reason, a path from the
-/// configuration): plain if it is plain, otherwise quoted with escapes.
-fn field(s: &str) -> String {
-    if s.is_empty() {
-        "-".to_owned()
-    } else if s.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
-        s.to_owned()
-    } else {
-        format!("{s:?}")
     }
 }
 
@@ -124,7 +90,10 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
     let settings = match config::from_args(args, &files::read_config_file) {
         Ok(s) => s,
         Err(e) => {
-            io.log(Level::Err, &format!("configuration error: {e}; denying"));
+            io.log(
+                Level::Err,
+                &format!("configuration error: {}; denying", prose(&e.to_string())),
+            );
             return Verdict::AuthErr;
         }
     };
@@ -144,8 +113,8 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
                 "start",
                 &format!(
                     "secret={} state_dir={} window={} rate_limit={}",
-                    field(&settings.secret),
-                    field(&settings.state_dir.to_string_lossy()),
+                    token(&settings.secret),
+                    token(&settings.state_dir.to_string_lossy()),
                     settings.policy.window,
                     settings.policy.rate_limit
                 ),
@@ -158,7 +127,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         Err(e) => {
             io.log(
                 Level::Err,
-                &audit.line("error", &format!("reason=\"user lookup failed: {e}\"")),
+                &audit.line("error", &reason(&format!("user lookup failed: {e}"))),
             );
             return Verdict::AuthErr;
         }
@@ -173,10 +142,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
             return Verdict::Ignore;
         }
         Err(e) => {
-            io.log(
-                Level::Err,
-                &audit.line("config-error", &format!("reason={}", field(&e))),
-            );
+            io.log(Level::Err, &audit.line("config-error", &reason(&e)));
             return Verdict::AuthErr;
         }
     }
@@ -186,10 +152,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         Some(u) => match load_enrollment(&settings, u, io) {
             Ok(e) => e,
             Err(why) => {
-                io.log(
-                    Level::Err,
-                    &audit.line("config-error", &format!("reason={}", field(&why))),
-                );
+                io.log(Level::Err, &audit.line("config-error", &reason(&why)));
                 return Verdict::AuthErr;
             }
         },
@@ -230,7 +193,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
     let Some(input) = read_code(io, &settings, digits) else {
         io.log(
             Level::Notice,
-            &audit.line("no-code", "reason=\"conversation failed or no code given\""),
+            &audit.line("no-code", &reason("conversation failed or no code given")),
         );
         return Verdict::AuthErr;
     };
@@ -240,7 +203,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         Standing::NotEnrolled => {
             io.log(
                 Level::Notice,
-                &audit.line("not-enrolled", "reason=\"no secret file\""),
+                &audit.line("not-enrolled", &reason("no secret file")),
             );
             return Verdict::AuthErr;
         }
@@ -249,10 +212,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
             return Verdict::AuthErr;
         }
         Standing::Problem(why) => {
-            io.log(
-                Level::Err,
-                &audit.line("file-problem", &format!("reason={}", field(&why))),
-            );
+            io.log(Level::Err, &audit.line("file-problem", &reason(&why)));
             return Verdict::AuthErr;
         }
     };
@@ -301,10 +261,7 @@ fn attempt(
     let (outcome, remaining) = match decided {
         Ok(o) => o,
         Err(why) => {
-            io.log(
-                Level::Err,
-                &audit.line("state-error", &format!("reason={}", field(&why))),
-            );
+            io.log(Level::Err, &audit.line("state-error", &reason(&why)));
             return Attempt::Done(Verdict::AuthErr);
         }
     };
@@ -327,7 +284,7 @@ fn attempt(
             if !io.set_authtok(&c.password) {
                 io.log(
                     Level::Err,
-                    &audit.line("error", "reason=\"could not set PAM_AUTHTOK\""),
+                    &audit.line("error", &reason("could not set PAM_AUTHTOK")),
                 );
                 return Attempt::Done(Verdict::AuthErr);
             }
@@ -397,7 +354,10 @@ fn group_rules(settings: &Settings, user: Option<&UserInfo>) -> Result<Option<St
     let lookup = |e: std::io::Error| format!("group lookup failed: {e}");
     if let Some(g) = &settings.require_group {
         if !files::group_exists(g).map_err(lookup)? {
-            return Err(format!("require_group names {g:?}, which does not exist"));
+            return Err(format!(
+                "require_group names {}, which does not exist",
+                token(g)
+            ));
         }
     }
     let Some(u) = user else {
@@ -405,12 +365,12 @@ fn group_rules(settings: &Settings, user: Option<&UserInfo>) -> Result<Option<St
     };
     if let Some(g) = &settings.exempt_group {
         if files::in_group(u, g).map_err(lookup)? {
-            return Ok(Some(format!("exempt_group={}", field(g))));
+            return Ok(Some(format!("exempt_group={}", token(g))));
         }
     }
     if let Some(g) = &settings.require_group {
         if !files::in_group(u, g).map_err(lookup)? {
-            return Ok(Some(format!("require_group={}", field(g))));
+            return Ok(Some(format!("require_group={}", token(g))));
         }
     }
     Ok(None)
@@ -432,12 +392,12 @@ fn load_enrollment(
             Level::Debug,
             &format!(
                 "reading {} as {}",
-                field(&path.to_string_lossy()),
+                token(&path.to_string_lossy()),
                 if as_owner { "the user" } else { "root" }
             ),
         );
     }
-    let shown = path.display();
+    let shown = token(&path.to_string_lossy());
     // Only called for a sealed file: the host key is read as root.
     let unseal = |sealed: &str| {
         let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| e.to_string())?;
@@ -544,22 +504,4 @@ fn decide(
         outcome,
         verify::remaining_scratch(&enrollment.scratch, &state),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_fields_are_single_tokens() {
-        assert_eq!(client_field(""), "-");
-        assert_eq!(client_field("alice"), "alice");
-        assert_eq!(client_field("DOMAIN\\bob"), "DOMAIN\\bob");
-        assert_eq!(
-            client_field("x rhost=1.2.3.4"),
-            "\"x\\x20rhost\\x3d1.2.3.4\""
-        );
-        assert_eq!(client_field("a\"b\\c\n"), "\"a\\x22b\\x5cc\\x0a\"");
-        assert_eq!(client_field("jos\u{e9}"), "\"jos\\xc3\\xa9\"");
-    }
 }

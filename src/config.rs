@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::files::UserInfo;
+use crate::logtext::{self, safe_name, token};
 use crate::seal::DEFAULT_HOST_KEY;
 use crate::state::DEFAULT_STATE_DIR;
 use crate::verify::{Policy, RateLimit, MAX_WINDOW};
@@ -82,19 +83,47 @@ impl Settings {
     }
 }
 
+/// Why the settings were refused. Names the argument or the file's line
+/// and key, never a value (a secret pasted into the wrong place must not
+/// reach syslog); names from outside are shown only through
+/// [`safe_name`] or as a [`token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    Unknown(String),
-    Malformed { key: String, why: String },
-    File { path: PathBuf, why: String },
+    /// An argument that is none of the module's: its position (1-based)
+    /// and its name, when [`safe_name`] lets it through.
+    Unknown {
+        position: usize,
+        name: Option<String>,
+        with_value: bool,
+    },
+    Malformed {
+        key: String,
+        why: String,
+    },
+    File {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Unknown(a) => write!(f, "unknown argument {a:?}"),
+            ConfigError::Unknown {
+                position,
+                name: Some(name),
+                with_value,
+            } => {
+                let value = if *with_value { "=..." } else { "" };
+                write!(f, "unknown argument {name}{value} (argument {position})")
+            }
+            ConfigError::Unknown { position, .. } => {
+                write!(f, "unknown argument {position} (not shown)")
+            }
             ConfigError::Malformed { key, why } => write!(f, "bad value for {key}: {why}"),
-            ConfigError::File { path, why } => write!(f, "config file {}: {why}", path.display()),
+            ConfigError::File { path, why } => {
+                write!(f, "config file {}: {why}", token(&path.to_string_lossy()))
+            }
         }
     }
 }
@@ -137,7 +166,7 @@ pub type ConfigReader<'a> = &'a dyn Fn(&Path) -> Result<Option<String>, String>;
 pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, ConfigError> {
     let mut config_path: Option<&str> = None;
     let mut pairs = Vec::with_capacity(args.len());
-    for arg in args {
+    for (position, arg) in args.iter().enumerate() {
         let (key, value) = match arg.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (arg.as_str(), None),
@@ -149,7 +178,7 @@ pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, Co
                     .ok_or_else(|| malformed("config", "expected config=PATH"))?,
             );
         } else {
-            pairs.push((key, value));
+            pairs.push((position + 1, key, value));
         }
     }
 
@@ -162,14 +191,32 @@ pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, Co
     match read(path).map_err(file_err)? {
         Some(text) => {
             let file: FileSettings =
-                toml::from_str(&text).map_err(|e| file_err(e.message().trim().to_owned()))?;
-            apply_file(&mut settings, file).map_err(|e| file_err(e.to_string()))?;
+                toml::from_str(&text).map_err(|e| file_err(logtext::toml_problem(&text, &e)))?;
+            apply_file(&mut settings, file).map_err(|e| {
+                let line = match &e {
+                    ConfigError::Malformed { key, .. } => logtext::line_of_key(&text, key),
+                    _ => None,
+                };
+                match line {
+                    Some(n) => file_err(format!("line {n}: {e}")),
+                    None => file_err(e.to_string()),
+                }
+            })?;
         }
         None if config_path.is_some() => return Err(file_err("does not exist".into())),
         None => {}
     }
-    for (key, value) in pairs {
-        apply_arg(&mut settings, key, value)?;
+    for (position, key, value) in pairs {
+        apply_arg(&mut settings, key, value).map_err(|e| match e {
+            ConfigError::Unknown {
+                name, with_value, ..
+            } => ConfigError::Unknown {
+                position,
+                name,
+                with_value,
+            },
+            e => e,
+        })?;
     }
     check(&settings)?;
     Ok(settings)
@@ -241,7 +288,7 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
             let v = need(value)?;
             let n = v
                 .parse()
-                .map_err(|_| malformed(key, format!("{v:?} is not a number")))?;
+                .map_err(|_| malformed(key, "the value is not a number"))?;
             s.policy.window = check_window(n)?;
         }
         "rate_limit" => s.policy.rate_limit = parse_rate_limit(&need(value)?)?,
@@ -262,11 +309,11 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
             s.first_pass = FirstPass::Use;
         }
         _ => {
-            let shown = match value {
-                Some(_) => format!("{key}=..."),
-                None => key.to_owned(),
-            };
-            return Err(ConfigError::Unknown(shown));
+            return Err(ConfigError::Unknown {
+                position: 0,
+                name: safe_name(key).map(str::to_owned),
+                with_value: value.is_some(),
+            });
         }
     }
     Ok(())
@@ -295,7 +342,7 @@ fn check_window(n: u64) -> Result<u64, ConfigError> {
 
 /// Parses `N/SECONDS`.
 pub fn parse_rate_limit(v: &str) -> Result<RateLimit, ConfigError> {
-    let bad = || malformed("rate_limit", format!("{v:?} is not N/SECONDS, e.g. 3/30"));
+    let bad = || malformed("rate_limit", "the value is not N/SECONDS, e.g. 3/30");
     let (n, secs) = v.split_once('/').ok_or_else(bad)?;
     let max_failures: u32 = n.trim().parse().map_err(|_| bad())?;
     let seconds: u64 = secs.trim().parse().map_err(|_| bad())?;
@@ -304,7 +351,7 @@ pub fn parse_rate_limit(v: &str) -> Result<RateLimit, ConfigError> {
     {
         return Err(malformed(
             "rate_limit",
-            format!("{v:?}: N must be 1 to {MAX_RATE_FAILURES}, SECONDS 1 to {MAX_RATE_SECONDS}"),
+            format!("N must be 1 to {MAX_RATE_FAILURES}, SECONDS 1 to {MAX_RATE_SECONDS}"),
         ));
     }
     Ok(RateLimit {
@@ -315,7 +362,7 @@ pub fn parse_rate_limit(v: &str) -> Result<RateLimit, ConfigError> {
 
 fn parse_group(key: &str, v: &str) -> Result<String, ConfigError> {
     if v.is_empty() || v.contains(|c: char| c == '/' || c.is_whitespace() || c.is_control()) {
-        return Err(malformed(key, format!("{v:?} is not a group name")));
+        return Err(malformed(key, "the value is not a group name"));
     }
     Ok(v.to_owned())
 }
@@ -323,7 +370,7 @@ fn parse_group(key: &str, v: &str) -> Result<String, ConfigError> {
 fn parse_abs_path(key: &str, v: &str) -> Result<PathBuf, ConfigError> {
     let p = PathBuf::from(v);
     if !p.is_absolute() {
-        return Err(malformed(key, format!("{v:?} is not an absolute path")));
+        return Err(malformed(key, "the value is not an absolute path"));
     }
     Ok(p)
 }
@@ -360,15 +407,13 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, String>
             out.push_str(&home);
             rest = r;
         } else {
-            return Err(format!(
-                "{template:?}: only ${{USER}} and ${{HOME}} may be used"
-            ));
+            return Err("the secret path may use only ${USER} and ${HOME}".to_owned());
         }
     }
     out.push_str(rest);
     let path = PathBuf::from(out);
     if !path.is_absolute() {
-        return Err(format!("{template:?} is not an absolute path"));
+        return Err("the secret path is not absolute".to_owned());
     }
     Ok(path)
 }
@@ -431,6 +476,63 @@ mod tests {
             &["require_group="],
         ] {
             assert!(from_args(&args(bad), &none).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn errors_never_show_a_value() {
+        const S: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+        for (bad, want) in [
+            (vec![S.to_owned()], "unknown argument 1 (not shown)"),
+            (
+                vec!["debug".into(), format!("{S}=1")],
+                "unknown argument 2 (not shown)",
+            ),
+            (vec!["nulok".into()], "unknown argument nulok (argument 1)"),
+            (
+                vec![format!("window={S}")],
+                "bad value for window: the value is not a number",
+            ),
+            (
+                vec![format!("rate_limit={S}")],
+                "bad value for rate_limit: the value is not N/SECONDS",
+            ),
+            (
+                vec![format!("require_group=a {S}")],
+                "the value is not a group name",
+            ),
+            (
+                vec![format!("secret={S}")],
+                "the secret path is not absolute",
+            ),
+            (
+                vec![format!("secret=/x/${{{S}}}")],
+                "may use only ${USER} and ${HOME}",
+            ),
+        ] {
+            let e = from_args(&bad, &none).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad:?}: {e}");
+            assert!(!e.contains(S), "{bad:?}: {e}");
+        }
+        for (text, want) in [
+            (
+                format!("window = \"{S}\"\n"),
+                "line 1: wrong type of value (window)",
+            ),
+            (format!("nullok = true\n{S} = 1\n"), "line 2: unknown key"),
+            (
+                format!("nullok = true\nrate_limit = \"{S}\"\n"),
+                "line 2: bad value for rate_limit",
+            ),
+            (
+                format!("prompt = \"{S}\n"),
+                "line 1: not valid TOML (prompt)",
+            ),
+        ] {
+            let read = |_: &Path| -> Result<Option<String>, String> { Ok(Some(text.clone())) };
+            let e = from_args(&[], &read).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+            assert!(!e.contains(S), "{text}: {e}");
         }
     }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::google::{self, GoogleError, GoogleFile};
+use crate::logtext;
 use crate::otp::{self, Algorithm, OtpKey, ParamError};
 use crate::scratch::{BadScratchHash, ScratchHash};
 use crate::seal::{self, HostPublicKey, SealError};
@@ -83,8 +84,9 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatError {
     NotUtf8,
-    /// The TOML did not parse or had unknown or mistyped keys; the message
-    /// is toml's, stripped of the offending line (which may hold the secret).
+    /// The TOML did not parse or had unknown or mistyped keys: where and
+    /// what, in the module's own words (`logtext::toml_problem`), never the
+    /// value (which may be the secret, typed into the wrong key).
     Toml(String),
     Version(u32),
     NoSecret,
@@ -97,6 +99,38 @@ pub enum FormatError {
     /// The sealed secret did not open (the reason).
     Unseal(String),
     Google(GoogleError),
+    /// An error about one key of the file, and the line that sets it.
+    AtLine {
+        line: usize,
+        error: Box<FormatError>,
+    },
+}
+
+impl FormatError {
+    /// The key of the native format this error is about, if one.
+    fn key(&self) -> Option<&'static str> {
+        Some(match self {
+            FormatError::Version(_) => "version",
+            FormatError::Base32 | FormatError::Param(ParamError::SecretLength(_)) => "secret",
+            FormatError::Param(ParamError::Algorithm) => "algorithm",
+            FormatError::Param(ParamError::Digits(_)) => "digits",
+            FormatError::Param(ParamError::Period(_)) => "period",
+            FormatError::Scratch(_) | FormatError::TooManyScratchCodes(_) => "scratch_codes",
+            FormatError::Unseal(_) => "sealed_secret",
+            _ => return None,
+        })
+    }
+
+    /// The error with the line of `text` that sets its key, when found.
+    fn at_line_of(self, text: &str) -> FormatError {
+        match self.key().and_then(|k| logtext::line_of_key(text, k)) {
+            Some(line) => FormatError::AtLine {
+                line,
+                error: Box::new(self),
+            },
+            None => self,
+        }
+    }
 }
 
 impl fmt::Display for FormatError {
@@ -115,11 +149,25 @@ impl fmt::Display for FormatError {
             FormatError::Sealed => f.write_str("the secret is sealed and cannot be opened here"),
             FormatError::Unseal(why) => write!(f, "cannot open the sealed secret: {why}"),
             FormatError::Google(e) => e.fmt(f),
+            FormatError::AtLine { line, error } => write!(f, "line {line}: {error}"),
         }
     }
 }
 
 impl std::error::Error for FormatError {}
+
+/// A secret file that is not written out: what the module would refuse
+/// in it. Never holds the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerializeError(pub FormatError);
+
+impl fmt::Display for SerializeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the secret file would be unusable: {}", self.0)
+    }
+}
+
+impl std::error::Error for SerializeError {}
 
 impl From<ParamError> for FormatError {
     fn from(e: ParamError) -> Self {
@@ -197,14 +245,43 @@ impl SecretFile {
         Ok(())
     }
 
-    pub fn to_toml(&self) -> Zeroizing<String> {
-        // Serializing plain strings and integers cannot fail.
-        Zeroizing::new(toml::to_string(self).unwrap_or_default())
+    /// The file's text. An error, never an empty string: a file whose
+    /// parameters the module would refuse (the `toml` crate would write a
+    /// period of `u64::MAX` without complaint) or whose text would not read
+    /// back is not written out, so a good file is never replaced by an
+    /// empty or unusable one.
+    pub fn to_toml(&self) -> Result<Zeroizing<String>, SerializeError> {
+        self.check_params().map_err(SerializeError)?;
+        let text = Zeroizing::new(
+            toml::to_string(self).map_err(|_| SerializeError(FormatError::NoSecret))?,
+        );
+        SecretFile::parse(text.as_bytes()).map_err(SerializeError)?;
+        if text.trim().is_empty() {
+            return Err(SerializeError(FormatError::NoSecret));
+        }
+        Ok(text)
+    }
+
+    /// Every field but the secret checked as [`to_enrollment`](Self::to_enrollment) checks it.
+    fn check_params(&self) -> Result<(), FormatError> {
+        if self.version != FORMAT_VERSION {
+            return Err(FormatError::Version(self.version));
+        }
+        if self.secret.is_none() == self.sealed_secret.is_none() {
+            return Err(FormatError::NoSecret);
+        }
+        self.algorithm.parse::<Algorithm>()?;
+        otp::check_digits(self.digits)?;
+        otp::check_period(self.period)?;
+        if self.scratch_codes.len() > MAX_SCRATCH_CODES {
+            return Err(FormatError::TooManyScratchCodes(self.scratch_codes.len()));
+        }
+        Ok(())
     }
 
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
         let text = std::str::from_utf8(bytes).map_err(|_| FormatError::NotUtf8)?;
-        toml::from_str(text).map_err(|e| FormatError::Toml(e.message().to_owned()))
+        toml::from_str(text).map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))
     }
 
     /// Checks every field and builds the key. A sealed secret fails with
@@ -301,7 +378,12 @@ pub fn parse_with(bytes: &[u8], unseal: Option<Unsealer<'_>>) -> Result<Enrollme
         let g = google::parse(bytes).map_err(FormatError::Google)?;
         return Enrollment::from_google(&g);
     }
-    SecretFile::parse(bytes)?.to_enrollment_with(unseal)
+    let file = SecretFile::parse(bytes)?;
+    file.to_enrollment_with(unseal).map_err(|e| {
+        // `parse` checked that the bytes are UTF-8.
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        e.at_line_of(text)
+    })
 }
 
 /// Decodes base32, tolerating lower case, spaces, dashes and `=` padding.
@@ -390,13 +472,49 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_line_and_key_never_the_value() {
+        // A secret pasted into the wrong key, or a malformed line around it.
+        const S: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        for (text, want) in [
+            (
+                format!("version = 1\nsecret = \"{S}\"\nalgorithm = \"{S}\"\n"),
+                "line 3: unknown algorithm",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\"\ndigits = \"{S}\"\n"),
+                "malformed TOML: line 3: wrong type of value (digits)",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\"\n{S} = 1\n"),
+                "malformed TOML: line 3: unknown key",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\"\nperiod = 0\n"),
+                "line 3: period 0 is out of range",
+            ),
+            (
+                format!("version = 1\nalgorithm = \"SHA1\"\nsecret = \"{S}!\"\n"),
+                "line 3: secret is not valid base32",
+            ),
+            (
+                format!("version = 1\nsecret = \"{S}\nperiod = 30\n"),
+                "malformed TOML: line 2: not valid TOML (secret)",
+            ),
+        ] {
+            let err = parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+            assert!(!err.contains(&S[..16]), "the value in {err}");
+        }
+    }
+
+    #[test]
     fn sealing_replaces_the_secret() {
         let secret = b"12345678901234567890";
         let key = OtpKey::new(secret, Algorithm::Sha1, 6, 30).unwrap();
         let host = seal::HostSecretKey::generate().unwrap();
         let mut file = SecretFile::new(secret, &key, &[ScratchHash::new("12345678", [1; 16])]);
         file.seal(&host.public(), "alice").unwrap();
-        let text = file.to_toml();
+        let text = file.to_toml().unwrap();
         assert!(!text.contains("\nsecret = "), "{}", text.as_str());
         assert!(text.contains("sealed_secret = \"v1:"));
         assert!(text.contains("scratch_codes = [\"pbkdf2"));
@@ -419,10 +537,36 @@ mod tests {
             &key,
             &[ScratchHash::new("12345678", [1; 16])],
         );
-        let e = parse(file.to_toml().as_bytes()).unwrap();
+        let e = parse(file.to_toml().unwrap().as_bytes()).unwrap();
         assert_eq!(e.key.algorithm(), Algorithm::Sha256);
         assert_eq!(e.key.digits(), 8);
         assert_eq!(e.key.period(), 60);
         assert!(e.scratch[0].matches("12345678"));
+    }
+
+    #[test]
+    fn to_toml_fails_rather_than_writing_nothing() {
+        // TOML integers are signed 64-bit: a period past i64::MAX cannot be
+        // written so that it reads back. That is an error, not an empty or
+        // unreadable file.
+        let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap();
+        let mut file = SecretFile::new(b"12345678901234567890", &key, &[]);
+        file.period = u64::MAX;
+        assert_eq!(
+            file.to_toml().map(|t| t.to_string()),
+            Err(SerializeError(FormatError::Param(ParamError::Period(
+                u64::MAX
+            ))))
+        );
+        file.period = 0;
+        assert!(file.to_toml().is_err());
+        file.period = 30;
+        file.secret = None;
+        assert_eq!(
+            file.to_toml().map(|t| t.to_string()),
+            Err(SerializeError(FormatError::NoSecret))
+        );
+        file.secret = Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into());
+        assert!(file.to_toml().unwrap().contains("period = 30"));
     }
 }

@@ -161,7 +161,13 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleFile, GoogleError> {
                 ("STEP_SIZE" | "WINDOW_SIZE" | "RATE_LIMIT" | "HOTP_COUNTER", _) => {
                     return Err(bad(&format!("bad values for {name}")))
                 }
-                _ => return Err(bad(&format!("unknown option {name:?}"))),
+                // The name only if it cannot be a secret (see `safe_name`).
+                _ => {
+                    return Err(bad(&match crate::logtext::safe_name(name) {
+                        Some(n) => format!("unknown option {n}"),
+                        None => "unknown option".to_owned(),
+                    }))
+                }
             }
         } else if looks_like_scratch_code(line) {
             file.scratch_codes.push(Zeroizing::new(line.to_owned()));
@@ -251,7 +257,14 @@ mod tests {
     #[test]
     fn rejects_bad_files() {
         for (bad, want) in [
-            ("JBSWY3DPEHPK3PXP\n\" FROB 1\n", "unknown option"),
+            (
+                "JBSWY3DPEHPK3PXP\n\" FROB 1\n",
+                "line 2: unknown option FROB",
+            ),
+            (
+                "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n\" JBSWY3DPEHPK3PXPJBSW 1\n",
+                "line 3: unknown option",
+            ),
             ("JBSWY3DPEHPK3PXP\n\" WINDOW_SIZE 0\n", "bad values"),
             ("JBSWY3DPEHPK3PXP\n\" STEP_SIZE x\n", "numbers"),
             ("JBSWY3DPEHPK3PXP\nhello\n", "line 2"),
@@ -264,6 +277,7 @@ mod tests {
         ] {
             let err = parse(bad.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(want), "{bad:?}: {err}");
+            assert!(!err.contains("JBSWY3DP"), "a value in {err}");
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`config`]: module arguments and config.toml.
 //! - [`files`], [`state`]: safe opening of secret files, identities, atomic
 //!   writes, the locked per-user state.
+//! - [`logtext`]: log-line tokens and error text no outside value can forge.
 //! - [`auth`]: one login, from arguments to a verdict, over a trait.
 //! - `pam`: the libpam edge; the only module with `unsafe` code.
 #![deny(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod config;
 pub mod enrollment;
 pub mod files;
 pub mod google;
+pub mod logtext;
 pub mod otp;
 pub mod otpauth;
 pub mod scratch;

@@ -61,7 +61,7 @@ impl FromStr for Algorithm {
             "SHA1" => Ok(Algorithm::Sha1),
             "SHA256" => Ok(Algorithm::Sha256),
             "SHA512" => Ok(Algorithm::Sha512),
-            _ => Err(ParamError::Algorithm(s.to_owned())),
+            _ => Err(ParamError::Algorithm),
         }
     }
 }
@@ -69,7 +69,9 @@ impl FromStr for Algorithm {
 /// A parameter outside what the format allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamError {
-    Algorithm(String),
+    /// An algorithm name that is none of the three; the text is not kept,
+    /// as it may be a secret typed into the wrong key.
+    Algorithm,
     Digits(u64),
     Period(u64),
     SecretLength(usize),
@@ -78,9 +80,7 @@ pub enum ParamError {
 impl fmt::Display for ParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ParamError::Algorithm(a) => {
-                write!(f, "unknown algorithm {a:?} (SHA1, SHA256 or SHA512)")
-            }
+            ParamError::Algorithm => f.write_str("unknown algorithm (SHA1, SHA256 or SHA512)"),
             ParamError::Digits(d) => write!(f, "digits {d} is out of range (6 to 8)"),
             ParamError::Period(p) => write!(f, "period {p} is out of range (1 to {MAX_PERIOD})"),
             ParamError::SecretLength(n) => write!(

@@ -6,6 +6,14 @@
 //! otpauth://totp/ISSUER:ACCOUNT?secret=BASE32&issuer=ISSUER[&algorithm=..][&digits=..][&period=..]
 //! ```
 //!
+//! The label follows the Key Uri Format's grammar, `accountname / issuer
+//! (":" / "%3A") *"%20" accountname`: a literal or encoded colon separates
+//! issuer and account, spaces before the account are not part of it, and
+//! neither part may hold a colon. So the builder refuses an issuer or
+//! account that an app would split differently (one with a colon, an
+//! account that starts with a space) rather than encode it: whatever it
+//! emits, every conforming app reads back as the same two parts.
+//!
 //! Pure: strings in, strings out.
 #![forbid(unsafe_code)]
 
@@ -45,9 +53,11 @@ impl fmt::Debug for UriParts<'_> {
 /// The otpauth URI: `otpauth://totp/ISSUER:ACCOUNT?secret=...&issuer=ISSUER`,
 /// then `algorithm`, `digits` and `period` only when they are not the
 /// defaults (apps that do not know them then still get them right). Issuer
-/// and account are percent-encoded (UTF-8, `%20` for a space, `%3A` for a
-/// colon), so the colon between them is the only literal one.
-pub fn uri(p: &UriParts<'_>) -> Zeroizing<String> {
+/// and account are percent-encoded (UTF-8, `%20` for a space), so the
+/// colon between them is the only one. Refused ([`check_label`]): an
+/// issuer or account with a colon, an account that starts with a space.
+pub fn uri(p: &UriParts<'_>) -> Result<Zeroizing<String>, UriError> {
+    check_label(p.issuer, p.account)?;
     let mut uri = Zeroizing::new(format!(
         "{PREFIX}{}:{}?secret={}&issuer={}",
         percent_encode(p.issuer, b"@"),
@@ -64,7 +74,21 @@ pub fn uri(p: &UriParts<'_>) -> Zeroizing<String> {
     if p.period != DEFAULT_PERIOD {
         let _ = write!(uri, "&period={}", p.period);
     }
-    uri
+    Ok(uri)
+}
+
+/// Whether an issuer and an account survive the Key Uri Format's label
+/// grammar unchanged: neither holds a colon (the separator, literal or
+/// `%3A`), and the account does not start with a space (apps drop spaces
+/// after the separator).
+pub fn check_label(issuer: &str, account: &str) -> Result<(), UriError> {
+    if issuer.contains(':') || account.contains(':') {
+        return Err(UriError::Colon);
+    }
+    if account.starts_with(' ') {
+        return Err(UriError::LeadingSpace);
+    }
+    Ok(())
 }
 
 /// Whether algorithm, digits and period are what every app assumes.
@@ -120,6 +144,10 @@ pub enum UriError {
     NotANumber(String),
     /// The label's issuer prefix and the `issuer` parameter differ.
     IssuerMismatch,
+    /// An issuer or account with a colon, which separates the two.
+    Colon,
+    /// An account that starts with a space, which apps drop.
+    LeadingSpace,
 }
 
 impl fmt::Display for UriError {
@@ -136,6 +164,12 @@ impl fmt::Display for UriError {
             UriError::IssuerMismatch => {
                 f.write_str("the label's issuer and the issuer parameter differ")
             }
+            UriError::Colon => {
+                f.write_str("an issuer or account may not contain ':' (it separates the two)")
+            }
+            UriError::LeadingSpace => {
+                f.write_str("an account may not start with a space (apps drop it)")
+            }
         }
     }
 }
@@ -150,9 +184,11 @@ impl From<ParamError> for UriError {
 
 /// Parses what [`uri`] builds, and the Key Uri Format's other spellings:
 /// scheme and type in any case, a label without issuer prefix, parameters
-/// in any order, unknown parameters (`image`, ...) ignored. Only a literal
-/// colon separates issuer and account in the label (`uri` encodes any
-/// other). `+` is a plus sign, as RFC 3986 has it.
+/// in any order, unknown parameters (`image`, ...) ignored. As the format
+/// has it, the first colon in the label, literal or `%3A` (either case),
+/// separates issuer and account, and spaces (` ` or `%20`) after it are
+/// dropped; an issuer or account holding another colon is refused. `+` is
+/// a plus sign, as RFC 3986 has it, not a space.
 pub fn parse(s: &str) -> Result<Otpauth, UriError> {
     let head = s.get(..PREFIX.len()).ok_or(UriError::NotTotp)?;
     if !head.eq_ignore_ascii_case(PREFIX) {
@@ -160,10 +196,16 @@ pub fn parse(s: &str) -> Result<Otpauth, UriError> {
     }
     let rest = &s[PREFIX.len()..];
     let (label, query) = rest.split_once('?').ok_or(UriError::NoQuery)?;
-    let (label_issuer, account) = match label.split_once(':') {
+    let (label_issuer, account) = match split_label(label) {
         Some((i, a)) => (Some(percent_decode(i)?), percent_decode(a)?),
         None => (None, percent_decode(label)?),
     };
+    // Spaces before the account are not part of it (with or without an
+    // issuer prefix, so that what is parsed can be built again).
+    let account = account.trim_start_matches(' ').to_owned();
+    if account.contains(':') {
+        return Err(UriError::Colon);
+    }
 
     let mut secret: Option<Zeroizing<String>> = None;
     let mut issuer: Option<String> = None;
@@ -200,6 +242,9 @@ pub fn parse(s: &str) -> Result<Otpauth, UriError> {
         (Some(a), _) => a,
         (None, b) => b.unwrap_or_default(),
     };
+    if issuer.contains(':') {
+        return Err(UriError::Colon);
+    }
     Ok(Otpauth {
         issuer,
         account,
@@ -208,6 +253,24 @@ pub fn parse(s: &str) -> Result<Otpauth, UriError> {
         digits: digits.unwrap_or(DEFAULT_DIGITS),
         period: period.unwrap_or(DEFAULT_PERIOD),
     })
+}
+
+/// The label split at its first colon, literal or percent-encoded:
+/// (issuer, account), both still encoded.
+fn split_label(label: &str) -> Option<(&str, &str)> {
+    let bytes = label.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b':' {
+            return Some((&label[..i], &label[i + 1..]));
+        }
+        if b == b'%'
+            && bytes.get(i + 1) == Some(&b'3')
+            && matches!(bytes.get(i + 2), Some(b'A' | b'a'))
+        {
+            return Some((&label[..i], &label[i + 3..]));
+        }
+    }
+    None
 }
 
 /// Fills an empty slot; `Err` if it was already filled.
@@ -270,10 +333,14 @@ mod tests {
         }
     }
 
+    fn built(p: &UriParts<'_>) -> String {
+        uri(p).unwrap().to_string()
+    }
+
     #[test]
     fn uri_with_defaults_has_no_parameters() {
         assert_eq!(
-            uri(&parts("Example", "alice@google.com")).as_str(),
+            built(&parts("Example", "alice@google.com")),
             "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"
         );
     }
@@ -281,14 +348,31 @@ mod tests {
     #[test]
     fn uri_percent_encodes_issuer_and_account() {
         assert_eq!(
-            uri(&parts("ACME Co & Sons", "jö/x?y#z%")).as_str(),
-            "otpauth://totp/ACME%20Co%20%26%20Sons:j%C3%B6%2Fx%3Fy%23z%25\
+            built(&parts("ACME Co & Sons", "jö/x?y#z%+ ")),
+            "otpauth://totp/ACME%20Co%20%26%20Sons:j%C3%B6%2Fx%3Fy%23z%25%2B%20\
              ?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co%20%26%20Sons"
         );
-        assert_eq!(
-            uri(&parts("a:b", "c:d")).as_str(),
-            "otpauth://totp/a%3Ab:c%3Ad?secret=JBSWY3DPEHPK3PXP&issuer=a%3Ab"
-        );
+    }
+
+    #[test]
+    fn uri_refuses_what_apps_would_split_differently() {
+        // A colon, literal or %3A, separates issuer and account in every
+        // conforming app, and spaces after it are dropped: such parts
+        // cannot be encoded so that they come back unchanged.
+        for (issuer, account, want) in [
+            ("a:b", "c", UriError::Colon),
+            ("a", "c:d", UriError::Colon),
+            ("", "c:d", UriError::Colon),
+            ("a", " c", UriError::LeadingSpace),
+            ("a", " ", UriError::LeadingSpace),
+        ] {
+            assert_eq!(
+                uri(&parts(issuer, account)).unwrap_err(),
+                want,
+                "{issuer:?} {account:?}"
+            );
+        }
+        assert!(check_label("a b ", "c d ").is_ok());
     }
 
     #[test]
@@ -297,12 +381,12 @@ mod tests {
         p.algorithm = Algorithm::Sha512;
         p.digits = 8;
         assert_eq!(
-            uri(&p).as_str(),
+            built(&p),
             "otpauth://totp/h:a@h?secret=JBSWY3DPEHPK3PXP&issuer=h&algorithm=SHA512&digits=8"
         );
         p = parts("h", "a@h");
         p.period = 60;
-        assert!(uri(&p).ends_with("&issuer=h&period=60"));
+        assert!(built(&p).ends_with("&issuer=h&period=60"));
     }
 
     #[test]
@@ -310,7 +394,8 @@ mod tests {
         for p in [
             parts("Example", "alice@google.com"),
             parts("ACME Co & Sons", "jö/x?y#z%+"),
-            parts("a:b", "c:d"),
+            parts("a%3Ab", "%3A %20"),
+            parts(" a ", "b "),
             parts("", ""),
             UriParts {
                 algorithm: Algorithm::Sha256,
@@ -319,8 +404,8 @@ mod tests {
                 ..parts("h", "a")
             },
         ] {
-            let built = uri(&p);
-            assert_eq!(parse(&built).unwrap().parts(), p, "{}", built.as_str());
+            let built = built(&p);
+            assert_eq!(parse(&built).unwrap().parts(), p, "{built}");
         }
     }
 
@@ -331,6 +416,39 @@ mod tests {
         assert_eq!(u.period, 60);
         let u = parse("otpauth://totp/bob?secret=JBSWY3DPEHPK3PXP&issuer=Ex").unwrap();
         assert_eq!(u.issuer, "Ex");
+    }
+
+    #[test]
+    fn parse_follows_the_key_uri_label_grammar() {
+        // %3A (either case) separates like ':'; spaces after it, literal or
+        // %20, are not part of the account; '+' in the path is a plus.
+        for label in [
+            "Example:alice",
+            "Example%3Aalice",
+            "Example%3aalice",
+            "Example:%20alice",
+            "Example%3A%20%20alice",
+            "Example: alice",
+        ] {
+            let u = parse(&format!("otpauth://totp/{label}?secret=JBSWY3DPEHPK3PXP")).unwrap();
+            assert_eq!(
+                (u.issuer.as_str(), u.account.as_str()),
+                ("Example", "alice"),
+                "{label}"
+            );
+        }
+        let u = parse("otpauth://totp/A+B:c+d?secret=JBSWY3DPEHPK3PXP&issuer=A%2BB").unwrap();
+        assert_eq!((u.issuer.as_str(), u.account.as_str()), ("A+B", "c+d"));
+        // Only the first colon separates; a second one is refused, as is a
+        // colon in the issuer parameter.
+        for bad in [
+            "otpauth://totp/a:b:c?secret=JBSWY3DPEHPK3PXP",
+            "otpauth://totp/a:b%3Ac?secret=JBSWY3DPEHPK3PXP",
+            "otpauth://totp/a%3Ab:c?secret=JBSWY3DPEHPK3PXP",
+            "otpauth://totp/b?secret=JBSWY3DPEHPK3PXP&issuer=a%3Ax",
+        ] {
+            assert_eq!(parse(bad).unwrap_err(), UriError::Colon, "{bad}");
+        }
     }
 
     #[test]

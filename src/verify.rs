@@ -111,7 +111,8 @@ impl UserState {
             .strip_suffix(STATE_TRAILER)
             .filter(|b| b.is_empty() || b.ends_with('\n'))
             .ok_or_else(|| format!("cut short: it does not end with {:?}", STATE_TRAILER.trim()))?;
-        let state: UserState = toml::from_str(body).map_err(|e| e.message().trim().to_owned())?;
+        let state: UserState =
+            toml::from_str(body).map_err(|e| crate::logtext::toml_problem(body, &e))?;
         if state.version != STATE_VERSION {
             return Err(format!("version {}", state.version));
         }

@@ -129,7 +129,7 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         (&["--period", "86401"], "period 86401 is out of range"),
         (
             &["--algorithm", "MD5"],
-            "unknown algorithm \"MD5\" (SHA1, SHA256 or SHA512)",
+            "invalid value 'MD5' for '--algorithm <SHA1|SHA256|SHA512>': unknown algorithm (SHA1, SHA256 or SHA512)",
         ),
         (
             &["--secret", "NOT*BASE32"],
@@ -183,6 +183,68 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     run(&["status", "--state-dir", "state"], "").bad_input("not an absolute path");
     run(&["status", "--rate-limit", "3"], "").bad_input("is not N/SECONDS");
     run(&["reset", "--json"], "").bad_input("unexpected argument '--json'");
+}
+
+#[test]
+fn a_secret_under_128_bits_is_refused_unless_allowed() {
+    // RFC 4226 R6: at least 128 bits. 80-bit hardware tokens need the flag.
+    let sb = Sandbox::new("");
+    let cfg = sb.config();
+    let file = sb.join("s");
+    let file = file.to_str().unwrap();
+    let before = sb.listing("");
+    for (short, bits) in [("JBSWY3DPEHPK3PXP", 80), ("JBSWY3DPEHPK3PXPJBSWY3DP", 120)] {
+        let r = run(
+            &[&enroll_args(&cfg, file)[..], &["--secret", short]].concat(),
+            "",
+        );
+        r.bad_input(&format!(
+            "--secret is {bits} bits; a new secret must have at least 128"
+        ));
+        assert!(r.stderr.contains("--allow-short-secret"), "{r:?}");
+        assert!(!r.stderr.contains(short), "{r:?}");
+        // Read from standard input, the same.
+        run(
+            &[&enroll_args(&cfg, file)[..], &["--secret", "-"]].concat(),
+            short,
+        )
+        .bad_input(&format!("--secret is {bits} bits"));
+    }
+    assert_eq!(sb.listing(""), before, "nothing written");
+    // The flag only goes with --secret.
+    run(
+        &[&enroll_args(&cfg, file)[..], &["--allow-short-secret"]].concat(),
+        "",
+    )
+    .bad_input("required arguments were not provided");
+    // 128 bits is enough; 80 with the flag.
+    let r = run(
+        &[
+            &enroll_args(&cfg, file)[..],
+            &["--secret", "JBSWY3DPEHPK3PXPJBSWY3DPEE", "--qr", "none"],
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(
+        &[
+            &enroll_args(&cfg, file)[..],
+            &[
+                "--secret",
+                "JBSWY3DPEHPK3PXP",
+                "--allow-short-secret",
+                "--force",
+                "--qr",
+                "none",
+            ],
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let t: toml::Table = fs::read_to_string(file).unwrap().parse().unwrap();
+    assert_eq!(t["secret"].as_str(), Some("JBSWY3DPEHPK3PXP"));
 }
 
 #[test]

@@ -125,7 +125,7 @@ fn an_imported_file_logs_in_with_an_oathtool_code_and_its_scratch_codes() {
 }
 
 #[test]
-fn a_user_imports_their_own_file_with_its_step_size_and_a_legacy_secret() {
+fn a_user_imports_their_own_file_with_its_step_size_and_a_legacy_secret_when_allowed() {
     let user = TestUser::get("imp-self");
     let text = users_google_file(&user, &["-t", "-d", "-S", "60", "-w", "3", "-u", "-e", "2"]);
     // An 80-bit secret, as older versions of the tool wrote.
@@ -136,7 +136,26 @@ fn a_user_imports_their_own_file_with_its_step_size_and_a_legacy_secret() {
     let before = fingerprint(&google);
     let sb = plain_config();
 
-    let v = run_as(&user, &[IMPORT, "--config", &sb.config(), "--json"], "").json();
+    // Under 128 bits (RFC 4226 R6): refused, nothing written, unless the
+    // user says so.
+    let r = run_as(&user, &[IMPORT, "--config", &sb.config(), "--json"], "");
+    r.bad_input("is 80 bits; a new secret must have at least 128");
+    assert!(r.stderr.contains("--allow-short-secret"), "{r:?}");
+    assert!(!r.stderr.contains(&legacy), "{r:?}");
+    assert!(!user.secret_path().exists(), "written anyway");
+
+    let v = run_as(
+        &user,
+        &[
+            IMPORT,
+            "--config",
+            &sb.config(),
+            "--json",
+            "--allow-short-secret",
+        ],
+        "",
+    )
+    .json();
     assert_eq!(v["secret"], legacy.as_str());
     assert!(v["otpauth_uri"].as_str().unwrap().ends_with("&period=60"));
     let dest = user.secret_path();
@@ -237,7 +256,7 @@ fn bad_input_is_one_line_exit_2_and_nothing_is_written() {
     let cases: [(&Path, &Path, &str); 9] = [
         (&hotp, &dest, "is counter-based (HOTP_COUNTER)"),
         (&native, &dest, "already in pam-totp's own format"),
-        (&unknown, &dest, "unknown option \"FROB\""),
+        (&unknown, &dest, "unknown option FROB"),
         (&junk, &dest, "is not a Google Authenticator file"),
         (&src.join("missing"), &dest, "no such file"),
         (&readable, &dest, "mode 0440"),

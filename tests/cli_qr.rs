@@ -107,7 +107,7 @@ fn non_default_parameters_and_encoded_names_survive_the_qr_code() {
         "utf8",
         &[
             "--secret",
-            "jbsw y3dp ehpk 3pxp",
+            "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp",
             "--issuer",
             "ACME Co & Söhne",
             "--label",
@@ -123,7 +123,7 @@ fn non_default_parameters_and_encoded_names_survive_the_qr_code() {
     assert_eq!(
         uri,
         "otpauth://totp/ACME%20Co%20%26%20S%C3%B6hne:bob@example.com\
-         ?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co%20%26%20S%C3%B6hne\
+         ?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=ACME%20Co%20%26%20S%C3%B6hne\
          &algorithm=SHA512&digits=8&period=60"
     );
 }

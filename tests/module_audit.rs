@@ -207,6 +207,142 @@ fn without_dev_log_the_module_still_works() {
     assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
 }
 
+/// A value that, unescaped, reads as two more fields of the line.
+const FORGED: &str = "x rhost=203.0.113.9 result=wrong-code";
+
+/// Checks every module line of `r`: at most one `rhost=` and one
+/// `result=` token (exactly one in an audit line), none of them forged,
+/// and no `secret` text anywhere.
+fn check_unforged(r: &PamResult, secret: &str, case: &str) {
+    let lines = r.module_log();
+    assert!(!lines.is_empty(), "{case}: {r:?}");
+    for line in lines {
+        let b = body(line);
+        let count = |key: &str| b.split(' ').filter(|t| t.starts_with(key)).count();
+        let audit = b.starts_with("user=");
+        let want = usize::from(audit);
+        assert_eq!(count("rhost="), want, "{case}: {line}");
+        assert_eq!(count("result="), want, "{case}: {line}");
+        assert!(!b.contains("rhost=203.0.113.9"), "{case}: {line}");
+        assert!(!b.contains("result=wrong-code"), "{case}: {line}");
+        if audit {
+            assert!(b.starts_with(&format!("user=root service=forge rhost={RHOST} result=")));
+        }
+    }
+    assert!(
+        !r.all_log_text().contains(secret),
+        "{case}: secret logged: {r:?}"
+    );
+}
+
+#[test]
+fn values_from_files_and_arguments_cannot_forge_fields_or_leak_secrets() {
+    // Issue 11, "Must work" 5: a path, a group, a key or an argument holding
+    // ` rhost=... result=...` stays one token; a secret typed into the wrong
+    // key of a file is never echoed.
+    let fx = Fixture::new();
+    let login = |svc: &str| {
+        fx.client(svc, "root")
+            .answer("000000")
+            .rhost(RHOST)
+            .syslog()
+            .run()
+    };
+    let forged_dir = fx.path().join("secrets").join(FORGED);
+    std::fs::create_dir(&forged_dir).unwrap();
+    let state = fx.state_dir();
+    // A secret file path (from config.toml) with the fields in it, to a
+    // file the module refuses, with debug lines naming the path too.
+    let file = forged_dir.join("root");
+    std::fs::write(
+        &file,
+        format!("version = 1\nsecret = \"{SECRET}\"\ndigits = 12\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let cfg = fx.config_file(
+        "forged.toml",
+        &format!(
+            "secret = \"{}/${{USER}}\"\nstate_dir = \"{}\"\ndebug = true\n",
+            forged_dir.display(),
+            state.display()
+        ),
+    );
+    let svc = fx.service(
+        "forge",
+        &[&format!("auth required MODULE config={}", cfg.display())],
+    );
+    let r = login(&svc);
+    assert_eq!(r.audit_results(), ["start", "file-problem"], "{r:?}");
+    assert!(r.all_log_text().contains("line 3: digits 12"), "{r:?}");
+    check_unforged(&r, SECRET, "secret path");
+
+    let base = format!(
+        "auth required MODULE secret={}/secrets/${{USER}} state_dir={}",
+        fx.path().display(),
+        state.display()
+    );
+    // A group name, an unknown argument (libpam splits at spaces), and a
+    // secret given as an argument.
+    for (case, args) in [
+        (
+            "group",
+            "require_group=pamtotp-none=rhost=203.0.113.9=result=wrong-code",
+        ),
+        ("argument", "x rhost=203.0.113.9 result=wrong-code"),
+        ("bare secret", SECRET),
+        ("secret as a key", &format!("{SECRET}=1") as &str),
+    ] {
+        let svc = fx.service("forge", &[&format!("{base} {args}")]);
+        check_unforged(&login(&svc), SECRET, case);
+    }
+
+    // config.toml: the fields as a key, a secret as the value of the wrong
+    // key, a secret cut short (malformed TOML on its line).
+    for (case, body) in [
+        ("config key", format!("\"{FORGED}\" = 1\n")),
+        ("config value", format!("window = \"{SECRET}\"\n")),
+        ("config group", format!("exempt_group = \"{FORGED}\"\n")),
+        ("config syntax", format!("prompt = \"{SECRET}\n")),
+    ] {
+        let cfg = fx.config_file("c.toml", &body);
+        let svc = fx.service("forge", &[&format!("{base} config={}", cfg.display())]);
+        check_unforged(&login(&svc), SECRET, case);
+    }
+
+    // The secret file: a secret in the wrong key, a key made of the fields,
+    // a Google Authenticator option named by a secret.
+    for (case, body) in [
+        (
+            "algorithm",
+            format!("version = 1\nsecret = \"{SECRET}\"\nalgorithm = \"{SECRET}\"\n"),
+        ),
+        (
+            "digits",
+            format!("version = 1\nsecret = \"{SECRET}\"\ndigits = \"{SECRET}\"\n"),
+        ),
+        (
+            "file key",
+            format!("version = 1\nsecret = \"{SECRET}\"\n\"{FORGED}\" = 1\n"),
+        ),
+        (
+            "scratch",
+            format!("version = 1\nsecret = \"{SECRET}\"\nscratch_codes = [\"{FORGED}\"]\n"),
+        ),
+        (
+            "google option",
+            format!("JBSWY3DPEHPK3PXPJBSW\n\" TOTP_AUTH\n\" {SECRET} 1\n"),
+        ),
+    ] {
+        fx.secret_file("root", &body);
+        let svc = fx.module_service("forge", "");
+        let r = login(&svc);
+        assert_eq!(r.audit_results(), ["file-problem"], "{case}: {r:?}");
+        check_unforged(&r, SECRET, case);
+        assert!(r.only_module_line().contains("line "), "{case}: {r:?}");
+    }
+}
+
 /// Issue 11, item 12: every test above passes also where /etc/pam-totp
 /// holds a host key pair and a config.toml that would change its outcome.
 #[test]

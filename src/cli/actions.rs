@@ -46,6 +46,24 @@ use crate::output::{self, EnrollView, UriParts};
 const SECRET_MODE: u32 = 0o600;
 /// Bytes in a new secret: 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
+/// Fewest bytes of a secret given to `enroll --secret` or imported: 128
+/// bits, RFC 4226's requirement R6. Shorter ones (80-bit hardware tokens,
+/// old Google Authenticator files) only with `--allow-short-secret`; the
+/// module still reads files that hold them.
+const MIN_NEW_SECRET_BYTES: usize = 16;
+
+/// Refuses a secret shorter than [`MIN_NEW_SECRET_BYTES`] unless `allow`.
+fn check_new_secret_length(len: usize, what: &str, allow: bool) -> Result<()> {
+    if len >= MIN_NEW_SECRET_BYTES || allow {
+        return Ok(());
+    }
+    Err(input(format!(
+        "{what} is {} bits; a new secret must have at least {} (RFC 4226); for a hardware \
+         token with a fixed shorter key, add --allow-short-secret",
+        len * 8,
+        MIN_NEW_SECRET_BYTES * 8
+    )))
+}
 
 /// Why a command stopped.
 #[derive(Debug)]
@@ -407,7 +425,9 @@ fn write_secret(
         file.seal(key, &user.name)
             .map_err(|e| failed(format!("cannot seal the secret: {e}")))?;
     }
-    let text = file.to_toml();
+    let text = file
+        .to_toml()
+        .map_err(|e| failed(format!("not writing {}: {e}", loc.shown())))?;
     let written = {
         let _id = loc.identity(caller, user)?;
         if replace {
@@ -503,6 +523,7 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
     };
     let key = OtpKey::new(&secret, a.algorithm, u64::from(a.digits), a.period)
         .map_err(|e| input(format!("--secret: {e}")))?;
+    check_new_secret_length(secret.len(), "--secret", a.allow_short_secret)?;
 
     let host = host_name();
     let issuer = a.issuer.take().unwrap_or_else(|| host.clone());
@@ -529,7 +550,12 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
         algorithm: a.algorithm,
         digits: a.digits,
         period: a.period,
-    });
+    })
+    .map_err(|e| {
+        input(format!(
+            "cannot make the otpauth URI: {e}; give --issuer or --label"
+        ))
+    })?;
     if !output::default_params(a.algorithm, a.digits, a.period) {
         eprintln!(
             "pam-totp: warning: {}, {} digits, {} seconds: many apps (Google Authenticator among them) \
@@ -572,13 +598,16 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
 
     if a.json {
         let shown = loc.shown();
-        print_out(&output::json(&output::EnrollJson {
-            user: &user.name,
-            secret_file: &shown,
-            secret: &b32,
-            otpauth_uri: &uri,
-            scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
-        }))?;
+        print_out(
+            &output::json(&output::EnrollJson {
+                user: &user.name,
+                secret_file: &shown,
+                secret: &b32,
+                otpauth_uri: &uri,
+                scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
+            })
+            .map_err(failed)?,
+        )?;
         println!();
     }
     match &seal_to {
@@ -783,7 +812,7 @@ fn status(a: StatusArgs) -> Result<ExitCode> {
         locked,
     };
     if a.json {
-        print_out(&output::json(&report))?;
+        print_out(&output::json(&report).map_err(failed)?)?;
         println!();
     } else {
         print_out(&output::status_text(&report))?;
@@ -852,11 +881,14 @@ fn scratch_codes(a: ScratchArgs) -> Result<ExitCode> {
 
     if a.json {
         let shown = loc.shown();
-        print_out(&output::json(&output::ScratchJson {
-            user: &user.name,
-            secret_file: &shown,
-            scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
-        }))?;
+        print_out(
+            &output::json(&output::ScratchJson {
+                user: &user.name,
+                secret_file: &shown,
+                scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
+            })
+            .map_err(failed)?,
+        )?;
         println!();
     } else {
         print_out(&output::scratch_text(&codes))?;
@@ -988,6 +1020,19 @@ fn disable(a: DisableArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_secrets_are_at_least_128_bits_unless_allowed() {
+        assert!(check_new_secret_length(16, "--secret", false).is_ok());
+        assert!(check_new_secret_length(10, "--secret", true).is_ok());
+        match check_new_secret_length(15, "--secret", false) {
+            Err(CliError::Input(m)) => {
+                assert!(m.starts_with("--secret is 120 bits;"), "{m}");
+                assert!(m.contains("--allow-short-secret"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
     use pam_totp::scratch::SCRATCH_DIGITS;
 
     #[test]

@@ -47,7 +47,8 @@ pub enum Command {
     /// Create a user's secret: QR code, secret and scratch codes, then a code to confirm.
     #[command(
         long_about = "\
-Create a user's secret file: a new random 160-bit secret (or --secret), shown
+Create a user's secret file: a new random 160-bit secret (or --secret, of at
+least 128 bits unless --allow-short-secret), shown
 as a QR code of its otpauth:// URI, as text in groups of four, with scratch
 codes shown this once (only their salted hashes are stored). Then it asks for
 a code from the app and saves only after a right one (unless --no-confirm).
@@ -149,7 +150,8 @@ their home; sealed when the host key pair exists (unless --no-seal); an
 existing enrollment replaced only with --force. The user keeps the same app
 account and the same scratch codes.
 
-Carried over: the secret (80-bit legacy ones too), STEP_SIZE as the period,
+Carried over: the secret (a legacy one shorter than 128 bits only with
+--allow-short-secret), STEP_SIZE as the period,
 and the scratch codes, stored as salted hashes; one already used while
 pam_totp.so read the Google file in place stays used. Not carried over:
 WINDOW_SIZE and RATE_LIMIT (the module's window= and rate_limit= apply; a note
@@ -244,6 +246,11 @@ pub struct EnrollArgs {
     /// other users in ps).
     #[arg(long, value_name = "BASE32")]
     pub secret: Option<String>,
+
+    /// Accept a --secret shorter than 128 bits (80 at least), for a hardware
+    /// token with a fixed 80-bit key. Refused otherwise (RFC 4226 R6).
+    #[arg(long, requires = "secret")]
+    pub allow_short_secret: bool,
 
     /// How many scratch codes to make (0 to 100).
     #[arg(long, value_name = "N", default_value = "5", value_parser = scratch_count)]
@@ -361,6 +368,12 @@ pub struct ImportArgs {
     /// Replace an existing enrollment.
     #[arg(long)]
     pub force: bool,
+
+    /// Import a secret shorter than 128 bits (an 80-bit one, as older
+    /// versions of google-authenticator wrote). Refused otherwise: enroll
+    /// anew instead (RFC 4226 R6).
+    #[arg(long)]
+    pub allow_short_secret: bool,
 
     /// Store the secret in the clear even though the host key pair exists
     /// (by default it is sealed to host.pub, which only root can open).
@@ -542,13 +555,17 @@ fn absolute_path(s: &str) -> Result<PathBuf, String> {
 }
 
 /// An issuer or account name: Google's Key Uri Format puts them on either
-/// side of a colon, so neither may hold one.
+/// side of a colon, so neither may hold one, and apps drop spaces after
+/// it, so neither may start with one (see `otpauth::check_label`).
 fn label_part(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         return Err("must not be empty".into());
     }
     if s.contains(':') {
         return Err("must not contain ':' (it separates issuer and account)".into());
+    }
+    if s.starts_with(' ') {
+        return Err("must not start with a space (apps drop it)".into());
     }
     if s.chars().any(char::is_control) {
         return Err("must not contain control characters".into());
@@ -583,6 +600,7 @@ mod tests {
         assert!(scratch_count("101").is_err());
         assert!(label_part("a:b").is_err());
         assert!(label_part(" ").is_err());
+        assert!(label_part(" alice").is_err());
         assert_eq!(label_part("ACME Corp"), Ok("ACME Corp".into()));
         assert!(rate_limit("3").is_err());
     }

@@ -218,9 +218,13 @@ pub struct Status {
     pub locked: Option<bool>,
 }
 
-/// Serializes one JSON object (plain strings and numbers cannot fail).
-pub fn json<T: Serialize>(value: &T) -> Zeroizing<String> {
-    Zeroizing::new(serde_json::to_string(value).unwrap_or_default())
+/// Serializes one JSON object. A failure is an error, never an empty
+/// string (the objects here are plain strings and numbers, but the caller
+/// still reports rather than prints nothing).
+pub fn json<T: Serialize>(value: &T) -> Result<Zeroizing<String>, String> {
+    serde_json::to_string(value)
+        .map(Zeroizing::new)
+        .map_err(|e| format!("cannot write the JSON output: {e}"))
 }
 
 /// `status` for people: one `key: value` line per JSON key.
@@ -299,5 +303,26 @@ mod tests {
         assert!(t.contains("enrolled:                no\n"), "{t}");
         assert!(t.contains("algorithm:               -\n"));
         assert!(t.contains("locked:                  no\n"));
+    }
+
+    #[test]
+    fn json_failure_is_an_error_not_an_empty_string() {
+        struct Unwritable;
+        impl Serialize for Unwritable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        assert!(json(&Unwritable).is_err());
+        assert_eq!(
+            json(&ScratchJson {
+                user: "a",
+                secret_file: "/f",
+                scratch_codes: vec![]
+            })
+            .unwrap()
+            .as_str(),
+            r#"{"user":"a","secret_file":"/f","scratch_codes":[]}"#
+        );
     }
 }

@@ -576,8 +576,12 @@ fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &
         Err(e) => return Outcome::Problem(e.to_string()),
     };
     file.sealed_secret = Some(resealed);
+    let text = match file.to_toml() {
+        Ok(t) => t,
+        Err(e) => return Outcome::Problem(format!("not rewritten: {e}")),
+    };
     let written = match t.loc.identity(caller, &t.user) {
-        Ok(_id) => files::write_atomic(&t.loc.path, file.to_toml().as_bytes(), SECRET_MODE),
+        Ok(_id) => files::write_atomic(&t.loc.path, text.as_bytes(), SECRET_MODE),
         Err(e) => return Outcome::Problem(e.to_string()),
     };
     if let Err(e) = written {

@@ -5,9 +5,10 @@
 //!
 //! The original is only read, never written, so switching back to
 //! pam_google_authenticator stays possible. What carries over: the secret
-//! (80-bit legacy ones too), STEP_SIZE as `period`, and the scratch codes,
-//! hashed with the identifiers the module gives them when it reads the file
-//! in place, so a code used meanwhile stays used. What does not: WINDOW_SIZE
+//! (legacy ones under 128 bits only with `--allow-short-secret`), STEP_SIZE
+//! as `period`, and the scratch codes, hashed with the identifiers the
+//! module gives them when it reads the file in place, so a code used
+//! meanwhile stays used. What does not: WINDOW_SIZE
 //! and RATE_LIMIT (the module's settings apply; a note says so when the
 //! file's were stricter) and DISALLOW_REUSE's list of used steps. An HOTP
 //! file is refused: the native format has no counter, and the module reads
@@ -27,8 +28,8 @@ use pam_totp::scratch::ScratchHash;
 use pam_totp::verify::Policy;
 
 use super::{
-    caller, check_destination, host_name, input, locate, print_out, require_writable, sealing,
-    settings, target, write_secret, Caller, Location, Result,
+    caller, check_destination, check_new_secret_length, failed, host_name, input, locate,
+    print_out, require_writable, sealing, settings, target, write_secret, Caller, Location, Result,
 };
 use crate::cli::ImportArgs;
 use crate::output::{self, UriParts};
@@ -67,6 +68,11 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         )));
     }
     let g = google::parse(&bytes).map_err(|e| input(format!("{from}: {e}")))?;
+    check_new_secret_length(
+        g.secret.len(),
+        &format!("the secret of {from}"),
+        a.allow_short_secret,
+    )?;
     if g.hotp_counter.is_some() {
         return Err(input(format!(
             "{from} is counter-based (HOTP_COUNTER), which pam-totp's own format cannot hold; \
@@ -111,16 +117,20 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
             algorithm: Algorithm::Sha1,
             digits: DEFAULT_DIGITS,
             period: g.step_size,
-        });
+        })
+        .map_err(|e| failed(format!("cannot make the otpauth URI: {e}")))?;
         let shown = loc.shown();
-        print_out(&output::json(&output::ImportJson {
-            user: &user.name,
-            secret_file: &shown,
-            secret: &b32,
-            otpauth_uri: &uri,
-            scratch_codes: g.scratch_codes.iter().map(|c| c.as_str()).collect(),
-            imported_from: &from,
-        }))?;
+        print_out(
+            &output::json(&output::ImportJson {
+                user: &user.name,
+                secret_file: &shown,
+                secret: &b32,
+                otpauth_uri: &uri,
+                scratch_codes: g.scratch_codes.iter().map(|c| c.as_str()).collect(),
+                imported_from: &from,
+            })
+            .map_err(failed)?,
+        )?;
         println!();
     }
     for note in dropped_limits(&g, &settings.policy) {
