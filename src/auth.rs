@@ -299,6 +299,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         Outcome::Replayed(Method::Scratch { .. }) => {
             (Level::Warning, "replayed-code", "method=scratch".into())
         }
+        Outcome::Refused(_, why) => (Level::Err, "refused", format!("reason={}", why.as_str())),
         Outcome::RateLimited => (
             Level::Warning,
             "rate-limited",

@@ -609,7 +609,13 @@ fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64
     let done = StateDir::open(dir, false).and_then(|d| {
         let lock = d.lock(user)?;
         let mut state = lock.read()?;
-        state.spend_step(key, step);
+        state
+            .spend_step(key, step, now())
+            .map_err(|why| StateError::Io {
+                op: "cannot record the confirmation code",
+                path: d.state_path(user),
+                err: io::Error::other(why.to_string()),
+            })?;
         lock.write(&state)
     });
     if let Err(e) = done {
