@@ -191,7 +191,8 @@ pub const STATE_TRAILER: &str = "complete = true\n";
 /// key of their own into `~/.pam_totp` and log in with it, so "only keys
 /// the administrator enrolled" does not hold; if evicting any entry could
 /// un-spend a code, the new key's code is refused instead
-/// ([`Refusal::KeyTableFull`]) until `pam-totp reset` or time frees one.
+/// ([`Refusal::KeyTableFull`]) until time frees one, or the administrator
+/// removes the state file.
 pub const MAX_KEYS: usize = 32;
 
 /// How long after its last use a TOTP key's spent steps may still be
@@ -205,7 +206,8 @@ pub const TOTP_REPLAY_HORIZON: u64 = (2 * MAX_WINDOW + 2) * crate::otp::MAX_PERI
 /// A secret file holds at most 100 scratch codes; this many used ones
 /// means many sets used up. A used identifier is never dropped (that would
 /// let its code in again): past the cap, a further scratch code is refused
-/// ([`Refusal::ScratchTableFull`]) until an administrator resets the state.
+/// ([`Refusal::ScratchTableFull`]) until an administrator removes the state
+/// file (and, wisely, regenerates the scratch codes).
 pub const MAX_USED_SCRATCH: usize = 256;
 
 /// Why a right, unspent code was refused anyway.
@@ -240,10 +242,12 @@ impl fmt::Display for Refusal {
                 "the HOTP counter is at the end of its range; enroll a new token"
             }
             Refusal::KeyTableFull => {
-                "the state holds spent codes of the most keys it keeps; `pam-totp reset` clears them"
+                "the state holds spent codes of the most keys it keeps; a TOTP key's record \
+                 frees itself once its steps are out of every window, or remove the state file"
             }
             Refusal::ScratchTableFull => {
-                "the state holds the most used scratch codes it keeps; `pam-totp reset` clears them"
+                "the state holds the most used scratch codes it keeps; remove the state file \
+                 and regenerate the scratch codes"
             }
         })
     }
