@@ -53,7 +53,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
 use pam_totp::enrollment::{self, Enrollment};
-use pam_totp::verify::UserState;
+use pam_totp::verify::{KeyState, UserState};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const FIRST_UID: u32 = 3_000_000;
@@ -135,9 +135,14 @@ impl World {
         ));
         // The state a login leaves: a step long past, no failures.
         let mut st = UserState::new();
-        st.last_step = Some(now() / 30 - 1000);
+        st.keys.push(KeyState {
+            id: "0000000000000000".into(),
+            last_used: now() - 30_000,
+            last_step: Some(now() / 30 - 1000),
+            hotp_next: None,
+        });
         st.last_success = Some(now() - 30_000);
-        let state_text = or_die(toml::to_string(&st));
+        let state_text = or_die(st.to_toml());
         World {
             dir,
             enrolled: 0,

@@ -317,6 +317,7 @@ fn attempt(
         Outcome::Replayed(Method::Scratch { .. }) => {
             (Level::Warning, "replayed-code", "method=scratch".into())
         }
+        Outcome::Refused(_, why) => (Level::Err, "refused", format!("reason={}", why.as_str())),
         Outcome::RateLimited => (
             Level::Warning,
             "rate-limited",
@@ -484,7 +485,9 @@ fn looks_like_code(tok: &str, digits: usize) -> bool {
     totp || looks_like_scratch_code(&t)
 }
 
-/// Read, decide and write under the user's state lock.
+/// Read, decide and write under the user's state lock. The state is the
+/// account's, whatever spelling of its name was typed (see
+/// `files::state_account`).
 fn decide(
     settings: &Settings,
     user: &str,
@@ -492,8 +495,9 @@ fn decide(
     candidates: &[&str],
     now: u64,
 ) -> Result<(Outcome, usize), String> {
+    let account = files::state_account(user)?;
     let dir = StateDir::open(&settings.state_dir, true).map_err(|e| e.to_string())?;
-    let lock = dir.lock(user).map_err(|e| e.to_string())?;
+    let lock = dir.lock(&account).map_err(|e| e.to_string())?;
     let mut state = lock.read().map_err(|e| e.to_string())?;
     let creds = Credentials::of(enrollment);
     let outcome = verify::attempt_any(&creds, candidates, now, &settings.policy, &mut state);

@@ -18,7 +18,7 @@ pub const DEFAULT_SECRET: &str = "~/.pam_totp";
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const DEFAULT_FORWARD_PROMPT: &str = "Password & verification code: ";
 /// Upper bounds that keep a typo from disabling the rate limit in practice.
-const MAX_RATE_FAILURES: u32 = 1000;
+pub const MAX_RATE_FAILURES: u32 = 1000;
 const MAX_RATE_SECONDS: u64 = 86_400;
 
 /// Where the code comes from.

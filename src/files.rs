@@ -92,6 +92,48 @@ pub fn all_users() -> io::Result<Vec<UserInfo>> {
         .collect())
 }
 
+/// The name of the account whose replay state and rate limit a login as
+/// `name` uses: the canonical name of the account the name resolves to.
+///
+/// Several names can resolve to one account: two passwd lines with one
+/// uid (`root` and `toor`), or NSS modules that answer to other spellings
+/// (SSSD's case-insensitive and fully-qualified names, `Alice` and
+/// `alice@example.com` for `alice`). Keyed by the typed name, each
+/// spelling would have its own record of spent codes and its own failure
+/// budget. So: `getpwnam(name)` gives the uid; the canonical name is
+/// `getpwuid(uid)`'s `pw_name`; and `getpwnam(canonical)` must give the
+/// same uid back, or the databases disagree and the login is refused
+/// (`Err`, the reason for the log).
+pub fn state_account(name: &str) -> Result<String, String> {
+    let user = lookup_user(name)
+        .map_err(|e| format!("user lookup failed: {e}"))?
+        .ok_or_else(|| format!("no account named {name:?}"))?;
+    canonical_name(&user)
+}
+
+/// The canonical name of `user`'s account (see [`state_account`]).
+pub fn canonical_name(user: &UserInfo) -> Result<String, String> {
+    let uid = user.uid;
+    let by_uid = lookup_uid(uid)
+        .map_err(|e| format!("lookup of uid {uid} failed: {e}"))?
+        .ok_or_else(|| format!("uid {uid} of {:?} has no passwd entry", user.name))?;
+    let back = lookup_user(&by_uid.name)
+        .map_err(|e| format!("user lookup failed: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "uid {uid} is named {:?}, which does not resolve as a user name",
+                by_uid.name
+            )
+        })?;
+    if back.uid != uid {
+        return Err(format!(
+            "uid {uid} is named {:?}, which resolves to uid {}",
+            by_uid.name, back.uid
+        ));
+    }
+    Ok(by_uid.name)
+}
+
 /// Whether a group of that name exists.
 pub fn group_exists(group: &str) -> io::Result<bool> {
     Ok(unistd::Group::from_name(group)

@@ -195,14 +195,16 @@ impl OtpKey {
         unix_time / self.period
     }
 
-    /// The code of a TOTP step, zero-padded to `digits`.
+    /// The code of a TOTP step, zero-padded to `digits`. A step that starts
+    /// past the end of the time range (`step * period` overflows) has no
+    /// code: the empty string, which equals no typed code. (Saturating the
+    /// time would give every such step the code of the last one, and a
+    /// code accepted for one step would be accepted again for the next.)
     pub fn totp_code(&self, step: u64) -> Zeroizing<String> {
-        // step * period cannot overflow for any step derived from a u64 time.
-        Zeroizing::new(
-            self.totp
-                .generate(step.saturating_mul(self.period))
-                .to_string(),
-        )
+        Zeroizing::new(match step.checked_mul(self.period) {
+            Some(time) => self.totp.generate(time).to_string(),
+            None => String::new(),
+        })
     }
 
     /// The HOTP code of a counter value.
@@ -295,6 +297,19 @@ mod tests {
         ] {
             assert_ne!(a.fingerprint(), other.fingerprint());
         }
+    }
+
+    #[test]
+    fn steps_past_the_end_of_time_have_no_code() {
+        let key = OtpKey::new(SEED20, Algorithm::Sha1, 6, 30).unwrap();
+        let last = u64::MAX / 30;
+        let code = key.totp_code(last);
+        assert_eq!(code.len(), 6);
+        // With a saturating multiplication these steps all had the code of
+        // time u64::MAX, so the last step's code matched the ones after it.
+        assert_eq!(key.totp_code(last + 1).as_str(), "");
+        assert_eq!(key.match_totp(&code, last - 1, last + 3), Some(last));
+        assert_eq!(key.match_totp(&code, last + 1, last + 3), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Per-user state files: replay, rate limit, used scratch codes.
+//! Per-account state files: replay, rate limit, used scratch codes.
 //!
-//! Layout of the state directory (root-owned, 0700):
+//! Layout of the state directory (root-owned, 0700), where `NAME` is the
+//! account's canonical name (`files::state_account`), whatever spelling
+//! of it was typed:
 //!
-//! - `NAME`: the user's state, TOML ([`UserState`]), replaced atomically;
+//! - `NAME`: the account's state, TOML ([`UserState`]), replaced atomically;
 //! - `.NAME.lock`: an empty file that is only ever locked (flock), never
 //!   replaced, so every process locks the same inode;
 //! - `.NAME.tmp`: the next state while it is being written. Only the lock
@@ -26,7 +28,9 @@ use crate::files::{sync_dir, valid_user_name};
 use crate::verify::UserState;
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
-/// Largest state file read; real ones are well under a kilobyte.
+/// Largest state file read; real ones are well under a kilobyte. The caps
+/// of [`UserState`] (`MAX_KEYS`, `MAX_USED_SCRATCH`, the largest rate
+/// limit) keep the largest state the module can write below it.
 const MAX_STATE_FILE: u64 = 64 * 1024;
 const READ: &str = "cannot read the state";
 const WRITE: &str = "cannot write the new state";
@@ -252,5 +256,37 @@ impl StateLock<'_> {
             }
         }
         sync_dir(&self.dir.path).map_err(io_err("cannot remove the state", &self.dir.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::{KeyState, MAX_KEYS, MAX_USED_SCRATCH};
+
+    /// The caps of the state (keys, used scratch codes, failures of the
+    /// largest rate limit) keep the largest possible state file readable:
+    /// a state the module writes never becomes "corrupt" by its size.
+    #[test]
+    fn the_largest_state_fits_under_the_read_cap() {
+        let mut st = UserState::new();
+        st.failures = vec![u64::MAX; crate::config::MAX_RATE_FAILURES as usize];
+        st.failed_attempts = u64::MAX;
+        st.last_success = Some(u64::MAX);
+        // A scratch identifier is a salt of at most 64 bytes, in hex.
+        st.used_scratch = (0..MAX_USED_SCRATCH)
+            .map(|i| format!("{i:0128x}"))
+            .collect();
+        st.keys = (0..MAX_KEYS)
+            .map(|i| KeyState {
+                id: format!("{i:016x}"),
+                last_used: u64::MAX,
+                last_step: Some(u64::MAX),
+                hotp_next: Some(u64::MAX),
+            })
+            .collect();
+        let text = st.to_toml().unwrap();
+        assert!((text.len() as u64) < MAX_STATE_FILE, "{} bytes", text.len());
+        assert_eq!(UserState::from_toml(&text).unwrap(), st);
     }
 }

@@ -401,7 +401,7 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
         let path = w.fx.state_path(&u.name);
         if path.exists() {
             let st = w.fx.state(&u.name).unwrap();
-            assert_eq!(st["version"].as_integer(), Some(1), "{}: {st:?}", u.name);
+            assert_eq!(st["version"].as_integer(), Some(2), "{}: {st:?}", u.name);
         }
         let out = run_ok(
             w.ns.command(env!("CARGO_BIN_EXE_pam-totp"))

@@ -157,7 +157,7 @@ fn hotp_counter_files_look_ahead_and_never_take_a_counter_twice() {
         case,
     );
     assert_eq!(
-        fx.state(USER).unwrap()["hotp_next"].as_integer(),
+        fx.key_field(USER, "hotp_next"),
         Some(12),
         "the counter lives in our state"
     );

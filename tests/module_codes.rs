@@ -158,7 +158,7 @@ fn a_spent_step_is_never_accepted_again() {
 
     let st = fx.state("root").expect("state file");
     let step = (now() / 30) as i64 + 1;
-    assert_eq!(st["last_step"].as_integer(), Some(step), "{st:?}");
+    assert_eq!(key_field(&st, "last_step"), Some(step), "{st:?}");
 }
 
 #[test]

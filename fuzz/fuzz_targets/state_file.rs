@@ -1,9 +1,11 @@
 //! The per-user state file (replay, rate limit, used scratch codes).
 //!
-//! - `UserState::from_toml` never panics and accepts only version 1.
+//! - `UserState::from_toml` never panics and accepts only versions 1
+//!   (migrated) and 2.
 //! - Round trip: from_toml → to_toml → from_toml gives the same state.
 //! - Whatever a parsable state holds, a login attempt with it does not
-//!   panic, a spent step stays refused, and a wrong code is never accepted.
+//!   panic, a spent step stays refused, and a wrong code is never accepted;
+//!   a refusal leaves every key's record as it was.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -41,13 +43,12 @@ fuzz_target!(|data: &[u8]| {
         };
         let code = match counter {
             Counter::Time => key.totp_code(key.step_at(NOW)),
-            Counter::Event { .. } => key.hotp_code(state.hotp_next.unwrap_or(0)),
+            Counter::Event { .. } => key.hotp_code(state.hotp_next(&key).unwrap_or(0)),
         };
         let mut s = state.clone();
-        let same_key = s.key_id.is_none() || s.key_id == Some(key.fingerprint());
         match verify::attempt(&creds, &code, NOW, &policy, &mut s) {
             Outcome::Accepted(verify::Method::Totp { step }) => {
-                let spent = state.last_step.filter(|_| same_key);
+                let spent = state.last_step(&key);
                 assert!(
                     spent.is_none_or(|last| step > last),
                     "spent step {step} accepted"
@@ -69,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
                 Counter::Time => (key.step_at(NOW) - 1..=key.step_at(NOW) + 1)
                     .any(|st| key.totp_code(st).as_str() == wrong),
                 Counter::Event { .. } => {
-                    let next = state.hotp_next.filter(|_| same_key).unwrap_or(0);
+                    let next = state.hotp_next(&key).unwrap_or(0);
                     (next..=next.saturating_add(2)).any(|c| key.hotp_code(c).as_str() == wrong)
                 }
             };
@@ -77,12 +78,8 @@ fuzz_target!(|data: &[u8]| {
         }
         if !outcome.is_success() {
             assert_eq!(s.failed_attempts, state.failed_attempts.saturating_add(1));
-            if same_key {
-                assert_eq!(
-                    (s.last_step, s.hotp_next),
-                    (state.last_step, state.hotp_next)
-                );
-            }
+            assert_eq!(s.keys, state.keys);
+            assert_eq!(s.used_scratch, state.used_scratch);
         }
     }
 });

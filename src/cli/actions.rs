@@ -140,16 +140,25 @@ fn target(caller: &Caller, who: &UserArgs) -> Result<UserInfo> {
     let Some(name) = who.user.as_deref() else {
         return Ok(caller.me.clone());
     };
+    let another = || input(format!("only root may name another user (--user {name:?})"));
     if !caller.root && name != caller.me.name {
-        return Err(input(format!(
-            "only root may name another user (--user {name:?})"
-        )));
+        // Another spelling of the caller's own account is the caller.
+        return match files::lookup_user(name) {
+            Ok(Some(u)) if u.uid == caller.me.uid => Ok(u),
+            _ => Err(another()),
+        };
     }
     match files::lookup_user(name) {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(input(format!("no such user: {name:?}"))),
         Err(e) => Err(failed(format!("cannot look up user {name:?}: {e}"))),
     }
+}
+
+/// The name the user's state is kept under: the account's canonical name,
+/// whatever spelling `--user` gave (as the module does).
+fn state_account(user: &UserInfo) -> Result<String> {
+    files::canonical_name(user).map_err(failed)
 }
 
 /// The module's settings from the config file (the default one may be
@@ -641,10 +650,24 @@ fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64
     if !dir.exists() {
         return;
     }
+    let account = match files::state_account(user) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("pam-totp: warning: the confirmation code could not be marked as used: {e}");
+            return;
+        }
+    };
+    let user = account.as_str();
     let done = StateDir::open(dir, false).and_then(|d| {
         let lock = d.lock(user)?;
         let mut state = lock.read()?;
-        state.spend_step(key, step);
+        state
+            .spend_step(key, step, now())
+            .map_err(|why| StateError::Io {
+                op: "cannot record the confirmation code",
+                path: d.state_path(user),
+                err: io::Error::other(why.to_string()),
+            })?;
         lock.write(&state)
     });
     if let Err(e) = done {
@@ -724,8 +747,9 @@ fn read_state(caller: &Caller, dir: &Path, user: &str) -> Result<StateView> {
         }
         _ => {}
     }
+    let account = files::state_account(user).map_err(failed)?;
     let read = StateDir::open(dir, false).and_then(|d| {
-        let lock = d.lock(user)?;
+        let lock = d.lock(&account)?;
         lock.read()
     });
     match read {
@@ -928,7 +952,7 @@ fn reset(a: ResetArgs) -> Result<ExitCode> {
     }
     let state_dir = StateDir::open(&dir, false).map_err(|e| failed(e.to_string()))?;
     let lock = state_dir
-        .lock(&user.name)
+        .lock(&state_account(&user)?)
         .map_err(|e| failed(e.to_string()))?;
     match lock.read() {
         Ok(state) => {
@@ -996,7 +1020,7 @@ fn disable(a: DisableArgs) -> Result<ExitCode> {
     } else {
         let state_dir = StateDir::open(&dir, false).map_err(|e| failed(e.to_string()))?;
         let lock = state_dir
-            .lock(&user.name)
+            .lock(&state_account(&user)?)
             .map_err(|e| failed(e.to_string()))?;
         lock.remove().map_err(|e| failed(e.to_string()))?;
         "state removed".to_owned()

@@ -223,6 +223,12 @@ impl Fixture {
         Some(text.parse().expect("state file is TOML"))
     }
 
+    /// `field` (`last_step`, `hotp_next`) of the only key in `user`'s
+    /// state (see [`key_field`]).
+    pub fn key_field(&self, user: &str, field: &str) -> Option<i64> {
+        key_field(&self.state(user)?, field)
+    }
+
     pub fn client(&self, service: &str, user: &str) -> ClientRun {
         ClientRun {
             cmd: {
@@ -233,6 +239,15 @@ impl Fixture {
             },
         }
     }
+}
+
+/// `field` (`last_step`, `hotp_next`, `last_used`) of the key record in a
+/// state file (`[[keys]]`, one per key that has logged in). The tests that
+/// use it log in with one key, so a second record fails the test.
+pub fn key_field(st: &toml::Table, field: &str) -> Option<i64> {
+    let keys = st.get("keys")?.as_array().expect("keys is an array");
+    assert!(keys.len() <= 1, "one key expected: {st:?}");
+    keys.first()?.get(field)?.as_integer()
 }
 
 /// One pam_client invocation being set up.
