@@ -18,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod enrollment;
 pub mod files;
+pub mod fleet;
 pub mod google;
 pub mod otp;
 pub mod otpauth;
