@@ -22,6 +22,6 @@ pub mod url;
 pub use conn::{ConnError, SYSTEM_CA_BUNDLE};
 pub use credentials::{Credentials, CredentialsError};
 pub use store::{
-    Store, StoreConfig, StoreError, UpdateError, Updated, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
+    Decision, Store, StoreConfig, StoreError, UpdateError, Updated, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
 };
 pub use url::{StateUrl, UrlError};

@@ -134,6 +134,10 @@ impl<E> From<ConnError> for UpdateError<E> {
     }
 }
 
+/// What a decision function returns for the current value: the new value
+/// to write, `None` to leave it as it is, or an error (nothing written).
+pub type Decision<E> = Result<Option<Vec<u8>>, E>;
+
 /// What a successful [`Store::update`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Updated {
@@ -207,7 +211,7 @@ impl Store {
     pub fn update<E>(
         &mut self,
         name: &str,
-        decide: &mut dyn FnMut(Option<&[u8]>) -> Result<Option<Vec<u8>>, E>,
+        decide: &mut dyn FnMut(Option<&[u8]>) -> Decision<E>,
     ) -> Result<Updated, UpdateError<E>> {
         let key = self.key(name)?;
         let mut watch = redis::cmd("WATCH");
