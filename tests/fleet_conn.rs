@@ -391,3 +391,53 @@ fn credentials_file_with_mode_0644_is_refused() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(Credentials::load(&p).unwrap().username(), USER);
 }
+
+/// Another client changes the key during every decision: no attempt can
+/// win. The update must give up with an error (the login is then denied),
+/// after the bounded number of attempts, having written nothing of its own.
+#[test]
+fn endless_contention_gives_up_with_an_error() {
+    let server = RedisServer::start(Options::default());
+    let c = config(&server.unix_url(), Some(user()));
+    let mut store = Store::connect(&c).unwrap();
+    let mut rival = Store::connect(&c).unwrap();
+    let mut calls = 0u32;
+    let result = store.update("alice", &mut |_| {
+        calls += 1;
+        set(&mut rival, "alice", format!("rival-{calls}").as_bytes());
+        Ok::<_, String>(Some(b"mine".to_vec()))
+    });
+    match result {
+        Err(UpdateError::Store(StoreError::Contention { attempts })) => {
+            assert_eq!(attempts, pam_totp::fleet::store::MAX_ATTEMPTS);
+            assert_eq!(calls, attempts);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut check = Store::connect(&c).unwrap();
+    let last = format!("rival-{calls}");
+    assert_eq!(
+        check.get("alice").unwrap().as_deref(),
+        Some(last.as_bytes())
+    );
+
+    // With a short timeout, the deadline ends the retries first.
+    let mut short = c.clone();
+    short.timeout = Duration::from_millis(300);
+    let mut store = Store::connect(&short).unwrap();
+    let start = Instant::now();
+    let result = store.update("alice", &mut |_| {
+        std::thread::sleep(Duration::from_millis(20));
+        set(&mut rival, "alice", b"rival");
+        Ok::<_, String>(Some(b"mine".to_vec()))
+    });
+    assert!(
+        matches!(
+            result,
+            Err(UpdateError::Store(StoreError::Conn(ConnError::TimedOut)))
+        ),
+        "{result:?}"
+    );
+    assert!(start.elapsed() < SLACK_BOUND);
+    assert_eq!(check.get("alice").unwrap().as_deref(), Some(&b"rival"[..]));
+}

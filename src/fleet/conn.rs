@@ -49,6 +49,9 @@ pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 /// The longest server error message kept (they can echo arguments).
 const MAX_ERROR_TEXT: usize = 200;
+/// The most bytes read for one reply: state values are small, and a
+/// misbehaving server must not make the login allocate without bound.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 
 /// What is needed to open a connection.
 #[derive(Clone, Copy, Debug)]
@@ -540,6 +543,8 @@ struct Bounded<'a> {
     transport: &'a mut Transport,
     deadline: Instant,
     failed: Option<ConnError>,
+    /// Bytes still allowed to be read (see [`MAX_REPLY_BYTES`]).
+    budget: usize,
 }
 
 impl<'a> Bounded<'a> {
@@ -548,6 +553,7 @@ impl<'a> Bounded<'a> {
             transport,
             deadline,
             failed: None,
+            budget: MAX_REPLY_BYTES,
         }
     }
 
@@ -570,6 +576,14 @@ impl<'a> Bounded<'a> {
 
 impl Read for Bounded<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.budget == 0 {
+            self.failed = Some(ConnError::Protocol(format!(
+                "reply over {MAX_REPLY_BYTES} bytes"
+            )));
+            return Err(io::Error::other("reply too large"));
+        }
+        let limit = buf.len().min(self.budget);
+        let buf = &mut buf[..limit];
         let deadline = self.deadline;
         let r = match &mut *self.transport {
             Transport::Plain(sock) => DeadlineSocket { sock, deadline }.read(buf),
@@ -578,10 +592,12 @@ impl Read for Bounded<'_> {
                 rustls::Stream::new(tls.as_mut(), &mut io).read(buf)
             }
         };
-        if let Ok(0) = r {
-            if !buf.is_empty() && self.failed.is_none() {
+        match r {
+            Ok(0) if !buf.is_empty() && self.failed.is_none() => {
                 self.failed = Some(ConnError::Closed);
             }
+            Ok(n) => self.budget -= n,
+            Err(_) => {}
         }
         self.note(r)
     }
@@ -680,6 +696,77 @@ mod tests {
         assert!(matches!(
             Conn::connect(&opts, later),
             Err(ConnError::Connect(_))
+        ));
+    }
+
+    /// A one-connection fake server: reads the request, then runs `reply`.
+    fn fake_server(reply: impl FnOnce(&mut TcpStream) + Send + 'static) -> StateUrl {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf);
+            reply(&mut s);
+        });
+        StateUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap()
+    }
+
+    fn connect_plain(url: &StateUrl, timeout: Duration) -> Conn {
+        let opts = ConnectOptions {
+            url,
+            credentials: None,
+            ca: None,
+        };
+        Conn::connect(&opts, Instant::now() + timeout).unwrap()
+    }
+
+    #[test]
+    fn a_reply_over_the_size_cap_is_refused() {
+        let url = fake_server(|s| {
+            let _ = s.write_all(format!("${}\r\n", 2 * MAX_REPLY_BYTES).as_bytes());
+            let _ = s.write_all(&vec![b'x'; 2 * MAX_REPLY_BYTES]);
+        });
+        let mut conn = connect_plain(&url, Duration::from_secs(10));
+        match conn.request(redis::cmd("GET").arg("k")) {
+            Err(ConnError::Protocol(m)) => assert!(m.contains("bytes"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            conn.request(&redis::cmd("PING")),
+            Err(ConnError::Broken)
+        ));
+    }
+
+    /// One byte every 50 ms never lets a single read time out; the
+    /// deadline covers the whole reply all the same.
+    #[test]
+    fn a_slow_drip_reply_hits_the_deadline() {
+        let url = fake_server(|s| {
+            for _ in 0..200 {
+                if s.write_all(b"$").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let mut conn = connect_plain(&url, Duration::from_millis(300));
+        let start = Instant::now();
+        assert!(matches!(
+            conn.request(redis::cmd("GET").arg("k")),
+            Err(ConnError::TimedOut)
+        ));
+        // Generous: the bound is 300 ms; no tight timing assertion.
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_closed_connection_is_typed() {
+        let url = fake_server(|_| {});
+        let mut conn = connect_plain(&url, Duration::from_secs(10));
+        assert!(matches!(
+            conn.request(redis::cmd("GET").arg("k")),
+            Err(ConnError::Closed)
         ));
     }
 
