@@ -19,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod enrollment;
 pub mod files;
+pub mod fleet;
 pub mod google;
 pub mod logtext;
 pub mod otp;
