@@ -28,7 +28,7 @@ use pam_totp::files::{self, FsIdentity, UserInfo};
 use pam_totp::seal::{self, HostPublicKey};
 
 use crate::args::UserArgs;
-use crate::error::{CliError, Result};
+use crate::error::{AccessError, KeyError, Result};
 
 /// The user running the tool.
 pub struct Caller {
@@ -39,8 +39,8 @@ pub struct Caller {
 pub fn caller() -> Result<Caller> {
     let uid = getuid().as_raw();
     let me = files::lookup_uid(uid)
-        .map_err(|err| CliError::CallerLookup { uid, err })?
-        .ok_or(CliError::CallerUnknown { uid })?;
+        .map_err(|err| AccessError::CallerLookup { uid, err })?
+        .ok_or(AccessError::CallerUnknown { uid })?;
     Ok(Caller {
         root: uid == 0 && geteuid().is_root(),
         me,
@@ -57,24 +57,26 @@ pub fn target(caller: &Caller, who: &UserArgs) -> Result<UserInfo> {
         // Another spelling of the caller's own account is the caller.
         return match files::lookup_user(name) {
             Ok(Some(u)) if u.uid == caller.me.uid => Ok(u),
-            _ => Err(CliError::AnotherUser { name: name.into() }),
+            _ => Err(AccessError::AnotherUser { name: name.into() }.into()),
         };
     }
-    lookup_user(name)?.ok_or_else(|| CliError::NoSuchUser { name: name.into() })
+    Ok(lookup_user(name)?.ok_or_else(|| AccessError::NoSuchUser { name: name.into() })?)
 }
 
 /// A user by name, through the library's lookup.
 pub fn lookup_user(name: &str) -> Result<Option<UserInfo>> {
-    files::lookup_user(name).map_err(|err| CliError::UserLookup {
-        name: name.into(),
-        err,
-    })
+    Ok(
+        files::lookup_user(name).map_err(|err| AccessError::UserLookup {
+            name: name.into(),
+            err,
+        })?,
+    )
 }
 
 /// The name the user's state is kept under: the account's canonical name,
 /// whatever spelling `--user` gave (as the module does).
 pub fn state_account(user: &UserInfo) -> Result<String> {
-    files::canonical_name(user).map_err(CliError::Account)
+    Ok(files::canonical_name(user).map_err(AccessError::Account)?)
 }
 
 /// The module's settings from the config file (the default one may be
@@ -84,7 +86,7 @@ pub fn settings(config: Option<&Path>) -> Result<Settings> {
         .iter()
         .map(|p| format!("config={}", p.display()))
         .collect();
-    config::from_args(&args, &files::read_config_file).map_err(CliError::Config)
+    Ok(config::from_args(&args, &files::read_config_file).map_err(AccessError::Config)?)
 }
 
 /// The state directory: `--state-dir`, else the config file's.
@@ -130,12 +132,11 @@ impl Location {
         if !self.read_as_owner(caller) {
             return Ok(None);
         }
-        FsIdentity::assume(user.uid, user.gid)
-            .map(Some)
-            .map_err(|err| CliError::Identity {
-                path: self.path.clone(),
-                err,
-            })
+        let id = FsIdentity::assume(user.uid, user.gid).map_err(|err| AccessError::Identity {
+            path: self.path.clone(),
+            err,
+        })?;
+        Ok(Some(id))
     }
 }
 
@@ -147,15 +148,17 @@ pub fn locate(
     chosen: Option<&Path>,
 ) -> Result<Location> {
     let path = match chosen {
-        Some(_) if !caller.root => return Err(CliError::SecretFileRootOnly),
-        Some(p) => std::path::absolute(p).map_err(|err| CliError::SecretFilePath {
+        Some(_) if !caller.root => return Err(AccessError::SecretFileRootOnly.into()),
+        Some(p) => std::path::absolute(p).map_err(|err| AccessError::SecretFilePath {
             path: p.to_owned(),
             err,
         })?,
-        None => config::expand_secret(&settings.secret, user).map_err(CliError::SecretTemplate)?,
+        None => {
+            config::expand_secret(&settings.secret, user).map_err(AccessError::SecretTemplate)?
+        }
     };
     if path.file_name().is_none() {
-        return Err(CliError::NotAFilePath { path });
+        return Err(AccessError::NotAFilePath { path }.into());
     }
     Ok(Location::of(user, path))
 }
@@ -165,9 +168,10 @@ pub fn require_writable(caller: &Caller, loc: &Location) -> Result<()> {
     if caller.root || loc.as_owner {
         return Ok(());
     }
-    Err(CliError::OutsideHome {
+    Err(AccessError::OutsideHome {
         path: loc.path.clone(),
-    })
+    }
+    .into())
 }
 
 /// Opens sealed secrets as the module does (root only: the host key is
@@ -196,19 +200,20 @@ pub fn sealing(
     if no_seal || !exists(&public_path) {
         return Ok(None);
     }
-    let public = seal::load_public_key(&settings.host_key).map_err(CliError::HostPubUnusable)?;
+    let public = seal::load_public_key(&settings.host_key).map_err(KeyError::HostPubUnusable)?;
     if caller.root {
         let keys = seal::load_secret_keys(&settings.host_key).map_err(|err| {
-            CliError::HostKeyUnusable {
+            KeyError::HostKeyUnusable {
                 err,
                 public: public_path.clone(),
             }
         })?;
         if keys[0].public() != public {
-            return Err(CliError::PairMismatch {
+            return Err(KeyError::PairMismatch {
                 public: public_path,
                 key: settings.host_key.clone(),
-            });
+            }
+            .into());
         }
     }
     Ok(Some(public))

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use pam_totp::otp::Algorithm;
 
 use crate::args::QrStyle;
-use crate::error::{CliError, Result};
+use crate::error::{EnrollError, Result};
 
 /// Light modules around the code. The standard asks for four; the terminal
 /// around it is dark, so the light border drawn here is what scanners need.
@@ -45,7 +45,7 @@ struct Matrix {
 
 impl Matrix {
     fn new(text: &str) -> Result<Matrix> {
-        let code = QrCode::new(text.as_bytes()).map_err(CliError::Qr)?;
+        let code = QrCode::new(text.as_bytes()).map_err(EnrollError::Qr)?;
         let width = code.width();
         let colors = code.to_colors();
         let size = width + 2 * QUIET_ZONE;
@@ -226,7 +226,7 @@ pub struct Status {
 pub fn json<T: Serialize>(value: &T) -> Result<Zeroizing<String>> {
     serde_json::to_string(value)
         .map(Zeroizing::new)
-        .map_err(CliError::Json)
+        .map_err(|e| EnrollError::Json(e).into())
 }
 
 /// Writes data to standard output, flushed; a failure is an error (a full
@@ -235,7 +235,7 @@ pub fn print_out(text: &str) -> Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(CliError::Stdout)
+        .map_err(|e| EnrollError::Stdout(e).into())
 }
 
 /// Writes one JSON object and a newline to standard output.

@@ -20,7 +20,7 @@ use pam_totp::google;
 use pam_totp::seal::HostPublicKey;
 
 use crate::access::{unsealer, Caller, Location};
-use crate::error::{CliError, NotSecret, Result};
+use crate::error::{FileError, NotSecret, Result};
 
 /// Mode of every secret file written.
 pub const SECRET_MODE: u32 = 0o600;
@@ -79,14 +79,15 @@ pub fn check_destination(
 ) -> Result<()> {
     let _id = loc.identity(caller, user)?;
     let path = || loc.path.clone();
-    match existing(&loc.path).map_err(|err| CliError::CannotUse { path: path(), err })? {
+    match existing(&loc.path).map_err(|err| FileError::CannotUse { path: path(), err })? {
         Existing::Nothing => {}
-        Existing::Other(why) => return Err(CliError::NotReplacing { path: path(), why }),
+        Existing::Other(why) => return Err(FileError::NotReplacing { path: path(), why }.into()),
         Existing::Symlink | Existing::SecretFile if !replace => {
-            return Err(CliError::AlreadyEnrolled {
+            return Err(FileError::AlreadyEnrolled {
                 user: user.name.clone(),
                 path: path(),
-            })
+            }
+            .into())
         }
         Existing::Symlink | Existing::SecretFile => {}
     }
@@ -94,17 +95,19 @@ pub fn check_destination(
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
-            return Err(CliError::DirNotDir {
+            return Err(FileError::DirNotDir {
                 path: path(),
                 dir: dir.to_owned(),
-            })
+            }
+            .into())
         }
         Err(err) => {
-            return Err(CliError::DirUnusable {
+            return Err(FileError::DirUnusable {
                 path: path(),
                 dir: dir.to_owned(),
                 err,
-            })
+            }
+            .into())
         }
     }
     // The one reliable test of writability (permissions, ACLs, read-only
@@ -113,7 +116,7 @@ pub fn check_destination(
         .prefix(".pam-totp-probe.")
         .tempfile_in(dir)
         .map(drop)
-        .map_err(|err| CliError::NotWritable { path: path(), err })
+        .map_err(|err| FileError::NotWritable { path: path(), err }.into())
 }
 
 /// Writes the secret file atomically, mode 0600: as the user under their
@@ -131,11 +134,11 @@ pub fn write_secret(
 ) -> Result<()> {
     let path = || loc.path.clone();
     if let Some(key) = seal_to {
-        file.seal(key, &user.name).map_err(CliError::Seal)?;
+        file.seal(key, &user.name).map_err(FileError::Seal)?;
     }
     let text = file
         .to_toml()
-        .map_err(|err| CliError::Serialize { path: path(), err })?;
+        .map_err(|err| FileError::Serialize { path: path(), err })?;
     let written = {
         let _id = loc.identity(caller, user)?;
         if replace {
@@ -145,14 +148,14 @@ pub fn write_secret(
         }
     };
     written.map_err(|err| match err.kind() {
-        io::ErrorKind::AlreadyExists => CliError::AppearedMeanwhile { path: path() },
-        _ => CliError::Write { path: path(), err },
+        io::ErrorKind::AlreadyExists => FileError::AppearedMeanwhile { path: path() },
+        _ => FileError::Write { path: path(), err },
     })?;
     // Read it back the way the module will, so a file it would refuse is
     // reported now rather than at the next login.
     let bytes = files::read_secret_file(&loc.path, user, loc.read_as_owner(caller))
-        .map_err(|err| CliError::ReadBack { path: path(), err })?;
-    SecretFile::parse(&bytes).map_err(|err| CliError::ReadBackParse { path: path(), err })?;
+        .map_err(|err| FileError::ReadBack { path: path(), err })?;
+    SecretFile::parse(&bytes).map_err(|err| FileError::ReadBackParse { path: path(), err })?;
     Ok(())
 }
 
@@ -177,9 +180,10 @@ pub fn read_enrollment(
         Ok(b) => b,
         Err(ReadError::NotFound) => return Ok(Found::Missing),
         Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied && !caller.root => {
-            return Err(CliError::OnlyRootCanSee {
+            return Err(FileError::OnlyRootCanSee {
                 path: loc.path.clone(),
-            })
+            }
+            .into())
         }
         Err(e) => return Ok(Found::Unusable(format!("{}: {e}", loc.shown()))),
     };

@@ -14,7 +14,7 @@ use crate::access::{
     caller, locate, require_writable, settings, state_account, state_dir, target, Caller, Location,
 };
 use crate::args::DisableArgs;
-use crate::error::{CliError, Result};
+use crate::error::{CliError, FileError, Result};
 use crate::secret_file::{existing, Existing};
 
 pub(super) fn run(a: DisableArgs) -> Result<ExitCode> {
@@ -46,20 +46,21 @@ pub(super) fn run(a: DisableArgs) -> Result<ExitCode> {
 /// Removes the secret file (or a symlink there); `false` if there was none.
 fn remove_secret_file(caller: &Caller, user: &UserInfo, loc: &Location) -> Result<bool> {
     let _id = loc.identity(caller, user)?;
-    let found = existing(&loc.path).map_err(|err| CliError::CannotUse {
+    let found = existing(&loc.path).map_err(|err| FileError::CannotUse {
         path: loc.path.clone(),
         err,
     })?;
     match found {
         Existing::Nothing => Ok(false),
-        Existing::Other(why) => Err(CliError::NotRemoving {
+        Existing::Other(why) => Err(FileError::NotRemoving {
             path: loc.path.clone(),
             why,
-        }),
+        }
+        .into()),
         Existing::Symlink | Existing::SecretFile => {
             fs::remove_file(&loc.path)
                 .and_then(|()| files::sync_dir(files::parent_dir(&loc.path)))
-                .map_err(|err| CliError::Remove {
+                .map_err(|err| FileError::Remove {
                     path: loc.path.clone(),
                     err,
                 })?;

@@ -23,7 +23,7 @@ use pam_totp::verify::{self, Credentials, Method, Outcome, Policy, UserState};
 use super::{check_new_secret_length, host_name, new_scratch_codes, now, random};
 use crate::access::{caller, locate, require_writable, sealing, settings, target};
 use crate::args::EnrollArgs;
-use crate::error::{CliError, Result};
+use crate::error::{AccessError, CliError, EnrollError, Result};
 use crate::output::{self, print_out, EnrollView, UriParts};
 use crate::secret_file::{check_destination, write_secret};
 
@@ -41,7 +41,7 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
     let mut stdin = io::stdin().lock();
     let secret = new_secret(a.secret.take().map(Zeroizing::new), &mut stdin)?;
     let key = OtpKey::new(&secret, a.algorithm, u64::from(a.digits), a.period)
-        .map_err(CliError::SecretParams)?;
+        .map_err(EnrollError::SecretParams)?;
     check_new_secret_length(secret.len(), "--secret", a.allow_short_secret)?;
     let (issuer, account) = app_names(&mut a, &user)?;
 
@@ -58,7 +58,7 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         digits: a.digits,
         period: a.period,
     })
-    .map_err(CliError::EnrollUri)?;
+    .map_err(EnrollError::EnrollUri)?;
     if !output::default_params(a.algorithm, a.digits, a.period) {
         eprintln!(
             "pam-totp: warning: {}, {} digits, {} seconds: many apps (Google Authenticator among them) \
@@ -78,24 +78,8 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         period: a.period,
         scratch_codes: &codes,
     };
-    let save =
-        |file: &mut SecretFile| write_secret(&caller, &user, &loc, file, seal_to.as_ref(), a.force);
-
-    if a.no_confirm {
-        save(&mut file)?;
-        if !a.json {
-            print_out(&output::enroll_text(&view))?;
-        }
-    } else {
-        // With --json, stdout is for the one JSON object: show the rest on stderr.
-        let text = output::enroll_text(&view);
-        if a.json {
-            eprint!("{}", text.as_str());
-        } else {
-            print_out(&text)?;
-        }
-        let step = confirm(&key, &mut stdin)?;
-        save(&mut file)?;
+    let save = || write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force);
+    if let Some(step) = show_and_save(&a, &view, &key, &mut stdin, save)? {
         if caller.root {
             spend_confirmed_step(&settings, &user.name, &key, step);
         }
@@ -123,6 +107,34 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Shows the enrollment and, unless `--no-confirm`, asks for a code from
+/// the app; saves only after a right one. The confirmed step, if any.
+fn show_and_save(
+    a: &EnrollArgs,
+    view: &EnrollView<'_>,
+    key: &OtpKey,
+    stdin: &mut impl BufRead,
+    save: impl FnOnce() -> Result<()>,
+) -> Result<Option<u64>> {
+    if a.no_confirm {
+        save()?;
+        if !a.json {
+            print_out(&output::enroll_text(view))?;
+        }
+        return Ok(None);
+    }
+    // With --json, stdout is for the one JSON object: show the rest on stderr.
+    let text = output::enroll_text(view);
+    if a.json {
+        eprint!("{}", text.as_str());
+    } else {
+        print_out(&text)?;
+    }
+    let step = confirm(key, stdin)?;
+    save()?;
+    Ok(Some(step))
+}
+
 /// The secret: random, or `--secret` (`-`: a line of standard input).
 fn new_secret(
     given: Option<Zeroizing<String>>,
@@ -133,12 +145,14 @@ fn new_secret(
     };
     let text = if given.as_str() == "-" {
         let mut line = Zeroizing::new(String::new());
-        stdin.read_line(&mut line).map_err(CliError::SecretStdin)?;
+        stdin
+            .read_line(&mut line)
+            .map_err(EnrollError::SecretStdin)?;
         line
     } else {
         given
     };
-    enrollment::decode_base32(&text).ok_or(CliError::SecretNotBase32)
+    Ok(enrollment::decode_base32(&text).ok_or(EnrollError::SecretNotBase32)?)
 }
 
 /// The issuer and the account name the app shows.
@@ -148,9 +162,10 @@ fn app_names(a: &mut EnrollArgs, user: &UserInfo) -> Result<(String, String)> {
     let account = match a.label.take() {
         Some(l) => l,
         None if user.name.contains(':') => {
-            return Err(CliError::NameHoldsColon {
+            return Err(EnrollError::NameHoldsColon {
                 name: user.name.clone(),
-            })
+            }
+            .into())
         }
         None => format!("{}@{host}", user.name),
     };
@@ -169,14 +184,14 @@ fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64
         return;
     }
     let done = files::state_account(user)
-        .map_err(CliError::Account)
+        .map_err(|e| CliError::from(AccessError::Account(e)))
         .and_then(|account| {
             let d = StateDir::open(dir, false).map_err(CliError::State)?;
             let lock = d.lock(&account).map_err(CliError::State)?;
             let mut state = lock.read().map_err(CliError::State)?;
             state
                 .spend_step(key, step, now())
-                .map_err(|why| CliError::ConfirmNotRecorded {
+                .map_err(|why| EnrollError::ConfirmNotRecorded {
                     path: d.state_path(&account),
                     why,
                 })?;
@@ -217,10 +232,10 @@ fn confirm(key: &OtpKey, input: &mut impl BufRead) -> Result<u64> {
         eprint!("Code from the app: ");
         let _ = io::stderr().flush();
         let mut line = Zeroizing::new(String::new());
-        let n = input.read_line(&mut line).map_err(CliError::ReadCode)?;
+        let n = input.read_line(&mut line).map_err(EnrollError::ReadCode)?;
         if n == 0 {
             eprintln!();
-            return Err(CliError::NotConfirmed);
+            return Err(EnrollError::NotConfirmed.into());
         }
         let typed: Zeroizing<String> =
             Zeroizing::new(line.chars().filter(|c| !c.is_whitespace()).collect());
@@ -266,7 +281,7 @@ mod tests {
         let mut answers = io::Cursor::new(format!("{wrong}\n"));
         assert!(matches!(
             confirm(&key, &mut answers),
-            Err(CliError::NotConfirmed)
+            Err(CliError::Enroll(EnrollError::NotConfirmed))
         ));
     }
 
@@ -285,7 +300,7 @@ mod tests {
                 assert_eq!(confirmed_step(&key, &code, now), None);
             }
         }
-        // Spaces inside are ignored, as at login; a scratch-code form is not a code.
+        // Spaces inside are ignored, as at login.
         let code = key.totp_code(step);
         assert_eq!(
             confirmed_step(&key, &format!("{} {}", &code[..3], &code[3..]), now),

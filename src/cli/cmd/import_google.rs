@@ -32,7 +32,7 @@ use crate::access::{
     caller, locate, require_writable, sealing, settings, target, Caller, Location,
 };
 use crate::args::ImportArgs;
-use crate::error::{CliError, NotGoogle, Result};
+use crate::error::{EnrollError, ImportError, NotGoogle, Result};
 use crate::output::{self, UriParts};
 use crate::secret_file::{check_destination, write_secret};
 
@@ -48,7 +48,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     let seal_to = sealing(&caller, &settings, a.no_seal)?;
 
     let source = match &a.google_file {
-        Some(p) => std::path::absolute(p).map_err(|err| CliError::GooglePath {
+        Some(p) => std::path::absolute(p).map_err(|err| ImportError::GooglePath {
             path: p.to_owned(),
             err,
         })?,
@@ -57,9 +57,10 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     let from = source.display().to_string();
     let (g, imported) = read_google(&caller, &user, &source, a.allow_short_secret)?;
     if same_file(&source, &loc, &caller, &user)? {
-        return Err(CliError::ImportOntoItself {
+        return Err(ImportError::ImportOntoItself {
             path: loc.path.clone(),
-        });
+        }
+        .into());
     }
     check_destination(&caller, &user, &loc, a.force)?;
 
@@ -103,8 +104,8 @@ fn read_google(
     let from = source.display().to_string();
     let as_owner = caller.root && files::accessed_as_owner(user, source);
     let bytes = files::read_secret_file(source, user, as_owner).map_err(|e| match e {
-        ReadError::NotFound => CliError::NothingToImport { from: from.clone() },
-        err => CliError::GoogleUnreadable {
+        ReadError::NotFound => ImportError::NothingToImport { from: from.clone() },
+        err => ImportError::GoogleUnreadable {
             from: from.clone(),
             err,
         },
@@ -115,9 +116,9 @@ fn read_google(
         } else {
             NotGoogle::NoSecretLine
         };
-        return Err(CliError::NotGoogle { from, why });
+        return Err(ImportError::NotGoogle { from, why }.into());
     }
-    let g = google::parse(&bytes).map_err(|err| CliError::GoogleParse {
+    let g = google::parse(&bytes).map_err(|err| ImportError::GoogleParse {
         from: from.clone(),
         err,
     })?;
@@ -127,20 +128,22 @@ fn read_google(
         allow_short_secret,
     )?;
     if g.hotp_counter.is_some() {
-        return Err(CliError::GoogleHotp {
+        return Err(ImportError::GoogleHotp {
             from,
             file_name: GOOGLE_FILE,
-        });
+        }
+        .into());
     }
     if g.scratch_codes.len() > MAX_SCRATCH_CODES {
-        return Err(CliError::GoogleTooManyScratch {
+        return Err(ImportError::GoogleTooManyScratch {
             from,
             n: g.scratch_codes.len(),
             max: MAX_SCRATCH_CODES,
-        });
+        }
+        .into());
     }
     let imported =
-        Enrollment::from_google(&g).map_err(|err| CliError::GoogleFormat { from, err })?;
+        Enrollment::from_google(&g).map_err(|err| ImportError::GoogleFormat { from, err })?;
     Ok((g, imported))
 }
 
@@ -157,7 +160,7 @@ fn print_json(g: &GoogleFile, user: &UserInfo, loc: &Location, from: &str) -> Re
         digits: DEFAULT_DIGITS,
         period: g.step_size,
     })
-    .map_err(CliError::ImportUri)?;
+    .map_err(EnrollError::ImportUri)?;
     output::print_json(&output::ImportJson {
         user: &user.name,
         secret_file: &loc.shown(),

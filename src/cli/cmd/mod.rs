@@ -20,7 +20,7 @@ use zeroize::{Zeroize, Zeroizing};
 use pam_totp::scratch::{self, ScratchHash};
 
 use crate::args::Command;
-use crate::error::{CliError, Result};
+use crate::error::{EnrollError, Result};
 
 /// Fewest bytes of a secret given to `enroll --secret` or imported: 128
 /// bits, RFC 4226's requirement R6. Shorter ones (80-bit hardware tokens,
@@ -45,11 +45,12 @@ fn check_new_secret_length(len: usize, what: &str, allow: bool) -> Result<()> {
     if len >= MIN_NEW_SECRET_BYTES || allow {
         return Ok(());
     }
-    Err(CliError::ShortSecret {
+    Err(EnrollError::ShortSecret {
         what: what.to_owned(),
         bits: len * 8,
         min_bits: MIN_NEW_SECRET_BYTES * 8,
-    })
+    }
+    .into())
 }
 
 fn now() -> u64 {
@@ -61,7 +62,7 @@ fn now() -> u64 {
 
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(CliError::Random)?;
+    getrandom::fill(&mut b).map_err(EnrollError::Random)?;
     Ok(b)
 }
 
@@ -95,6 +96,7 @@ fn new_scratch_codes(n: usize) -> Result<(Vec<Zeroizing<String>>, Vec<ScratchHas
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::CliError;
     use pam_totp::scratch::SCRATCH_DIGITS;
 
     #[test]
@@ -102,7 +104,7 @@ mod tests {
         assert!(check_new_secret_length(16, "--secret", false).is_ok());
         assert!(check_new_secret_length(10, "--secret", true).is_ok());
         match check_new_secret_length(15, "--secret", false) {
-            Err(e @ CliError::ShortSecret { .. }) => {
+            Err(e @ CliError::Enroll(EnrollError::ShortSecret { .. })) => {
                 let m = e.to_string();
                 assert!(m.starts_with("--secret is 120 bits;"), "{m}");
                 assert!(m.contains("--allow-short-secret"), "{m}");

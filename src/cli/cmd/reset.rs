@@ -11,7 +11,7 @@ use pam_totp::verify::UserState;
 
 use crate::access::{self, caller, settings, state_account, state_dir, target};
 use crate::args::ResetArgs;
-use crate::error::{CliError, Result};
+use crate::error::{AccessError, CliError, Result};
 
 pub(super) fn run(a: ResetArgs) -> Result<ExitCode> {
     let caller = caller()?;
@@ -19,7 +19,7 @@ pub(super) fn run(a: ResetArgs) -> Result<ExitCode> {
     let settings = settings(a.who.config.as_deref())?;
     let dir = state_dir(&settings, &a.state.state_dir);
     if !caller.root {
-        return Err(CliError::ResetRootOnly { dir });
+        return Err(AccessError::ResetRootOnly { dir }.into());
     }
     if !access::exists(&dir) {
         eprintln!(

@@ -13,13 +13,13 @@ use pam_totp::google;
 use super::new_scratch_codes;
 use crate::access::{caller, locate, require_writable, settings, target, unsealer};
 use crate::args::ScratchArgs;
-use crate::error::{CliError, Result};
+use crate::error::{EnrollError, FileError, Result};
 use crate::output::{self, print_out};
 use crate::secret_file::{check_destination, write_secret};
 
 pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     if !a.regenerate {
-        return Err(CliError::NeedRegenerate);
+        return Err(EnrollError::NeedRegenerate.into());
     }
     let caller = caller()?;
     let user = target(&caller, &a.who)?;
@@ -31,26 +31,27 @@ pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     let bytes = match files::read_secret_file(&loc.path, &user, loc.read_as_owner(&caller)) {
         Ok(b) => b,
         Err(ReadError::NotFound) => {
-            return Err(CliError::NotEnrolled {
+            return Err(FileError::NotEnrolled {
                 user: user.name.clone(),
                 path: path(),
-            })
+            }
+            .into())
         }
-        Err(err) => return Err(CliError::ReadSecret { path: path(), err }),
+        Err(err) => return Err(FileError::ReadSecret { path: path(), err }.into()),
     };
     if google::looks_like_google(&bytes) {
-        return Err(CliError::GoogleNotRewritten { path: path() });
+        return Err(FileError::GoogleNotRewritten { path: path() }.into());
     }
     let mut file =
-        SecretFile::parse(&bytes).map_err(|err| CliError::Format { path: path(), err })?;
+        SecretFile::parse(&bytes).map_err(|err| FileError::Format { path: path(), err })?;
     let unseal = unsealer(&caller, &settings, &user);
     let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
     match file.to_enrollment_with(unseal) {
         Ok(e) if e.format == Format::Native => {}
-        Ok(_) => return Err(CliError::NotNative { path: path() }),
+        Ok(_) => return Err(FileError::NotNative { path: path() }.into()),
         // Sealed and not root: the file is the user's, but only root can check it.
         Err(FormatError::Sealed) => {}
-        Err(err) => return Err(CliError::Format { path: path(), err }),
+        Err(err) => return Err(FileError::Format { path: path(), err }.into()),
     }
 
     // Replacing a file that exists: the same checks as enroll --force.

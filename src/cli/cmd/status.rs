@@ -16,7 +16,7 @@ use pam_totp::verify::{self, Credentials, UserState};
 use super::now;
 use crate::access::{self, caller, locate, settings, state_dir, target, Caller};
 use crate::args::StatusArgs;
-use crate::error::{CliError, Result, EXIT_FAILED};
+use crate::error::{AccessError, CliError, Result, EXIT_FAILED};
 use crate::output::{self, print_out};
 use crate::secret_file::{read_enrollment, Found};
 
@@ -33,7 +33,7 @@ fn read_state(caller: &Caller, dir: &Path, user: &str) -> Result<StateView> {
     if !access::exists(dir) {
         return Ok(StateView::Known(UserState::new()));
     }
-    let account = files::state_account(user).map_err(CliError::Account)?;
+    let account = files::state_account(user).map_err(AccessError::Account)?;
     let read = StateDir::open(dir, false).and_then(|d| {
         let lock = d.lock(&account)?;
         lock.read()

@@ -38,7 +38,7 @@ use pam_totp::seal::{self, HostSecretKey};
 
 use crate::access::{caller, settings, Caller};
 use crate::args::{HostKeyCommand, HostKeyInitArgs, HostKeyPath};
-use crate::error::{CliError, Result};
+use crate::error::{AccessError, CliError, FileError, KeyError, Result};
 
 /// Mode of host.key (root only) and host.pub (anyone may seal).
 const KEY_MODE: u32 = 0o600;
@@ -58,12 +58,12 @@ fn key_location(
     key: &HostKeyPath,
 ) -> Result<(Settings, PathBuf)> {
     if !caller.root {
-        return Err(CliError::HostKeyRootOnly { verb });
+        return Err(AccessError::HostKeyRootOnly { verb }.into());
     }
     let settings = settings(key.config.as_deref())?;
     let path = key.host_key.clone().unwrap_or(settings.host_key.clone());
     if seal::public_path(&path) == path || path.file_name().is_none() {
-        return Err(CliError::BadHostKeyPath { path });
+        return Err(KeyError::BadHostKeyPath { path }.into());
     }
     Ok((settings, path))
 }
@@ -73,19 +73,20 @@ fn key_location(
 fn check_key_dir(path: &Path) -> Result<()> {
     let dir = files::parent_dir(path);
     let dir_buf = || dir.to_owned();
-    let meta = fs::metadata(dir).map_err(|err| CliError::KeyDirUnreadable {
+    let meta = fs::metadata(dir).map_err(|err| KeyError::KeyDirUnreadable {
         dir: dir_buf(),
         err,
     })?;
     if !meta.is_dir() {
-        return Err(CliError::KeyDirNotDir { dir: dir_buf() });
+        return Err(KeyError::KeyDirNotDir { dir: dir_buf() }.into());
     }
     if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
-        return Err(CliError::KeyDirUnsafe {
+        return Err(KeyError::KeyDirUnsafe {
             dir: dir_buf(),
             uid: meta.uid(),
             mode: meta.mode() & 0o7777,
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -95,22 +96,23 @@ fn check_key_dir(path: &Path) -> Result<()> {
 /// released when the process ends, however it ends. Not waited for.
 fn lock_key_dir(path: &Path) -> Result<Flock<fs::File>> {
     let dir = files::parent_dir(path);
-    let file = fs::File::open(dir).map_err(|err| CliError::KeyDirOpen {
+    let file = fs::File::open(dir).map_err(|err| KeyError::KeyDirOpen {
         dir: dir.to_owned(),
         err,
     })?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, err)| {
+    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, err)| {
         if err == Errno::EWOULDBLOCK {
-            CliError::KeyBusy {
+            KeyError::KeyBusy {
                 dir: dir.to_owned(),
             }
         } else {
-            CliError::KeyLock {
+            KeyError::KeyLock {
                 dir: dir.to_owned(),
                 err,
             }
         }
-    })
+    })?;
+    Ok(lock)
 }
 
 /// Whether anything (even a dangling symlink) is at `path`.
@@ -118,10 +120,11 @@ fn present(path: &Path) -> Result<bool> {
     match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(CliError::Probe {
+        Err(err) => Err(FileError::Probe {
             path: path.to_owned(),
             err,
-        }),
+        }
+        .into()),
     }
 }
 
@@ -133,13 +136,14 @@ fn write_key(path: &Path, text: &str, mode: u32, replace: bool) -> Result<()> {
         files::write_atomic_new(path, text.as_bytes(), mode)
     };
     written.map_err(|err| match err.kind() {
-        io::ErrorKind::AlreadyExists => CliError::KeyAppeared {
+        io::ErrorKind::AlreadyExists => CliError::from(KeyError::KeyAppeared {
             path: path.to_owned(),
-        },
-        _ => CliError::Write {
+        }),
+        _ => FileError::Write {
             path: path.to_owned(),
             err,
-        },
+        }
+        .into(),
     })
 }
 
@@ -147,14 +151,15 @@ fn write_key(path: &Path, text: &str, mode: u32, replace: bool) -> Result<()> {
 /// host.pub is host.key's public key.
 fn check_pair(path: &Path) -> Result<HostSecretKey> {
     let key = seal::load_secret_keys(path)
-        .map_err(CliError::HostKey)?
+        .map_err(KeyError::HostKey)?
         .swap_remove(0);
-    let public = seal::load_public_key(path).map_err(CliError::HostKey)?;
+    let public = seal::load_public_key(path).map_err(KeyError::HostKey)?;
     if public != key.public() {
-        return Err(CliError::WrittenPairMismatch {
+        return Err(KeyError::WrittenPairMismatch {
             public: seal::public_path(path),
             key: path.to_owned(),
-        });
+        }
+        .into());
     }
     Ok(key)
 }
@@ -172,7 +177,7 @@ fn init(a: HostKeyInitArgs) -> Result<ExitCode> {
             .recursive(true)
             .mode(0o755)
             .create(dir)
-            .map_err(|err| CliError::CreateDir {
+            .map_err(|err| KeyError::CreateDir {
                 dir: dir.to_owned(),
                 err,
             })?;
@@ -184,7 +189,7 @@ fn init(a: HostKeyInitArgs) -> Result<ExitCode> {
     if a.if_missing && has_key {
         if !has_pub {
             let key = seal::load_secret_keys(&path)
-                .map_err(CliError::HostKey)?
+                .map_err(KeyError::HostKey)?
                 .swap_remove(0);
             write_key(&pub_path, &key.public().to_text(), PUB_MODE, false)?;
             eprintln!(
@@ -202,16 +207,17 @@ fn init(a: HostKeyInitArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !a.force && has_pub && !has_key {
-        return Err(CliError::PubWithoutKey {
+        return Err(KeyError::PubWithoutKey {
             public: pub_path,
             key: path,
-        });
+        }
+        .into());
     }
     if !a.force && has_key {
-        return Err(CliError::KeyExists { key: path });
+        return Err(KeyError::KeyExists { key: path }.into());
     }
 
-    let key = HostSecretKey::generate().map_err(CliError::HostKey)?;
+    let key = HostSecretKey::generate().map_err(KeyError::HostKey)?;
     write_key(&path, &key.to_text(), KEY_MODE, a.force)?;
     write_key(&pub_path, &key.public().to_text(), PUB_MODE, a.force)?;
     let key = check_pair(&path)?;

@@ -20,7 +20,7 @@ use super::{check_key_dir, check_pair, key_location, lock_key_dir, present, writ
 use super::{KEY_MODE, PUB_MODE};
 use crate::access::{caller, Caller};
 use crate::args::HostKeyRotateArgs;
-use crate::error::{CliError, Result, EXIT_FAILED};
+use crate::error::{AccessError, CliError, FileError, KeyError, Result, EXIT_FAILED};
 use crate::secret_file::SECRET_MODE;
 
 /// Where system-wide secret files are, each named after its user.
@@ -40,7 +40,7 @@ pub(super) fn run(a: HostKeyRotateArgs) -> Result<ExitCode> {
         .secret_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SECRET_DIR));
     let pam_dir = a.pam_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_PAM_DIR));
-    let users = files::all_users().map_err(CliError::ListAccounts)?;
+    let users = files::all_users().map_err(AccessError::ListAccounts)?;
     let mut templates = vec![settings.secret.clone()];
     let pam = pam_templates(&pam_dir, &path);
     for t in &pam.templates {
@@ -84,12 +84,12 @@ fn new_pair(path: &Path) -> Result<Vec<HostSecretKey>> {
     let pub_path = seal::public_path(path);
     let mut keys = match seal::load_secret_keys(path) {
         Ok(k) => k,
-        Err(e) if !present(path)? => return Err(CliError::NoHostKey(e)),
-        Err(e) => return Err(CliError::HostKeyInput(e)),
+        Err(e) if !present(path)? => return Err(KeyError::NoHostKey(e).into()),
+        Err(e) => return Err(KeyError::HostKeyInput(e).into()),
     };
     if keys.len() == 2 && keys[0].public() == keys[1].public() {
         // A rotation stopped right after keeping the key: nothing changed yet.
-        fs::remove_file(&old_path).map_err(|err| CliError::Remove {
+        fs::remove_file(&old_path).map_err(|err| FileError::Remove {
             path: old_path.clone(),
             err,
         })?;
@@ -99,11 +99,11 @@ fn new_pair(path: &Path) -> Result<Vec<HostSecretKey>> {
         // The module opens files with host.key and host.key.old: keep the
         // current key there first, then replace the pair.
         write_key(&old_path, &keys[0].to_text(), KEY_MODE, false)?;
-        let new = HostSecretKey::generate().map_err(CliError::HostKey)?;
+        let new = HostSecretKey::generate().map_err(KeyError::HostKey)?;
         write_key(path, &new.to_text(), KEY_MODE, true)?;
         write_key(&pub_path, &new.public().to_text(), PUB_MODE, true)?;
         check_pair(path)?;
-        let keys = seal::load_secret_keys(path).map_err(CliError::HostKey)?;
+        let keys = seal::load_secret_keys(path).map_err(KeyError::HostKey)?;
         eprintln!(
             "pam-totp: new host key {}; the previous one ({}) is kept as {} until every \
              sealed secret is re-sealed",
@@ -172,7 +172,7 @@ fn finish(
     }
     fs::remove_file(&old_path)
         .and_then(|()| files::sync_dir(files::parent_dir(&old_path)))
-        .map_err(|err| CliError::Remove {
+        .map_err(|err| FileError::Remove {
             path: old_path.clone(),
             err,
         })?;

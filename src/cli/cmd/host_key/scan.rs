@@ -13,7 +13,7 @@ use pam_totp::config;
 use pam_totp::files::{self, UserInfo};
 
 use crate::access::{lookup_user, Location};
-use crate::error::{CliError, Result};
+use crate::error::{FileError, Result};
 
 /// A secret file and whose it is.
 pub struct Target {
@@ -50,14 +50,15 @@ pub fn secret_files(
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(targets),
         Err(err) => {
-            return Err(CliError::ReadDir {
+            return Err(FileError::ReadDir {
                 dir: secret_dir.to_owned(),
                 err,
-            })
+            }
+            .into())
         }
     };
     for entry in entries {
-        let entry = entry.map_err(|err| CliError::ReadDir {
+        let entry = entry.map_err(|err| FileError::ReadDir {
             dir: secret_dir.to_owned(),
             err,
         })?;
