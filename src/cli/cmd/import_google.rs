@@ -27,12 +27,14 @@ use pam_totp::otp::Algorithm;
 use pam_totp::scratch::ScratchHash;
 use pam_totp::verify::Policy;
 
-use super::{
-    caller, check_destination, check_new_secret_length, failed, host_name, input, locate,
-    print_out, require_writable, sealing, settings, target, write_secret, Caller, Location, Result,
+use super::{check_new_secret_length, host_name};
+use crate::access::{
+    caller, locate, require_writable, sealing, settings, target, Caller, Location,
 };
-use crate::cli::ImportArgs;
+use crate::args::ImportArgs;
+use crate::error::{EnrollError, ImportError, NotGoogle, Result};
 use crate::output::{self, UriParts};
+use crate::secret_file::{check_destination, write_secret};
 
 /// Where Google's tool writes a user's file, under their home directory.
 const GOOGLE_FILE: &str = ".google_authenticator";
@@ -40,61 +42,25 @@ const GOOGLE_FILE: &str = ".google_authenticator";
 pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let user = target(&caller, &a.who)?;
-    let settings = settings(&a.who)?;
+    let settings = settings(a.who.config.as_deref())?;
     let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
     require_writable(&caller, &loc)?;
     let seal_to = sealing(&caller, &settings, a.no_seal)?;
 
     let source = match &a.google_file {
-        Some(p) => std::path::absolute(p).map_err(|e| input(format!("{}: {e}", p.display())))?,
+        Some(p) => std::path::absolute(p).map_err(|err| ImportError::GooglePath {
+            path: p.to_owned(),
+            err,
+        })?,
         None => user.home.join(GOOGLE_FILE),
     };
     let from = source.display().to_string();
-    // Read as the module reads a secret file: under the user's home with the
-    // user's identity; owned by the user or root, no access for others.
-    let as_owner = caller.root && files::accessed_as_owner(&user, &source);
-    let bytes = files::read_secret_file(&source, &user, as_owner).map_err(|e| match e {
-        ReadError::NotFound => input(format!("{from}: no such file, nothing to import")),
-        e => input(format!("{from}: {e}")),
-    })?;
-    if !google::looks_like_google(&bytes) {
-        let why = if SecretFile::parse(&bytes).is_ok() {
-            "it is already in pam-totp's own format"
-        } else {
-            "its first line is not a base32 secret"
-        };
-        return Err(input(format!(
-            "{from} is not a Google Authenticator file: {why}"
-        )));
-    }
-    let g = google::parse(&bytes).map_err(|e| input(format!("{from}: {e}")))?;
-    check_new_secret_length(
-        g.secret.len(),
-        &format!("the secret of {from}"),
-        a.allow_short_secret,
-    )?;
-    if g.hotp_counter.is_some() {
-        return Err(input(format!(
-            "{from} is counter-based (HOTP_COUNTER), which pam-totp's own format cannot hold; \
-             leave it as it is and point the module's secret= at it (for example \
-             secret=${{HOME}}/{GOOGLE_FILE}): it is read in place, the counter kept in \
-             pam-totp's state"
-        )));
-    }
-    if g.scratch_codes.len() > MAX_SCRATCH_CODES {
-        return Err(input(format!(
-            "{from} has {} scratch codes; pam-totp keeps at most {MAX_SCRATCH_CODES}",
-            g.scratch_codes.len()
-        )));
-    }
-    let imported = Enrollment::from_google(&g).map_err(|e| input(format!("{from}: {e}")))?;
+    let (g, imported) = read_google(&caller, &user, &source, a.allow_short_secret)?;
     if same_file(&source, &loc, &caller, &user)? {
-        return Err(input(format!(
-            "{} is the Google Authenticator file itself, which is never rewritten; import it \
-             to another path (the config file's `secret`, by default ~/.pam_totp, or \
-             --secret-file)",
-            loc.shown()
-        )));
+        return Err(ImportError::ImportOntoItself {
+            path: loc.path.clone(),
+        }
+        .into());
     }
     check_destination(&caller, &user, &loc, a.force)?;
 
@@ -107,31 +73,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force)?;
 
     if a.json {
-        let b32 = enrollment::encode_base32(&g.secret);
-        let host = host_name();
-        let account = format!("{}@{host}", user.name);
-        let uri = output::otpauth_uri(&UriParts {
-            issuer: &host,
-            account: &account,
-            secret: &b32,
-            algorithm: Algorithm::Sha1,
-            digits: DEFAULT_DIGITS,
-            period: g.step_size,
-        })
-        .map_err(|e| failed(format!("cannot make the otpauth URI: {e}")))?;
-        let shown = loc.shown();
-        print_out(
-            &output::json(&output::ImportJson {
-                user: &user.name,
-                secret_file: &shown,
-                secret: &b32,
-                otpauth_uri: &uri,
-                scratch_codes: g.scratch_codes.iter().map(|c| c.as_str()).collect(),
-                imported_from: &from,
-            })
-            .map_err(failed)?,
-        )?;
-        println!();
+        print_json(&g, &user, &loc, &from)?;
     }
     for note in dropped_limits(&g, &settings.policy) {
         eprintln!("pam-totp: note: {from}: {note}");
@@ -148,6 +90,85 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         g.scratch_codes.len(),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and checks the Google file, as the module reads a secret file:
+/// under the user's home with the user's identity; owned by the user or
+/// root, no access for others. Refuses what the native format cannot hold.
+fn read_google(
+    caller: &Caller,
+    user: &UserInfo,
+    source: &Path,
+    allow_short_secret: bool,
+) -> Result<(GoogleFile, Enrollment)> {
+    let from = source.display().to_string();
+    let as_owner = caller.root && files::accessed_as_owner(user, source);
+    let bytes = files::read_secret_file(source, user, as_owner).map_err(|e| match e {
+        ReadError::NotFound => ImportError::NothingToImport { from: from.clone() },
+        err => ImportError::GoogleUnreadable {
+            from: from.clone(),
+            err,
+        },
+    })?;
+    if !google::looks_like_google(&bytes) {
+        let why = if SecretFile::parse(&bytes).is_ok() {
+            NotGoogle::AlreadyNative
+        } else {
+            NotGoogle::NoSecretLine
+        };
+        return Err(ImportError::NotGoogle { from, why }.into());
+    }
+    let g = google::parse(&bytes).map_err(|err| ImportError::GoogleParse {
+        from: from.clone(),
+        err,
+    })?;
+    check_new_secret_length(
+        g.secret.len(),
+        &format!("the secret of {from}"),
+        allow_short_secret,
+    )?;
+    if g.hotp_counter.is_some() {
+        return Err(ImportError::GoogleHotp {
+            from,
+            file_name: GOOGLE_FILE,
+        }
+        .into());
+    }
+    if g.scratch_codes.len() > MAX_SCRATCH_CODES {
+        return Err(ImportError::GoogleTooManyScratch {
+            from,
+            n: g.scratch_codes.len(),
+            max: MAX_SCRATCH_CODES,
+        }
+        .into());
+    }
+    let imported =
+        Enrollment::from_google(&g).map_err(|err| ImportError::GoogleFormat { from, err })?;
+    Ok((g, imported))
+}
+
+/// `--json`: `enroll --json`'s object and the file it came from.
+fn print_json(g: &GoogleFile, user: &UserInfo, loc: &Location, from: &str) -> Result<()> {
+    let b32 = enrollment::encode_base32(&g.secret);
+    let host = host_name();
+    let account = format!("{}@{host}", user.name);
+    let uri = output::otpauth_uri(&UriParts {
+        issuer: &host,
+        account: &account,
+        secret: &b32,
+        algorithm: Algorithm::Sha1,
+        digits: DEFAULT_DIGITS,
+        period: g.step_size,
+    })
+    .map_err(EnrollError::ImportUri)?;
+    output::print_json(&output::ImportJson {
+        user: &user.name,
+        secret_file: &loc.shown(),
+        secret: &b32,
+        otpauth_uri: &uri,
+        scratch_codes: g.scratch_codes.iter().map(|c| c.as_str()).collect(),
+        imported_from: from,
+    })
 }
 
 /// Whether writing at `loc` would replace the source file itself (the same
