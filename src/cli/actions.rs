@@ -12,6 +12,7 @@
 //!   message.
 #![forbid(unsafe_code)]
 
+mod fleet_state;
 mod host_key;
 mod import_google;
 
@@ -774,7 +775,19 @@ fn status(a: StatusArgs) -> Result<ExitCode> {
     let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
     let found = read_enrollment(&caller, &user, &settings, &loc)?;
     let dir = state_dir(&settings, &a.state.state_dir);
-    let state = read_state(&caller, &dir, &user.name)?;
+    // Fleet state (src/cli/actions/fleet_state.rs) when configured; a
+    // non-root caller sees the local view (root's, so hidden).
+    let fleet = match caller.root {
+        true => fleet_state::open(&caller, &settings, &a.state)?,
+        false => None,
+    };
+    let state = match fleet {
+        Some(mut store) => match fleet_state::read(&mut store, &state_account(&user)?)? {
+            Ok(s) => StateView::Known(s),
+            Err(why) => StateView::Corrupt(why),
+        },
+        None => read_state(&caller, &dir, &user.name)?,
+    };
 
     let mut problems = Vec::new();
     let enrollment = match &found {
@@ -940,6 +953,23 @@ fn reset(a: ResetArgs) -> Result<ExitCode> {
             dir.display()
         )));
     }
+    // Fleet state (src/cli/actions/fleet_state.rs): reset on the server.
+    if let Some(mut store) = fleet_state::open(&caller, &settings, &a.state)? {
+        match fleet_state::reset(&mut store, &state_account(&user)?)? {
+            Ok(n) => eprintln!(
+                "pam-totp: reset {} on the state server (fleet-wide): {n} failed attempts \
+                 cleared, not locked out; the secret file is unchanged",
+                user.name
+            ),
+            Err(why) => eprintln!(
+                "pam-totp: reset {}: removed the corrupt state from the state server ({why}); \
+                 scratch codes used before may work once more: consider \
+                 `pam-totp scratch-codes --regenerate --user {}`",
+                user.name, user.name
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Err(e) = fs::symlink_metadata(&dir) {
         if e.kind() == io::ErrorKind::NotFound {
             eprintln!(
@@ -1013,7 +1043,15 @@ fn disable(a: DisableArgs) -> Result<ExitCode> {
         }
     };
 
-    let state_note = if !caller.root {
+    // Fleet state (src/cli/actions/fleet_state.rs): removed on the server.
+    let fleet = match caller.root {
+        true => fleet_state::open(&caller, &settings, &a.state)?,
+        false => None,
+    };
+    let state_note = if let Some(mut store) = fleet {
+        fleet_state::remove(&mut store, &state_account(&user)?)?;
+        "state removed from the state server".to_owned()
+    } else if !caller.root {
         format!("the state in {} is root's and was left", dir.display())
     } else if fs::symlink_metadata(&dir).is_err() {
         "no state".to_owned()
