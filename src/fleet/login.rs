@@ -110,7 +110,7 @@ pub fn decide(
             if fleet.unavailable == Unavailable::Local =>
         {
             warn(&format!(
-                "{e}; deciding on the local state (state_unavailable=local)"
+                "{e}; deciding on this host's local state, as state_unavailable is local"
             ));
             let mut state = lock.read().map_err(|e| e.to_string())?;
             // The mark first: a state written without it would never be
@@ -121,7 +121,7 @@ pub fn decide(
             Ok(decided)
         }
         (Err(e @ FleetError::Unreachable(_)), _) => {
-            Err(format!("{e}; denying (state_unavailable=deny)"))
+            Err(format!("{e}; denying, as state_unavailable is deny"))
         }
         (Err(e), _) => Err(e.to_string()),
     }
