@@ -257,7 +257,14 @@ fn attempt(
     from_authtok: bool,
 ) -> Attempt {
     let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
-    let decided = decide(settings, name, enrollment, &candidates, now);
+    // Fleet state (src/fleet/login.rs) when state= is set.
+    let decided = if settings.fleet.url.is_some() {
+        let mut warn =
+            |why: &str| io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
+        crate::fleet::login::decide(settings, name, enrollment, &candidates, now, &mut warn)
+    } else {
+        decide(settings, name, enrollment, &candidates, now)
+    };
     let (outcome, remaining) = match decided {
         Ok(o) => o,
         Err(why) => {

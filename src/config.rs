@@ -52,6 +52,8 @@ pub struct Settings {
     /// The host's private key, which opens sealed secrets; the public key
     /// is beside it (`host.pub`).
     pub host_key: PathBuf,
+    /// Fleet state (`state=` and friends, src/fleet/settings.rs).
+    pub fleet: crate::fleet::FleetSettings,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             forward_pass: false,
             debug: false,
             host_key: PathBuf::from(DEFAULT_HOST_KEY),
+            fleet: crate::fleet::FleetSettings::default(),
         }
     }
 }
@@ -155,6 +158,13 @@ struct FileSettings {
     forward_pass: Option<bool>,
     debug: Option<bool>,
     host_key: Option<String>,
+    // Fleet state: see src/fleet/settings.rs.
+    state: Option<String>,
+    state_credentials: Option<String>,
+    state_ca: Option<String>,
+    state_prefix: Option<String>,
+    state_timeout: Option<u64>,
+    state_unavailable: Option<String>,
 }
 
 /// Reads a config file: `Ok(None)` when it does not exist.
@@ -247,6 +257,20 @@ fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
     if let Some(v) = f.host_key {
         s.host_key = parse_abs_path("host_key", &v)?;
     }
+    // Fleet state: see src/fleet/settings.rs.
+    for (key, value) in [
+        ("state", f.state),
+        ("state_credentials", f.state_credentials),
+        ("state_ca", f.state_ca),
+        ("state_prefix", f.state_prefix),
+        ("state_timeout", f.state_timeout.map(|n| n.to_string())),
+        ("state_unavailable", f.state_unavailable),
+    ] {
+        if let Some(v) = value {
+            crate::fleet::settings::apply(&mut s.fleet, key, &v)
+                .map_err(|why| malformed(key, why))?;
+        }
+    }
     let flag = |v: Option<bool>, slot: &mut bool| {
         if let Some(v) = v {
             *slot = v;
@@ -307,6 +331,11 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
         "use_first_pass" => {
             flag(value)?;
             s.first_pass = FirstPass::Use;
+        }
+        // Fleet state: see src/fleet/settings.rs.
+        k if crate::fleet::settings::is_key(k) => {
+            crate::fleet::settings::apply(&mut s.fleet, k, &need(value)?)
+                .map_err(|why| malformed(k, why))?;
         }
         _ => {
             return Err(ConfigError::Unknown {

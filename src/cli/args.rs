@@ -212,6 +212,18 @@ pub struct StateDirArg {
     /// config file's `state_dir`, else /var/lib/pam-totp/state].
     #[arg(long, value_name = "DIR", value_parser = absolute_path)]
     pub state_dir: Option<PathBuf>,
+
+    /// The fleet's state server, as state= in pam.d (redis://, rediss://,
+    /// redis+unix://, valkey...) [default: the config file's `state`; when
+    /// neither is set, the state directory].
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+
+    /// The state server's credentials file (username, password; root's,
+    /// mode 0600), as state_credentials= [default: the config file's
+    /// `state_credentials`].
+    #[arg(long, value_name = "PATH", value_parser = absolute_path)]
+    pub state_credentials: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,7 @@
 mod access;
 mod enroll;
 mod file;
+mod fleet;
 mod host_key;
 mod import;
 
@@ -20,6 +21,7 @@ use pam_totp::state::StateError;
 pub use access::AccessError;
 pub use enroll::EnrollError;
 pub use file::FileError;
+pub use fleet::FleetCliError;
 pub use host_key::KeyError;
 pub use import::ImportError;
 
@@ -52,6 +54,8 @@ pub enum CliError {
     Enroll(EnrollError),
     HostKey(KeyError),
     Import(ImportError),
+    /// The fleet's state server (`--state`, config.toml's `state`).
+    Fleet(FleetCliError),
     /// The login state could not be read, written or removed.
     State(StateError),
 }
@@ -64,6 +68,7 @@ impl CliError {
             CliError::Enroll(e) => e.exit_status(),
             CliError::HostKey(e) => e.exit_status(),
             CliError::Import(e) => e.exit_status(),
+            CliError::Fleet(e) => e.exit_status(),
             CliError::State(_) => EXIT_FAILED,
         }
     }
@@ -82,6 +87,7 @@ impl fmt::Display for CliError {
             CliError::Enroll(e) => write!(f, "{e}"),
             CliError::HostKey(e) => write!(f, "{e}"),
             CliError::Import(e) => write!(f, "{e}"),
+            CliError::Fleet(e) => write!(f, "{e}"),
             CliError::State(e) => write!(f, "{e}"),
         }
     }
@@ -110,6 +116,12 @@ impl From<EnrollError> for CliError {
 impl From<KeyError> for CliError {
     fn from(e: KeyError) -> Self {
         CliError::HostKey(e)
+    }
+}
+
+impl From<FleetCliError> for CliError {
+    fn from(e: FleetCliError) -> Self {
+        CliError::Fleet(e)
     }
 }
 

@@ -11,16 +11,32 @@
 //! - [`store`]: the atomic read-decide-write on one key
 //!   ([`Store::update`]), plus `get` and `del`.
 //!
+//! Above it, the account state on the server:
+//!
+//! - [`settings`]: the `state*=` module arguments and config.toml keys;
+//! - [`state_store`]: [`FleetStore`], an account's state read, decided and
+//!   written atomically;
+//! - [`merge`]: the join of a host's outage-time local state into the
+//!   server's;
+//! - [`login`]: the login's decision through the server, with the
+//!   `state_unavailable=` fallback.
+//!
 //! No secret, code or scratch code passes through here: callers store only
 //! what the local state file holds.
 
 pub mod conn;
 pub mod credentials;
+pub mod login;
+pub mod merge;
+pub mod settings;
+pub mod state_store;
 pub mod store;
 pub mod url;
 
 pub use conn::{ConnError, SYSTEM_CA_BUNDLE};
 pub use credentials::{Credentials, CredentialsError};
+pub use settings::{FleetSettings, Unavailable};
+pub use state_store::{FleetError, FleetStore};
 pub use store::{
     Decision, Store, StoreConfig, StoreError, UpdateError, Updated, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
 };

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use pam_totp::files::{self, UserInfo};
 use pam_totp::state::StateDir;
 
+use super::fleet_state;
 use crate::access::{
     caller, locate, require_writable, settings, state_account, state_dir, target, Caller, Location,
 };
@@ -26,7 +27,18 @@ pub(super) fn run(a: DisableArgs) -> Result<ExitCode> {
     let dir = state_dir(&settings, &a.state.state_dir);
 
     let removed = remove_secret_file(&caller, &user, &loc)?;
-    let state_note = remove_state(&caller, &user, &dir)?;
+    // Fleet state (cmd/fleet_state.rs): removed on the server.
+    let fleet = match caller.root {
+        true => fleet_state::open(&caller, &settings, &a.state)?,
+        false => None,
+    };
+    let state_note = match fleet {
+        Some(mut store) => {
+            fleet_state::remove(&mut store, &state_account(&user)?)?;
+            "state removed from the state server".to_owned()
+        }
+        None => remove_state(&caller, &user, &dir)?,
+    };
     if removed {
         eprintln!(
             "pam-totp: disabled {}: removed {}; {state_note}",

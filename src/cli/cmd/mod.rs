@@ -5,6 +5,7 @@
 
 mod disable;
 mod enroll;
+mod fleet_state;
 mod host_key;
 mod import_google;
 mod reset;

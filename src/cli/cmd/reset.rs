@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use pam_totp::state::{StateDir, StateError};
 use pam_totp::verify::UserState;
 
+use super::fleet_state;
 use crate::access::{self, caller, settings, state_account, state_dir, target};
 use crate::args::ResetArgs;
 use crate::error::{AccessError, CliError, Result};
@@ -20,6 +21,23 @@ pub(super) fn run(a: ResetArgs) -> Result<ExitCode> {
     let dir = state_dir(&settings, &a.state.state_dir);
     if !caller.root {
         return Err(AccessError::ResetRootOnly { dir }.into());
+    }
+    // Fleet state (cmd/fleet_state.rs): reset on the server, fleet-wide.
+    if let Some(mut store) = fleet_state::open(&caller, &settings, &a.state)? {
+        match fleet_state::reset(&mut store, &state_account(&user)?)? {
+            Ok(n) => eprintln!(
+                "pam-totp: reset {} on the state server (fleet-wide): {n} failed attempts \
+                 cleared, not locked out; the secret file is unchanged",
+                user.name
+            ),
+            Err(why) => eprintln!(
+                "pam-totp: reset {}: removed the corrupt state from the state server ({why}); \
+                 scratch codes used before may work once more: consider \
+                 `pam-totp scratch-codes --regenerate --user {}`",
+                user.name, user.name
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if !access::exists(&dir) {
         eprintln!(

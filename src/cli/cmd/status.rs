@@ -13,7 +13,7 @@ use pam_totp::otp::Algorithm;
 use pam_totp::state::{StateDir, StateError};
 use pam_totp::verify::{self, Credentials, UserState};
 
-use super::now;
+use super::{fleet_state, now};
 use crate::access::{self, caller, locate, settings, state_dir, target, Caller};
 use crate::args::StatusArgs;
 use crate::error::{AccessError, CliError, Result, EXIT_FAILED};
@@ -56,7 +56,22 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
     let found = read_enrollment(&caller, &user, &settings, &loc)?;
     let dir = state_dir(&settings, &a.state.state_dir);
-    let state = read_state(&caller, &dir, &user.name)?;
+    // Fleet state (cmd/fleet_state.rs) when configured; a non-root caller
+    // sees the local view (root's, so hidden).
+    let fleet = match caller.root {
+        true => fleet_state::open(&caller, &settings, &a.state)?,
+        false => None,
+    };
+    let state = match fleet {
+        Some(mut store) => {
+            let account = files::state_account(&user.name).map_err(AccessError::Account)?;
+            match fleet_state::read(&mut store, &account)? {
+                Ok(s) => StateView::Known(s),
+                Err(why) => StateView::Corrupt(why),
+            }
+        }
+        None => read_state(&caller, &dir, &user.name)?,
+    };
 
     let mut problems = Vec::new();
     let enrollment = match &found {
