@@ -451,3 +451,62 @@ fn the_server_never_sees_a_code_a_scratch_code_or_the_secret() {
     assert!(!text.to_uppercase().contains(SECRET), "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
 }
+
+#[test]
+fn state_settings_from_config_toml_share_one_code_once_across_two_services() {
+    let server = unix_server();
+    // The fleet keys live in each host's config.toml, named by `config=`;
+    // the pam.d lines carry no state_* argument. A prefix other than the
+    // default shows that every key was read from the file.
+    let hs: Vec<Host> = (0..2)
+        .map(|_| {
+            let fx = Fixture::new();
+            fx.enroll_with_scratch("root", SECRET, &SCRATCH);
+            let own = std::fs::read_to_string(fx.config()).unwrap();
+            let cfg = fx.config_file(
+                "fleet-config.toml",
+                &format!(
+                    "{own}state = \"{}\"\nstate_credentials = \"{}\"\n\
+                     state_prefix = \"pam-totp:cfg:\"\nstate_timeout = 2000\n\
+                     state_unavailable = \"deny\"\n",
+                    server.unix_url(),
+                    creds(&server).display()
+                ),
+            );
+            let svc = fx.module_service(
+                "fleet",
+                &format!("config={} window=1 rate_limit=1000/60", cfg.display()),
+            );
+            let line = std::fs::read_to_string(fx.path().join("pam.d").join(&svc)).unwrap();
+            assert!(!line.contains("state="), "{line}");
+            Host { fx, svc }
+        })
+        .collect();
+    avoid_step_edge(30, 3);
+    let code = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+    let runs = (0..10).map(|i| hs[i % 2].run(&code)).collect();
+    let results = release_together(hs[0].fx.path(), runs);
+    assert_eq!(count(&results, "PAM_SUCCESS"), 1, "{results:?}");
+    assert_eq!(count(&results, "PAM_AUTH_ERR"), 9, "{results:?}");
+    // Once more, one after the other: refused on both hosts.
+    for h in &hs {
+        let r = h.login(&code);
+        assert_eq!(r.audit_results(), ["replayed-code"], "{r:?}");
+    }
+    // The server decided, under the prefix from the file; no host kept a
+    // local state.
+    let stored = admin_cli(&server, &["get", "pam-totp:cfg:state:root"]);
+    assert!(
+        !stored.trim().is_empty(),
+        "nothing under the config's prefix"
+    );
+    let default = admin_cli(&server, &["get", "pam-totp:state:root"]);
+    assert!(default.trim().is_empty(), "{default}");
+    for h in &hs {
+        assert!(
+            h.fx.state_dir_names().is_empty(),
+            "{:?}",
+            h.fx.state_dir_names()
+        );
+    }
+}
