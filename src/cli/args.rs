@@ -5,7 +5,7 @@
 //! `access` and the subcommands.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
@@ -201,9 +201,19 @@ pub struct UserArgs {
 #[derive(Args, Debug)]
 pub struct SecretFileArg {
     /// The user's secret file (root only) [default: the config file's
-    /// `secret` template, else ~/.pam_totp].
+    /// `secret` template, else ~/.pam_totp]. `-` is standard output for
+    /// enroll and import-google-authenticator (the file's text is printed,
+    /// nothing is written), standard input for status.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+}
+
+impl SecretFileArg {
+    /// `--secret-file -`: the secret file's text on standard output (or,
+    /// for `status`, input) instead of a file.
+    pub fn is_stdio(&self) -> bool {
+        self.secret_file.as_deref() == Some(Path::new("-"))
+    }
 }
 
 #[derive(Args, Debug)]
