@@ -19,7 +19,10 @@ use crate::error::EXIT_INPUT;
 mod host_key;
 mod values;
 
-pub use host_key::{HostKeyCommand, HostKeyInitArgs, HostKeyPath, HostKeyRotateArgs};
+pub use host_key::{
+    HostKeyCommand, HostKeyExportArgs, HostKeyImportArgs, HostKeyInitArgs, HostKeyPath,
+    HostKeyRotateArgs,
+};
 
 use values::{absolute_path, algorithm, digits, label_part, period, rate_limit, scratch_count};
 
@@ -170,7 +173,7 @@ A user who is not root may import only their own file, into their home.",
     )]
     ImportGoogleAuthenticator(ImportArgs),
 
-    /// Create or rotate the host key pair that seals secrets (root only).
+    /// Create, rotate, export or import the host key pair that seals secrets (root only).
     #[command(
         name = "host-key",
         subcommand,
