@@ -302,10 +302,7 @@ fn import_google_prints_the_converted_text() {
     json.push("--json");
     let v = run(&json, "").json();
     assert_eq!(v["secret_file"], "-");
-    assert_eq!(
-        v["secret_file_text"].as_str().unwrap().contains(&secret),
-        true
-    );
+    assert!(v["secret_file_text"].as_str().unwrap().contains(&secret));
 }
 
 #[test]
