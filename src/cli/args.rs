@@ -5,7 +5,7 @@
 //! `access` and the subcommands.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
@@ -19,7 +19,10 @@ use crate::error::EXIT_INPUT;
 mod host_key;
 mod values;
 
-pub use host_key::{HostKeyCommand, HostKeyInitArgs, HostKeyPath, HostKeyRotateArgs};
+pub use host_key::{
+    HostKeyCommand, HostKeyExportArgs, HostKeyImportArgs, HostKeyInitArgs, HostKeyPath,
+    HostKeyRotateArgs,
+};
 
 use values::{absolute_path, algorithm, digits, label_part, period, rate_limit, scratch_count};
 
@@ -64,7 +67,13 @@ secret file (or a symlink, which is replaced, not followed). The state kept by
 the module (failed attempts, used codes) is left as it is; see `reset`.
 
 A user who is not root may enroll only themself, to a secret file under their
-home directory.",
+home directory.
+
+--secret-file - writes no file: the secret file's text (sealed when the host
+key pair exists) goes to standard output once confirmed, for a central store
+(`pam-totp enroll --user alice --secret-file - | ldapmodify ...`); the QR
+code, the secret, the scratch codes and the prompt go to standard error. As
+with a file, root marks the confirmation code as used in the user's state.",
         after_help = EXIT_STATUS_HELP
     )]
     Enroll(EnrollArgs),
@@ -90,7 +99,11 @@ unknown (null in JSON) and a note says so.
 If the secret file is there but unusable (unsafe owner or mode, malformed),
 or the state file is corrupt (the module then denies; run `pam-totp reset`),
 the status is still printed, the problem goes to standard error, and the
-exit status is 1.",
+exit status is 1.
+
+--secret-file - reads the secret file's text from standard input (what a
+central store holds) and judges it as the module would; empty input is
+\"not enrolled\".",
         after_help = EXIT_STATUS_HELP
     )]
     Status(StatusArgs),
@@ -165,12 +178,14 @@ counter-based (HOTP) file is refused, as pam-totp's format has no counter:
 point the module's secret= at it instead, which reads it in place and keeps
 the counter in its state.
 
-A user who is not root may import only their own file, into their home.",
+A user who is not root may import only their own file, into their home.
+--secret-file - prints the converted text on standard output and writes no
+file.",
         after_help = EXIT_STATUS_HELP
     )]
     ImportGoogleAuthenticator(ImportArgs),
 
-    /// Create or rotate the host key pair that seals secrets (root only).
+    /// Create, rotate, export or import the host key pair that seals secrets (root only).
     #[command(
         name = "host-key",
         subcommand,
@@ -201,9 +216,19 @@ pub struct UserArgs {
 #[derive(Args, Debug)]
 pub struct SecretFileArg {
     /// The user's secret file (root only) [default: the config file's
-    /// `secret` template, else ~/.pam_totp].
+    /// `secret` template, else ~/.pam_totp]. `-` is standard output for
+    /// enroll and import-google-authenticator (the file's text is printed,
+    /// nothing is written), standard input for status.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+}
+
+impl SecretFileArg {
+    /// `--secret-file -`: the secret file's text on standard output (or,
+    /// for `status`, input) instead of a file.
+    pub fn is_stdio(&self) -> bool {
+        self.secret_file.as_deref() == Some(Path::new("-"))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -288,7 +313,8 @@ pub struct EnrollArgs {
 
     /// Print {"user","secret_file","secret","otpauth_uri","scratch_codes"} on
     /// standard output once saved; the QR code and the rest go to standard
-    /// error, and only when a code is to be confirmed.
+    /// error, and only when a code is to be confirmed. With --secret-file -,
+    /// also "secret_file_text" (the file's text).
     #[arg(long)]
     pub json: bool,
 }

@@ -184,6 +184,9 @@ pub struct EnrollJson<'a> {
     pub secret: &'a str,
     pub otpauth_uri: &'a str,
     pub scratch_codes: Vec<&'a str>,
+    /// With `--secret-file -` only: the secret file's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file_text: Option<&'a str>,
 }
 
 /// `import-google-authenticator --json`: `enroll --json`'s object and the
@@ -196,6 +199,9 @@ pub struct ImportJson<'a> {
     pub otpauth_uri: &'a str,
     pub scratch_codes: Vec<&'a str>,
     pub imported_from: &'a str,
+    /// With `--secret-file -` only: the secret file's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file_text: Option<&'a str>,
 }
 
 /// `scratch-codes --regenerate --json`.

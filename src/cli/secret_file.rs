@@ -159,6 +159,41 @@ pub fn write_secret(
     Ok(())
 }
 
+/// The text of the secret file `write_secret` would write (sealed first
+/// with `seal_to`), for `--secret-file -`: nothing is written anywhere.
+/// Parsed back as the module will parse it, so text it would refuse is
+/// never printed.
+pub fn secret_text(
+    user: &UserInfo,
+    file: &mut SecretFile,
+    seal_to: Option<&HostPublicKey>,
+) -> Result<Zeroizing<String>> {
+    if let Some(key) = seal_to {
+        file.seal(key, &user.name).map_err(FileError::Seal)?;
+    }
+    let text = file.to_toml().map_err(FileError::TextSerialize)?;
+    SecretFile::parse(text.as_bytes()).map_err(FileError::TextParse)?;
+    Ok(text)
+}
+
+/// `status --secret-file -`: the secret file's text on standard input, at
+/// most as large as a secret file may be.
+pub fn read_stdin_text() -> Result<Zeroizing<Vec<u8>>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    io::stdin()
+        .lock()
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(FileError::Stdin)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(FileError::StdinTooLarge {
+            max: MAX_SECRET_FILE,
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
 /// What the user's secret file holds, as the module would see it.
 pub enum Found {
     Missing,
@@ -187,14 +222,26 @@ pub fn read_enrollment(
         }
         Err(e) => return Ok(Found::Unusable(format!("{}: {e}", loc.shown()))),
     };
+    Ok(found_in(caller, user, settings, &bytes, &loc.shown()))
+}
+
+/// What a secret file's text holds, as the module would see it; `shown`
+/// names where it came from in a reason.
+pub fn found_in(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    bytes: &[u8],
+    shown: &str,
+) -> Found {
     let unseal = unsealer(caller, settings, user);
     let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
-    Ok(match enrollment::parse_with(&bytes, unseal) {
+    match enrollment::parse_with(bytes, unseal) {
         Ok(e) => Found::Enrolled(e),
-        Err(FormatError::Sealed) => match SecretFile::parse(&bytes) {
+        Err(FormatError::Sealed) => match SecretFile::parse(bytes) {
             Ok(file) => Found::Sealed(file),
-            Err(e) => Found::Unusable(format!("{}: {e}", loc.shown())),
+            Err(e) => Found::Unusable(format!("{shown}: {e}")),
         },
-        Err(e) => Found::Unusable(format!("{}: {e}", loc.shown())),
-    })
+        Err(e) => Found::Unusable(format!("{shown}: {e}")),
+    }
 }

@@ -1,4 +1,4 @@
-//! `pam-totp host-key init|rotate`: the options of the host key pair's
+//! `pam-totp host-key init|rotate|export|import`: the options of the host key pair's
 //! subcommands.
 #![forbid(unsafe_code)]
 
@@ -56,6 +56,46 @@ Root only.",
         after_help = EXIT_STATUS_HELP
     )]
     Rotate(HostKeyRotateArgs),
+
+    /// Print the key pair (host.key and host.pub) on standard output, for other servers.
+    #[command(
+        long_about = "\
+Print the host key pair on standard output, for `host-key import` on the
+other servers of a fleet (one key pair per fleet, or per group of servers,
+so a secret sealed on one opens on all). The output is three lines:
+
+  # pam-totp host key pair <key id> (secret: ...)
+  PAM-TOTP-HOST-KEY-1 <64 hex digits>   (host.key's text)
+  PAM-TOTP-HOST-PUB-1 <64 hex digits>   (host.pub's text)
+
+It is a secret: whoever has it opens every secret sealed to it. A warning
+on standard error says so. host.key.old, if a rotation kept it, is not
+printed. Root only.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Export(HostKeyExportArgs),
+
+    /// Install a key pair printed by `host-key export` as this host's.
+    #[command(
+        long_about = "\
+Install a key pair printed by `host-key export` (FILE, or `-` for standard
+input) as this host's host.key (root, 0600) and host.pub (0644), each
+written atomically, the private key first, under the lock `init` and
+`rotate` take.
+
+FILE must not be a symlink and must give group and others no access (mode
+0600 or stricter). Its private and public parts must match. Lines starting
+with # and blank lines are ignored.
+
+Importing the pair that is already installed changes nothing. An existing
+different key is replaced only with --force, and then kept as host.key.old,
+so the module still opens the secrets sealed to it (as `rotate` does);
+`pam-totp host-key rotate --drop-old-key` then re-seals the files found
+here to the imported key and removes host.key.old. Refused while
+host.key.old exists (a rotation not finished). Root only.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Import(HostKeyImportArgs),
 }
 
 /// Where the host key pair is.
@@ -107,4 +147,25 @@ pub struct HostKeyRotateArgs {
     /// re-sealed. Without it host.key.old is always kept.
     #[arg(long)]
     pub drop_old_key: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HostKeyExportArgs {
+    #[command(flatten)]
+    pub key: HostKeyPath,
+}
+
+#[derive(Args, Debug)]
+pub struct HostKeyImportArgs {
+    #[command(flatten)]
+    pub key: HostKeyPath,
+
+    /// The key pair, as `host-key export` prints it; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Replace an existing different key pair; the current private key is
+    /// kept as host.key.old, so what is sealed to it still opens.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -25,7 +25,7 @@ use crate::access::{caller, locate, require_writable, sealing, settings, target}
 use crate::args::EnrollArgs;
 use crate::error::{AccessError, CliError, EnrollError, Result};
 use crate::output::{self, print_out, EnrollView, UriParts};
-use crate::secret_file::{check_destination, write_secret};
+use crate::secret_file::{check_destination, secret_text, write_secret};
 
 /// Bytes in a new secret: 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
@@ -34,8 +34,17 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let user = target(&caller, &a.who)?;
     let settings = settings(a.who.config.as_deref())?;
-    let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
-    require_writable(&caller, &loc)?;
+    // `--secret-file -`: the file's text goes to standard output, nothing
+    // is written, so there is no path to check (any caller, for an account
+    // `target` lets them act on).
+    let loc = match a.file.is_stdio() {
+        true => None,
+        false => {
+            let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
+            require_writable(&caller, &loc)?;
+            Some(loc)
+        }
+    };
     let seal_to = sealing(&caller, &settings, a.no_seal)?;
 
     let mut stdin = io::stdin().lock();
@@ -45,7 +54,9 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
     check_new_secret_length(secret.len(), "--secret", a.allow_short_secret)?;
     let (issuer, account) = app_names(&mut a, &user)?;
 
-    check_destination(&caller, &user, &loc, a.force)?;
+    if let Some(loc) = &loc {
+        check_destination(&caller, &user, loc, a.force)?;
+    }
 
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
     let mut file = SecretFile::new(&secret, &key, &hashes);
@@ -78,31 +89,50 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         period: a.period,
         scratch_codes: &codes,
     };
-    let save = || write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force);
+    // The file's text, when it goes to standard output (`--secret-file -`).
+    let mut printed: Option<Zeroizing<String>> = None;
+    let save = || match &loc {
+        Some(loc) => write_secret(&caller, &user, loc, &mut file, seal_to.as_ref(), a.force),
+        None => {
+            let text = secret_text(&user, &mut file, seal_to.as_ref())?;
+            if !a.json {
+                print_out(&text)?;
+            }
+            printed = Some(text);
+            Ok(())
+        }
+    };
+    // With `-`, the confirmed step is still spent in the state (root): the
+    // code typed at enrollment must not also log in, wherever the file goes.
     if let Some(step) = show_and_save(&a, &view, &key, &mut stdin, save)? {
         if caller.root {
             spend_confirmed_step(&settings, &user.name, &key, step);
         }
     }
 
+    let shown = loc.as_ref().map_or_else(|| "-".to_owned(), |l| l.shown());
     if a.json {
         output::print_json(&output::EnrollJson {
             user: &user.name,
-            secret_file: &loc.shown(),
+            secret_file: &shown,
             secret: &b32,
             otpauth_uri: &uri,
             scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
+            secret_file_text: printed.as_deref().map(String::as_str),
         })?;
     }
+    let whence = match &loc {
+        Some(l) => l.shown(),
+        None => "the secret file's text is on standard output; nothing was written here".into(),
+    };
     match &seal_to {
         Some(k) => eprintln!(
-            "pam-totp: enrolled {}: {} (secret sealed to host key {}: only root can open it, \
+            "pam-totp: enrolled {}: {whence} (secret sealed to host key {}: only root can open it, \
              and it is not shown again)",
             user.name,
-            loc.shown(),
             k.id()
         ),
-        None => eprintln!("pam-totp: enrolled {}: {}", user.name, loc.shown()),
+        None => eprintln!("pam-totp: enrolled {}: {whence}", user.name),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -116,16 +146,24 @@ fn show_and_save(
     stdin: &mut impl BufRead,
     save: impl FnOnce() -> Result<()>,
 ) -> Result<Option<u64>> {
+    // With --json, stdout is for the one JSON object, and with
+    // `--secret-file -` for the file's text: show the rest on stderr.
+    let to_stderr = a.json || a.file.is_stdio();
     if a.no_confirm {
         save()?;
-        if !a.json {
-            print_out(&output::enroll_text(view))?;
+        if a.json {
+            return Ok(None);
+        }
+        let text = output::enroll_text(view);
+        if to_stderr {
+            eprint!("{}", text.as_str());
+        } else {
+            print_out(&text)?;
         }
         return Ok(None);
     }
-    // With --json, stdout is for the one JSON object: show the rest on stderr.
     let text = output::enroll_text(view);
-    if a.json {
+    if to_stderr {
         eprint!("{}", text.as_str());
     } else {
         print_out(&text)?;

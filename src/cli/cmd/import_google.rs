@@ -33,8 +33,8 @@ use crate::access::{
 };
 use crate::args::ImportArgs;
 use crate::error::{EnrollError, ImportError, NotGoogle, Result};
-use crate::output::{self, UriParts};
-use crate::secret_file::{check_destination, write_secret};
+use crate::output::{self, print_out, UriParts};
+use crate::secret_file::{check_destination, secret_text, write_secret};
 
 /// Where Google's tool writes a user's file, under their home directory.
 const GOOGLE_FILE: &str = ".google_authenticator";
@@ -43,8 +43,16 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let user = target(&caller, &a.who)?;
     let settings = settings(a.who.config.as_deref())?;
-    let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
-    require_writable(&caller, &loc)?;
+    // `--secret-file -`: the converted text goes to standard output and
+    // nothing is written (as `enroll --secret-file -`).
+    let loc = match a.file.is_stdio() {
+        true => None,
+        false => {
+            let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
+            require_writable(&caller, &loc)?;
+            Some(loc)
+        }
+    };
     let seal_to = sealing(&caller, &settings, a.no_seal)?;
 
     let source = match &a.google_file {
@@ -56,13 +64,15 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     };
     let from = source.display().to_string();
     let (g, imported) = read_google(&caller, &user, &source, a.allow_short_secret)?;
-    if same_file(&source, &loc, &caller, &user)? {
-        return Err(ImportError::ImportOntoItself {
-            path: loc.path.clone(),
+    if let Some(loc) = &loc {
+        if same_file(&source, loc, &caller, &user)? {
+            return Err(ImportError::ImportOntoItself {
+                path: loc.path.clone(),
+            }
+            .into());
         }
-        .into());
+        check_destination(&caller, &user, loc, a.force)?;
     }
-    check_destination(&caller, &user, &loc, a.force)?;
 
     let hashes: Vec<ScratchHash> = g
         .scratch_codes
@@ -70,10 +80,24 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         .map(|c| ScratchHash::import_plain(c, &g.secret))
         .collect();
     let mut file = SecretFile::new(&g.secret, &imported.key, &hashes);
-    write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force)?;
+    let printed = match &loc {
+        Some(loc) => {
+            write_secret(&caller, &user, loc, &mut file, seal_to.as_ref(), a.force)?;
+            None
+        }
+        None => {
+            let text = secret_text(&user, &mut file, seal_to.as_ref())?;
+            if !a.json {
+                print_out(&text)?;
+            }
+            Some(text)
+        }
+    };
+    let shown = loc.as_ref().map_or_else(|| "-".to_owned(), |l| l.shown());
 
     if a.json {
-        print_json(&g, &user, &loc, &from)?;
+        let text = printed.as_deref().map(String::as_str);
+        print_json(&g, &user, &shown, &from, text)?;
     }
     for note in dropped_limits(&g, &settings.policy) {
         eprintln!("pam-totp: note: {from}: {note}");
@@ -81,11 +105,14 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     let sealed = seal_to
         .map(|k| format!(", secret sealed to host key {}", k.id()))
         .unwrap_or_default();
+    let whence = match &loc {
+        Some(_) => shown,
+        None => "the secret file's text, on standard output,".to_owned(),
+    };
     eprintln!(
-        "pam-totp: imported {}: {} from {from} (time-based, {}-second steps, {} scratch codes{sealed}); \
+        "pam-totp: imported {}: {whence} from {from} (time-based, {}-second steps, {} scratch codes{sealed}); \
          {from} is unchanged",
         user.name,
-        loc.shown(),
         g.step_size,
         g.scratch_codes.len(),
     );
@@ -148,7 +175,13 @@ fn read_google(
 }
 
 /// `--json`: `enroll --json`'s object and the file it came from.
-fn print_json(g: &GoogleFile, user: &UserInfo, loc: &Location, from: &str) -> Result<()> {
+fn print_json(
+    g: &GoogleFile,
+    user: &UserInfo,
+    shown: &str,
+    from: &str,
+    text: Option<&str>,
+) -> Result<()> {
     let b32 = enrollment::encode_base32(&g.secret);
     let host = host_name();
     let account = format!("{}@{host}", user.name);
@@ -163,11 +196,12 @@ fn print_json(g: &GoogleFile, user: &UserInfo, loc: &Location, from: &str) -> Re
     .map_err(EnrollError::ImportUri)?;
     output::print_json(&output::ImportJson {
         user: &user.name,
-        secret_file: &loc.shown(),
+        secret_file: shown,
         secret: &b32,
         otpauth_uri: &uri,
         scratch_codes: g.scratch_codes.iter().map(|c| c.as_str()).collect(),
         imported_from: from,
+        secret_file_text: text,
     })
 }
 

@@ -18,7 +18,7 @@ use crate::access::{self, caller, locate, settings, state_dir, target, Caller};
 use crate::args::StatusArgs;
 use crate::error::{AccessError, CliError, Result, EXIT_FAILED};
 use crate::output::{self, print_out};
-use crate::secret_file::{read_enrollment, Found};
+use crate::secret_file::{found_in, read_enrollment, read_stdin_text, Found};
 
 /// The user's state as far as this caller can see it.
 enum StateView {
@@ -53,8 +53,23 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     if let Some(limit) = a.rate_limit {
         settings.policy.rate_limit = limit;
     }
-    let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
-    let found = read_enrollment(&caller, &user, &settings, &loc)?;
+    // `--secret-file -`: the secret file's text from standard input (what a
+    // central store holds), judged as the module judges a file; empty
+    // input is no enrollment.
+    let (found, shown) = if a.file.is_stdio() {
+        let bytes = read_stdin_text()?;
+        let found = match bytes.is_empty() {
+            true => Found::Missing,
+            false => found_in(&caller, &user, &settings, &bytes, "standard input"),
+        };
+        (found, "-".to_owned())
+    } else {
+        let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
+        (
+            read_enrollment(&caller, &user, &settings, &loc)?,
+            loc.shown(),
+        )
+    };
     let dir = state_dir(&settings, &a.state.state_dir);
     // Fleet state (cmd/fleet_state.rs) when configured; a non-root caller
     // sees the local view (root's, so hidden).
@@ -108,7 +123,7 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     let report = output::Status {
         user: user.name.clone(),
         enrolled: !matches!(found, Found::Missing),
-        secret_file: loc.shown(),
+        secret_file: shown,
         algorithm: algorithm.map(|a| a.as_str().to_owned()),
         digits,
         period,

@@ -95,6 +95,16 @@ pub enum FileError {
         dir: PathBuf,
         err: io::Error,
     },
+    /// `--secret-file -`: the text could not be serialized or does not
+    /// parse back (nothing was printed).
+    TextSerialize(SerializeError),
+    TextParse(FormatError),
+    /// `status --secret-file -`: standard input could not be read, or holds
+    /// more than a secret file may.
+    Stdin(io::Error),
+    StdinTooLarge {
+        max: u64,
+    },
 }
 
 impl FileError {
@@ -112,7 +122,8 @@ impl FileError {
             | AppearedMeanwhile { .. }
             | OnlyRootCanSee { .. }
             | NotEnrolled { .. }
-            | GoogleNotRewritten { .. } => EXIT_INPUT,
+            | GoogleNotRewritten { .. }
+            | StdinTooLarge { .. } => EXIT_INPUT,
             Write { .. }
             | Remove { .. }
             | ReadSecret { .. }
@@ -123,7 +134,10 @@ impl FileError {
             | ReadBackParse { .. }
             | Seal(_)
             | Probe { .. }
-            | ReadDir { .. } => EXIT_FAILED,
+            | ReadDir { .. }
+            | TextSerialize(_)
+            | TextParse(_)
+            | Stdin(_) => EXIT_FAILED,
         }
     }
 }
@@ -197,6 +211,19 @@ impl fmt::Display for FileError {
             ReadDir { dir: path, err } | Probe { path, err } => {
                 write!(f, "{}: {err}", path.display())
             }
+            TextSerialize(err) => write!(f, "not printing the secret file: {err}"),
+            TextParse(err) => {
+                write!(
+                    f,
+                    "not printing the secret file: it does not parse back: {err}"
+                )
+            }
+            Stdin(err) => write!(f, "--secret-file -: cannot read standard input: {err}"),
+            StdinTooLarge { max } => write!(
+                f,
+                "--secret-file -: standard input holds more than {max} bytes, \
+                 more than a secret file may"
+            ),
         }
     }
 }

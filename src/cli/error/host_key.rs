@@ -1,4 +1,4 @@
-//! The host key pair: `host-key init|rotate` and sealing to host.pub.
+//! The host key pair: `host-key init|rotate|export|import` and sealing to host.pub.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -69,6 +69,38 @@ pub enum KeyError {
     KeyExists {
         key: PathBuf,
     },
+    /// `host-key import`: the file given, and what is wrong with it.
+    ImportRead {
+        from: String,
+        err: io::Error,
+    },
+    ImportSymlink {
+        from: String,
+    },
+    ImportNotFile {
+        from: String,
+    },
+    ImportUnsafeMode {
+        from: String,
+        mode: u32,
+    },
+    ImportMalformed {
+        from: String,
+        why: &'static str,
+    },
+    ImportMismatch {
+        from: String,
+    },
+    /// Another key is installed (`--force` replaces it).
+    ImportWouldReplace {
+        key: PathBuf,
+        current: String,
+        new: String,
+    },
+    /// host.key.old exists: a rotation is not finished.
+    ImportDuringRotation {
+        old: PathBuf,
+    },
 }
 
 impl KeyError {
@@ -87,7 +119,15 @@ impl KeyError {
             | KeyDirUnsafe { .. }
             | KeyAppeared { .. }
             | PubWithoutKey { .. }
-            | KeyExists { .. } => EXIT_INPUT,
+            | KeyExists { .. }
+            | ImportRead { .. }
+            | ImportSymlink { .. }
+            | ImportNotFile { .. }
+            | ImportUnsafeMode { .. }
+            | ImportMalformed { .. }
+            | ImportMismatch { .. }
+            | ImportWouldReplace { .. }
+            | ImportDuringRotation { .. } => EXIT_INPUT,
             WrittenPairMismatch { .. }
             | HostKey(_)
             | KeyDirOpen { .. }
@@ -158,6 +198,36 @@ impl fmt::Display for KeyError {
                 "{} exists; --force replaces the key pair, and secrets sealed to it then \
                  no longer open (`pam-totp host-key rotate` changes the key and re-seals them)",
                 key.display()
+            ),
+            ImportRead { from, err } => write!(f, "cannot read {from}: {err}"),
+            ImportSymlink { from } => {
+                write!(f, "{from} is a symlink; give the key pair's own file")
+            }
+            ImportNotFile { from } => write!(f, "{from} is not a regular file"),
+            ImportUnsafeMode { from, mode } => write!(
+                f,
+                "{from} has mode {mode:04o}: group or others may read it, and it holds a \
+                 private key; chmod 600 it (and ask who else saw it)"
+            ),
+            ImportMalformed { from, why } => write!(
+                f,
+                "{from} is not a key pair as `pam-totp host-key export` prints it: {why}"
+            ),
+            ImportMismatch { from } => write!(
+                f,
+                "{from}: the public key is not the private key's; nothing was installed"
+            ),
+            ImportWouldReplace { key, current, new } => write!(
+                f,
+                "{} holds another key ({current}, not {new}); --force replaces it and keeps \
+                 it as host.key.old, so what is sealed to it still opens",
+                key.display()
+            ),
+            ImportDuringRotation { old } => write!(
+                f,
+                "{} exists: a rotation is not finished; run `pam-totp host-key rotate \
+                 --drop-old-key` first",
+                old.display()
             ),
         }
     }

@@ -1,5 +1,6 @@
-//! `pam-totp host-key init|rotate`: the host key pair that seals secrets
-//! (see `pam_totp::seal`).
+//! `pam-totp host-key init|rotate|export|import`: the host key pair that
+//! seals secrets (see `pam_totp::seal`); `export` and `import` (transfer.rs)
+//! give a fleet one pair.
 //!
 //! Order of writes, so that a crash at any point leaves every login working:
 //! - `init` writes host.key before host.pub, so a host.pub never exists
@@ -22,6 +23,7 @@
 
 mod rotate;
 mod scan;
+mod transfer;
 
 use std::fs;
 use std::io;
@@ -48,6 +50,8 @@ pub(super) fn run(command: HostKeyCommand) -> Result<ExitCode> {
     match command {
         HostKeyCommand::Init(a) => init(a),
         HostKeyCommand::Rotate(a) => rotate::run(a),
+        HostKeyCommand::Export(a) => transfer::export(a),
+        HostKeyCommand::Import(a) => transfer::import(a),
     }
 }
 
