@@ -50,6 +50,13 @@ pub trait PamIo {
     fn prompt(&mut self, text: &str, echo: bool) -> Option<Zeroizing<String>>;
     /// One line to syslog (LOG_AUTHPRIV). Never given a code or a secret.
     fn log(&self, level: Level, msg: &str);
+    /// secret_command= (src/secret_command.rs): runs the command as
+    /// `crate::command::run` does, with the child-side confinement that
+    /// needs `unsafe` (pam.rs).
+    fn run_secret_command(
+        &self,
+        spec: &crate::command::CommandSpec,
+    ) -> Result<crate::command::CommandOutput, crate::command::CommandError>;
 }
 
 /// Who is logging in, for the audit line. Every value that comes from
@@ -391,6 +398,26 @@ fn load_enrollment(
     user: &UserInfo,
     io: &dyn PamIo,
 ) -> Result<Standing, String> {
+    // Only called for a sealed file: the host key is read as root.
+    let unseal = |sealed: &str| {
+        let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| e.to_string())?;
+        seal::open(&keys, &user.name, sealed).map_err(|e| e.to_string())
+    };
+    // secret_command= (src/secret_command.rs): the bytes come from the
+    // command's output, parsed and unsealed exactly as a file's are.
+    if settings.secret_command.path.is_some() {
+        use crate::secret_command::{fetch, Fetched};
+        return Ok(
+            match fetch(&settings.secret_command, user, io, settings.debug)? {
+                Fetched::Text(bytes) => match enrollment::parse_with(&bytes, Some(&unseal)) {
+                    Ok(e) => Standing::Enrolled(e),
+                    Err(e) => Standing::Problem(format!("secret_command output: {e}")),
+                },
+                Fetched::Nothing => Standing::NotEnrolled,
+                Fetched::Problem(why) => Standing::Problem(why),
+            },
+        );
+    }
     let path = config::expand_secret(&settings.secret, user)?;
     // Files under the home directory are read with the user's identity;
     // system-wide ones (root-owned) as root.
@@ -406,11 +433,6 @@ fn load_enrollment(
         );
     }
     let shown = token(&path.to_string_lossy());
-    // Only called for a sealed file: the host key is read as root.
-    let unseal = |sealed: &str| {
-        let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| e.to_string())?;
-        seal::open(&keys, &user.name, sealed).map_err(|e| e.to_string())
-    };
     Ok(match files::read_secret_file(&path, user, as_owner) {
         Ok(bytes) => match enrollment::parse_with(&bytes, Some(&unseal)) {
             Ok(e) => Standing::Enrolled(e),

@@ -54,6 +54,10 @@ pub struct Settings {
     pub host_key: PathBuf,
     /// Fleet state (`state=` and friends, src/fleet/settings.rs).
     pub fleet: crate::fleet::FleetSettings,
+    /// secret_command= and friends (src/secret_command.rs).
+    pub secret_command: crate::secret_command::SecretCommandSettings,
+    /// `secret=` was given (argument or file): it excludes secret_command=.
+    pub secret_given: bool,
 }
 
 impl Default for Settings {
@@ -72,6 +76,8 @@ impl Default for Settings {
             debug: false,
             host_key: PathBuf::from(DEFAULT_HOST_KEY),
             fleet: crate::fleet::FleetSettings::default(),
+            secret_command: Default::default(),
+            secret_given: false,
         }
     }
 }
@@ -165,6 +171,10 @@ struct FileSettings {
     state_prefix: Option<String>,
     state_timeout: Option<u64>,
     state_unavailable: Option<String>,
+    // secret_command=: see src/secret_command.rs.
+    secret_command: Option<String>,
+    secret_command_user: Option<String>,
+    secret_command_timeout: Option<u64>,
 }
 
 /// Reads a config file: `Ok(None)` when it does not exist.
@@ -235,6 +245,7 @@ pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, Co
 fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
     if let Some(v) = f.secret {
         s.secret = parse_secret_template("secret", &v)?;
+        s.secret_given = true;
     }
     if let Some(v) = f.state_dir {
         s.state_dir = parse_abs_path("state_dir", &v)?;
@@ -268,6 +279,20 @@ fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
     ] {
         if let Some(v) = value {
             crate::fleet::settings::apply(&mut s.fleet, key, &v)
+                .map_err(|why| malformed(key, why))?;
+        }
+    }
+    // secret_command=: see src/secret_command.rs.
+    for (key, value) in [
+        ("secret_command", f.secret_command),
+        ("secret_command_user", f.secret_command_user),
+        (
+            "secret_command_timeout",
+            f.secret_command_timeout.map(|n| n.to_string()),
+        ),
+    ] {
+        if let Some(v) = value {
+            crate::secret_command::apply(&mut s.secret_command, key, &v)
                 .map_err(|why| malformed(key, why))?;
         }
     }
@@ -306,7 +331,10 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
         }
     };
     match key {
-        "secret" => s.secret = parse_secret_template(key, &need(value)?)?,
+        "secret" => {
+            s.secret = parse_secret_template(key, &need(value)?)?;
+            s.secret_given = true;
+        }
         "state_dir" => s.state_dir = parse_abs_path(key, &need(value)?)?,
         "window" => {
             let v = need(value)?;
@@ -337,6 +365,11 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
             crate::fleet::settings::apply(&mut s.fleet, k, &need(value)?)
                 .map_err(|why| malformed(k, why))?;
         }
+        // secret_command=: see src/secret_command.rs.
+        k if crate::secret_command::is_key(k) => {
+            crate::secret_command::apply(&mut s.secret_command, k, &need(value)?)
+                .map_err(|why| malformed(k, why))?;
+        }
         _ => {
             return Err(ConfigError::Unknown {
                 position: 0,
@@ -356,6 +389,9 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
             "forward_pass prompts itself; it cannot be combined with try_first_pass or use_first_pass",
         ));
     }
+    // secret_command=: see src/secret_command.rs.
+    crate::secret_command::check(&s.secret_command, s.secret_given)
+        .map_err(|(key, why)| malformed(key, why))?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod command;
 pub mod config;
 pub mod enrollment;
 pub mod files;
@@ -25,6 +26,7 @@ pub mod logtext;
 pub mod otp;
 pub mod otpauth;
 pub mod scratch;
+pub mod secret_command;
 pub mod seal;
 pub mod state;
 pub mod verify;
