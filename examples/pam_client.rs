@@ -6,8 +6,12 @@
 //! pam_client --confdir DIR --service NAME --user USER
 //!            [--answer TEXT]... [--authtok TEXT] [--rhost HOST]
 //!            [--wait FIFO] [--answer-wait FIFO] [--syslog | --no-log-socket]
-//!            [--setcred]
+//!            [--setcred] [--leak-fd FILE]
 //! ```
+//!
+//! `--leak-fd FILE` opens FILE without close-on-exec before
+//! pam_authenticate, as an application that leaks a descriptor would: a
+//! command the module runs must not inherit it.
 //!
 //! Prompts are answered with the `--answer` values in order; a prompt with
 //! no answer left fails the conversation. `--wait FIFO` blocks, after
@@ -183,6 +187,7 @@ fn main() {
     let mut syslog = false;
     let mut no_log_socket = false;
     let mut setcred = false;
+    let mut leak_fd = None;
     let mut conv = Conversation::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -202,6 +207,7 @@ fn main() {
             "--syslog" => syslog = true,
             "--no-log-socket" => no_log_socket = true,
             "--setcred" => setcred = true,
+            "--leak-fd" => leak_fd = Some(val()),
             _ => die(&format!("unknown argument {a}")),
         }
     }
@@ -250,6 +256,14 @@ fn main() {
                 // tests put a module such as pam_unix in front instead.
                 die(&format!("pam_set_item({item}) refused: {rc}"));
             }
+        }
+    }
+    if let Some(file) = leak_fd {
+        let c = CString::new(file).unwrap_or_else(|_| die("NUL in argument"));
+        // SAFETY: open with a valid NUL-terminated path; the descriptor is
+        // deliberately kept (and leaked) without O_CLOEXEC.
+        if unsafe { libc::open(c.as_ptr(), libc::O_RDONLY) } < 0 {
+            die("--leak-fd: open failed");
         }
     }
     if let Some(fifo) = wait {

@@ -271,8 +271,7 @@ impl Reader {
                         None => chunk,
                     };
                     let room = MAX_STDERR_LINE.saturating_sub(self.stderr.len());
-                    self.stderr
-                        .extend_from_slice(&line[..line.len().min(room)]);
+                    self.stderr.extend_from_slice(&line[..line.len().min(room)]);
                 }
             }
         }

@@ -26,8 +26,8 @@ pub mod logtext;
 pub mod otp;
 pub mod otpauth;
 pub mod scratch;
-pub mod secret_command;
 pub mod seal;
+pub mod secret_command;
 pub mod state;
 pub mod verify;
 

@@ -94,15 +94,15 @@ pub fn check(s: &SecretCommandSettings, secret_given: bool) -> Result<(), (&'sta
     match (&s.path, &s.user) {
         (Some(_), _) if secret_given => Err((
             "secret_command",
-            "secret= and secret_command= exclude each other".into(),
+            "secret and secret_command exclude each other".into(),
         )),
         (Some(_), None) => Err((
             "secret_command_user",
-            "secret_command= needs secret_command_user= (the account the command runs as)".into(),
+            "secret_command needs secret_command_user (the account the command runs as)".into(),
         )),
         (None, Some(_)) => Err((
             "secret_command_user",
-            "secret_command_user= is set without secret_command=".into(),
+            "secret_command_user is set without secret_command".into(),
         )),
         _ => Ok(()),
     }
@@ -129,7 +129,7 @@ pub fn fetch(
     debug: bool,
 ) -> Result<Fetched, String> {
     let (Some(path), Some(run_as)) = (&s.path, &s.user) else {
-        return Err("secret_command= needs secret_command_user=".into());
+        return Err("secret_command needs secret_command_user".into());
     };
     let shown = token(&path.to_string_lossy());
     let program = crate::command::check_owned_by_root(path)
@@ -139,7 +139,7 @@ pub fn fetch(
         .ok_or_else(|| format!("secret_command_user {} does not exist", token(run_as)))?;
     if account.uid == 0 && run_as != "root" {
         return Err(format!(
-            "secret_command_user {} is root; write secret_command_user=root to mean it",
+            "secret_command_user {} is root; only secret_command_user root (written so) runs the command as root",
             token(run_as)
         ));
     }
@@ -203,10 +203,7 @@ mod tests {
         assert_eq!(s.timeout, Duration::from_secs(60));
         assert!(check(&s, false).is_ok());
         assert!(check(&s, true).is_err(), "secret= with secret_command=");
-        let only_user = SecretCommandSettings {
-            path: None,
-            ..s
-        };
+        let only_user = SecretCommandSettings { path: None, ..s };
         assert!(check(&only_user, false).is_err());
     }
 }
