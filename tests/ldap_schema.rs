@@ -8,11 +8,14 @@
 //! name, and fails when slapd is stopped. The ACL hides the attribute from
 //! anyone but the command's bind DN.
 //!
-//! (Logins through the module with this command need its secret_command=
-//! option, which is not there yet.)
+//! Logins through the real libpam with `secret_command=` running a
+//! root-owned copy of the command (items 1 and 2): its config file is
+//! /etc/pam-totp/ldap.conf in a private mount namespace (an overlay of /etc
+//! that goes with the namespace).
 
 mod cli_support;
 mod common;
+mod ns_support;
 
 use std::fs;
 use std::io::Write;
@@ -369,4 +372,240 @@ fn schema_files_declare_the_same_oids() {
     };
     assert_eq!(oids(&schema), oids(&ldif));
     assert_eq!(oids(&schema).len(), 2);
+}
+
+/// The base entries: the suffix, ou=people, ou=services, the command's
+/// bind DN.
+fn base_ldif() -> String {
+    format!(
+        "dn: {SUFFIX}\n\
+         objectClass: dcObject\n\
+         objectClass: organization\n\
+         dc: example\n\
+         o: Example\n\
+         \n\
+         dn: ou=people,{SUFFIX}\n\
+         objectClass: organizationalUnit\n\
+         ou: people\n\
+         \n\
+         dn: ou=services,{SUFFIX}\n\
+         objectClass: organizationalUnit\n\
+         ou: services\n\
+         \n\
+         dn: {BIND_DN}\n\
+         objectClass: organizationalRole\n\
+         objectClass: simpleSecurityObject\n\
+         cn: pam-totp\n\
+         userPassword: {BIND_PW}\n\
+         \n"
+    )
+}
+
+/// The base32 secret in a plain secret file's text.
+fn secret_of_text(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("secret = \""))
+        .and_then(|r| r.strip_suffix('"'))
+        .expect("a plain secret line")
+        .to_owned()
+}
+
+/// The account the command runs as (it must read the bind password).
+const LDAP_CMD_USER: &str = "pamtotp-ldapcmd";
+
+#[test]
+fn logins_through_the_module_with_secrets_in_a_real_slapd() {
+    use common::{avoid_step_edge, ensure_user, oathtool_totp, Fixture, PamResult};
+    use ns_support::MountNs;
+
+    let cmd_user = ensure_user(LDAP_CMD_USER, &[]);
+    let alice = ensure_user("pamtotp-ldapal", &[]);
+    let bob = ensure_user("pamtotp-ldapbob", &[]);
+
+    let mut slapd = Slapd::start();
+    slapd.add(&base_ldif());
+
+    // Host A has a host key: `enroll --secret-file -` prints a sealed text
+    // (sealed for root, the user who logs in with it).
+    let host_a = Fixture::new();
+    let host_b = Fixture::new();
+    let r = run(
+        &[
+            "host-key",
+            "init",
+            "--config",
+            &host_a.config().to_string_lossy(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let sealed = run(
+        &[
+            "enroll",
+            "--config",
+            &host_a.config().to_string_lossy(),
+            "--user",
+            "root",
+            "--secret-file",
+            "-",
+            "--no-confirm",
+            "--qr",
+            "none",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(sealed.code, 0, "{sealed:?}");
+    let json = sealed.json();
+    let sealed_text = json["secret_file_text"].as_str().expect("secret_file_text");
+    assert!(sealed_text.contains("sealed_secret"), "{sealed_text}");
+    let root_secret = json["secret"].as_str().expect("secret").to_owned();
+    // Plain for alice (from a sandbox with no host key).
+    let plain = enrolled_text();
+    let alice_secret = secret_of_text(&plain);
+    slapd.add(&person("root", Some(sealed_text)));
+    slapd.add(&person(&alice.name, Some(&plain)));
+    slapd.add(&person(&bob.name, None));
+
+    // The command: a root-owned copy under target/, its config at
+    // /etc/pam-totp/ldap.conf in a private namespace.
+    let cmds = tempfile::Builder::new()
+        .prefix("ldap-command.")
+        .tempdir_in(common::profile_dir())
+        .unwrap();
+    fs::set_permissions(cmds.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let cmd = cmds.path().join("pam-totp-ldap");
+    fs::copy(repo("conf/secret-command/pam-totp-ldap"), &cmd).unwrap();
+    fs::set_permissions(&cmd, fs::Permissions::from_mode(0o755)).unwrap();
+    let d = slapd.dir.path().to_owned();
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+    let pw = d.join("bind.pw");
+    fs::write(&pw, BIND_PW).unwrap();
+    std::os::unix::fs::chown(&pw, Some(0), Some(cmd_user.gid)).unwrap();
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o640)).unwrap();
+    let conf = d.join("ldap.conf");
+    fs::write(
+        &conf,
+        format!(
+            "uri={}\nbase=ou=people,{SUFFIX}\nbinddn={BIND_DN}\nbindpw_file={}\ntimeout=3\n",
+            slapd.url(),
+            pw.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::create_dir(d.join("etc-overlay")).unwrap();
+    let ns = MountNs::new(
+        r#"mount -t tmpfs -o mode=0700 tmpfs "$1"
+mkdir "$1/upper" "$1/work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+mkdir -p /etc/pam-totp
+chmod 0755 /etc/pam-totp
+cp "$2" /etc/pam-totp/ldap.conf
+chmod 0644 /etc/pam-totp/ldap.conf"#,
+        &[d.join("etc-overlay").as_path(), conf.as_path()],
+    );
+
+    let service = |fx: &Fixture, name: &str, extra: &str| {
+        fx.service(
+            name,
+            &[&format!(
+                "auth required MODULE state_dir={} secret_command={} secret_command_user={LDAP_CMD_USER} {extra}",
+                fx.state_dir().display(),
+                cmd.display()
+            )],
+        )
+    };
+    let login = |fx: &Fixture, svc: &str, user: &str, answer: &str| -> PamResult {
+        ns.enter(fx.client(svc, user).answer(answer).syslog()).run()
+    };
+    let code = |secret: &str| {
+        avoid_step_edge(30, 3);
+        oathtool_totp(secret, "SHA1", 6, 30, 0)
+    };
+    let has = |r: &PamResult, parts: &[&str]| {
+        let log = r.module_log();
+        assert!(
+            log.iter().any(|l| parts.iter().all(|p| l.contains(p))),
+            "no module line with {parts:?}: {r:?}"
+        );
+    };
+
+    let a = service(&host_a, "ldap", "");
+    let a_nullok = service(&host_a, "ldap-nullok", "nullok");
+
+    // Right code, then the same code again.
+    let c = code(&alice_secret);
+    let r = login(&host_a, &a, &alice.name, &c);
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    let r = login(&host_a, &a, &alice.name, &c);
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    has(&r, &["result=replayed-code"]);
+
+    // No attribute: not enrolled.
+    let r = login(&host_a, &a_nullok, &bob.name, "123456");
+    assert_eq!(
+        r.result, "PAM_PERM_DENIED",
+        "ignored, alone in the stack: {r:?}"
+    );
+    assert!(r.prompts.is_empty(), "{r:?}");
+    has(&r, &["result=skipped", "not-enrolled,nullok"]);
+    let r = login(&host_a, &a, &bob.name, "123456");
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.prompts.len(), 1, "{r:?}");
+    has(&r, &["result=not-enrolled"]);
+
+    // The sealed secret opens on host A, whose key sealed it.
+    let c = code(&root_secret);
+    let r = login(&host_a, &a, "root", &c);
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+
+    // Host B: not before it has the fleet key; then it opens.
+    let b = service(&host_b, "ldap", "");
+    let r = login(&host_b, &b, "root", &code(&root_secret));
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    has(&r, &["result=file-problem", "secret_command output"]);
+    let exported = run(
+        &[
+            "host-key",
+            "export",
+            "--config",
+            &host_a.config().to_string_lossy(),
+        ],
+        "",
+    );
+    assert_eq!(exported.code, 0, "{exported:?}");
+    let key_file = host_b.path().join("fleet.key");
+    fs::write(&key_file, &exported.stdout).unwrap();
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+    let r = run(
+        &[
+            "host-key",
+            "import",
+            &key_file.to_string_lossy(),
+            "--config",
+            &host_b.config().to_string_lossy(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = login(&host_b, &b, "root", &code(&root_secret));
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+
+    // slapd stopped: denied (with nullok too), naming the command's error.
+    slapd.stop();
+    for svc in [&a, &a_nullok] {
+        let t0 = Instant::now();
+        let r = login(&host_a, svc, &alice.name, &code(&alice_secret));
+        assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+        has(
+            &r,
+            &[
+                "result=file-problem",
+                "exit status 1",
+                "stderr: 'ldap_sasl_bind",
+            ],
+        );
+        assert!(t0.elapsed() < Duration::from_secs(60));
+    }
 }
