@@ -462,14 +462,21 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
             "conf/config.toml has no `# {key} = ...` line"
         );
     }
+    // secret_command and secret_command_user are examples too (unset by
+    // default; they exclude `secret`), checked below.
+    let example =
+        |k: &str| k.ends_with("_group") || k == "secret_command" || k == "secret_command_user";
     let defaults: String = settings
         .iter()
-        .filter(|(k, _)| !k.ends_with("_group"))
+        .filter(|(k, _)| !example(k))
         .map(|(k, v)| format!("{k} = {v}\n"))
         .collect();
     let got = from(defaults.clone()).unwrap_or_else(|e| panic!("{e}\n{defaults}"));
     let want = Settings {
         prompt: Some(DEFAULT_PROMPT.to_owned()),
+        // `secret` was written (at its default), which secret_command
+        // would refuse.
+        secret_given: true,
         ..Settings::default()
     };
     assert_eq!(got, want, "commented-out values are not the defaults");
@@ -480,6 +487,13 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
         .map(|(k, v)| format!("{k} = {v}\n"))
         .collect();
     from(groups).expect("group examples parse");
+    let command: String = settings
+        .iter()
+        .filter(|(k, _)| k.starts_with("secret_command"))
+        .map(|(k, v)| format!("{k} = {v}\n"))
+        .collect();
+    let s = from(command.clone()).unwrap_or_else(|e| panic!("{e}\n{command}"));
+    assert!(s.secret_command.path.is_some(), "{command}");
 }
 
 // ---------------------------------------------------------------- pam-configs
