@@ -7,18 +7,20 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::files::UserInfo;
-use crate::logtext::{self, safe_name, token};
-use crate::seal::DEFAULT_HOST_KEY;
-use crate::state::DEFAULT_STATE_DIR;
-use crate::verify::{Policy, RateLimit, MAX_WINDOW};
+use crate::core::logtext::{self, safe_name, token};
+use crate::core::policy::{Policy, RateLimit, MAX_RATE_FAILURES, MAX_WINDOW};
+use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
+use crate::sys::users::UserInfo;
 
 pub const DEFAULT_CONFIG: &str = "/etc/pam-totp/config.toml";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
+pub const DEFAULT_HOST_KEY: &str = "/etc/pam-totp/host.key";
+/// Largest config file read.
+const MAX_CONFIG_FILE: u64 = 64 * 1024;
 pub const DEFAULT_SECRET: &str = "~/.pam_totp";
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const DEFAULT_FORWARD_PROMPT: &str = "Password & verification code: ";
 /// Upper bounds that keep a typo from disabling the rate limit in practice.
-pub const MAX_RATE_FAILURES: u32 = 1000;
 const MAX_RATE_SECONDS: u64 = 86_400;
 
 /// Where the code comes from.
@@ -158,7 +160,71 @@ struct FileSettings {
 }
 
 /// Reads a config file: `Ok(None)` when it does not exist.
-pub type ConfigReader<'a> = &'a dyn Fn(&Path) -> Result<Option<String>, String>;
+pub type ConfigReader<'a> = &'a dyn Fn(&Path) -> Result<Option<String>, ConfigFileError>;
+
+/// Why config.toml was refused.
+#[derive(Debug)]
+pub enum ConfigFileError {
+    Open(OpenError),
+    NotUtf8,
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigFileError::Open(OpenError::Rule(Broken::Owner, found)) => {
+                write!(f, "owned by uid {}, not root", found.uid)
+            }
+            ConfigFileError::Open(OpenError::Rule(Broken::Mode, found)) => write!(
+                f,
+                "mode {:04o} lets others write to it",
+                found.mode & 0o7777
+            ),
+            ConfigFileError::Open(e) => e.fmt(f),
+            ConfigFileError::NotUtf8 => {
+                f.write_str("cannot be read: stream did not contain valid UTF-8")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigFileError {}
+
+/// Reads a system configuration file. `Ok(None)`: it does not exist. It
+/// must be a regular file owned by root that only root may write, because
+/// it decides who needs a second factor.
+pub fn read_config_file(path: &Path) -> Result<Option<String>, ConfigFileError> {
+    let rules = Rules {
+        owner: Owner::Root,
+        forbidden_mode: 0o022,
+        max_size: MAX_CONFIG_FILE,
+    };
+    let bytes = match open_checked(path, &rules) {
+        Ok(b) => b,
+        Err(OpenError::NotFound) => return Ok(None),
+        Err(e) => return Err(ConfigFileError::Open(e)),
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| ConfigFileError::NotUtf8)?;
+    Ok(Some(text.to_owned()))
+}
+
+/// Why a secret path template does not expand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretPathError {
+    UnknownVariable,
+    NotAbsolute,
+}
+
+impl fmt::Display for SecretPathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecretPathError::UnknownVariable => "the secret path may use only ${USER} and ${HOME}",
+            SecretPathError::NotAbsolute => "the secret path is not absolute",
+        })
+    }
+}
+
+impl std::error::Error for SecretPathError {}
 
 /// Builds the settings from pam.d arguments. The config file named by
 /// `config=` (or [`DEFAULT_CONFIG`]) is read through `read`; a file named
@@ -188,7 +254,7 @@ pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, Co
         path: path.to_owned(),
         why,
     };
-    match read(path).map_err(file_err)? {
+    match read(path).map_err(|e| file_err(e.to_string()))? {
         Some(text) => {
             let file: FileSettings =
                 toml::from_str(&text).map_err(|e| file_err(logtext::toml_problem(&text, &e)))?;
@@ -383,13 +449,13 @@ fn parse_secret_template(key: &str, v: &str) -> Result<String, ConfigError> {
         gid: 0,
         home: "/h".into(),
     };
-    expand_secret(v, &probe).map_err(|why| malformed(key, why))?;
+    expand_secret(v, &probe).map_err(|why| malformed(key, why.to_string()))?;
     Ok(v.to_owned())
 }
 
 /// Expands `~` (at the start), `${USER}` and `${HOME}` in a secret path.
 /// The result must be absolute.
-pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, String> {
+pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretPathError> {
     let home = user.home.to_string_lossy();
     let mut out = String::new();
     let mut rest = template;
@@ -407,154 +473,16 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, String>
             out.push_str(&home);
             rest = r;
         } else {
-            return Err("the secret path may use only ${USER} and ${HOME}".to_owned());
+            return Err(SecretPathError::UnknownVariable);
         }
     }
     out.push_str(rest);
     let path = PathBuf::from(out);
     if !path.is_absolute() {
-        return Err("the secret path is not absolute".to_owned());
+        return Err(SecretPathError::NotAbsolute);
     }
     Ok(path)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn none(_: &Path) -> Result<Option<String>, String> {
-        Ok(None)
-    }
-
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn defaults() {
-        let s = from_args(&[], &none).unwrap();
-        assert_eq!(s, Settings::default());
-        assert_eq!(s.prompt(), DEFAULT_PROMPT);
-    }
-
-    #[test]
-    fn arguments_override_file() {
-        let read = |_: &Path| -> Result<Option<String>, String> {
-            Ok(Some(
-                "window = 2\nnullok = true\nrate_limit = \"5/60\"\n".into(),
-            ))
-        };
-        let s = from_args(&args(&["window=3", "config=/x.toml"]), &read).unwrap();
-        assert_eq!(s.policy.window, 3);
-        assert!(s.nullok);
-        assert_eq!(
-            s.policy.rate_limit,
-            RateLimit {
-                max_failures: 5,
-                seconds: 60
-            }
-        );
-    }
-
-    #[test]
-    fn errors() {
-        for bad in [
-            &["frobnicate"][..],
-            &["window=x"],
-            &["window=11"],
-            &["rate_limit=3"],
-            &["rate_limit=0/30"],
-            &["rate_limit=3/0"],
-            &["nullok=yes"],
-            &["secret="],
-            &["secret=relative/path"],
-            &["secret=/x/${SHELL}"],
-            &["state_dir=state"],
-            &["config"],
-            &["config=/missing.toml"],
-            &["forward_pass", "use_first_pass"],
-            &["require_group="],
-        ] {
-            assert!(from_args(&args(bad), &none).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn errors_never_show_a_value() {
-        const S: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-        for (bad, want) in [
-            (vec![S.to_owned()], "unknown argument 1 (not shown)"),
-            (
-                vec!["debug".into(), format!("{S}=1")],
-                "unknown argument 2 (not shown)",
-            ),
-            (vec!["nulok".into()], "unknown argument nulok (argument 1)"),
-            (
-                vec![format!("window={S}")],
-                "bad value for window: the value is not a number",
-            ),
-            (
-                vec![format!("rate_limit={S}")],
-                "bad value for rate_limit: the value is not N/SECONDS",
-            ),
-            (
-                vec![format!("require_group=a {S}")],
-                "the value is not a group name",
-            ),
-            (
-                vec![format!("secret={S}")],
-                "the secret path is not absolute",
-            ),
-            (
-                vec![format!("secret=/x/${{{S}}}")],
-                "may use only ${USER} and ${HOME}",
-            ),
-        ] {
-            let e = from_args(&bad, &none).unwrap_err().to_string();
-            assert!(e.contains(want), "{bad:?}: {e}");
-            assert!(!e.contains(S), "{bad:?}: {e}");
-        }
-        for (text, want) in [
-            (
-                format!("window = \"{S}\"\n"),
-                "line 1: wrong type of value (window)",
-            ),
-            (format!("nullok = true\n{S} = 1\n"), "line 2: unknown key"),
-            (
-                format!("nullok = true\nrate_limit = \"{S}\"\n"),
-                "line 2: bad value for rate_limit",
-            ),
-            (
-                format!("prompt = \"{S}\n"),
-                "line 1: not valid TOML (prompt)",
-            ),
-        ] {
-            let read = |_: &Path| -> Result<Option<String>, String> { Ok(Some(text.clone())) };
-            let e = from_args(&[], &read).unwrap_err().to_string();
-            assert!(e.contains(want), "{text}: {e}");
-            assert!(!e.contains(S), "{text}: {e}");
-        }
-    }
-
-    #[test]
-    fn expansion() {
-        let u = UserInfo {
-            name: "alice".into(),
-            uid: 1,
-            gid: 1,
-            home: "/home/alice".into(),
-        };
-        assert_eq!(
-            expand_secret("~/.pam_totp", &u).unwrap(),
-            Path::new("/home/alice/.pam_totp")
-        );
-        assert_eq!(
-            expand_secret("/var/lib/pam-totp/secrets/${USER}", &u).unwrap(),
-            Path::new("/var/lib/pam-totp/secrets/alice")
-        );
-        assert_eq!(
-            expand_secret("${HOME}/.t", &u).unwrap(),
-            Path::new("/home/alice/.t")
-        );
-    }
-}
+mod tests;

@@ -14,7 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pam_totp::config::{self, Settings, DEFAULT_PROMPT};
+use pam_totp::config;
+use pam_totp::config::{Settings, DEFAULT_PROMPT};
 use serde_json::Value;
 
 fn root() -> PathBuf {

@@ -13,9 +13,10 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::config::{self, FirstPass};
-use pam_totp::files::UserInfo;
-use pam_totp::verify::MAX_WINDOW;
+use pam_totp::config;
+use pam_totp::config::FirstPass;
+use pam_totp::sys::users::UserInfo;
+use pam_totp::core::policy::MAX_WINDOW;
 
 const KNOWN: &[&str] = &[
     "secret",

@@ -26,15 +26,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::unistd::{geteuid, getuid};
 use zeroize::{Zeroize, Zeroizing};
 
-use pam_totp::config::{self, Settings};
-use pam_totp::enrollment::{self, Enrollment, Format, FormatError, SecretFile};
-use pam_totp::files::{self, FsIdentity, ReadError, UserInfo, MAX_SECRET_FILE};
-use pam_totp::google;
-use pam_totp::otp::{Algorithm, OtpKey};
-use pam_totp::scratch::{self, ScratchHash};
-use pam_totp::seal::{self, HostPublicKey};
-use pam_totp::state::{StateDir, StateError};
-use pam_totp::verify::{self, Credentials, UserState};
+use pam_totp::sys::users;
+use pam_totp::sys::secret_file;
+use pam_totp::secret::enrollment;
+use pam_totp::core::otp;
+use pam_totp::core::decision;
+use pam_totp::core::scratch;
+use pam_totp::sys::atomic;
+use pam_totp::config;
+use pam_totp::config::Settings;
+use pam_totp::secret::enrollment::{Enrollment, Format, FormatError};
+use pam_totp::secret::native::SecretFile;
+use pam_totp::sys::identity::FsIdentity;
+use pam_totp::sys::secret_file::{ReadError, MAX_SECRET_FILE};
+use pam_totp::sys::users::UserInfo;
+use pam_totp::secret::google;
+use pam_totp::core::otp::{Algorithm, OtpKey};
+use pam_totp::core::scratch::ScratchHash;
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::state::local::StateDir;
+use pam_totp::state::StateError;
+use pam_totp::core::decision::Credentials;
+use pam_totp::state::model::UserState;
 
 use crate::cli::{
     Command, DisableArgs, EnrollArgs, ResetArgs, ScratchArgs, StatusArgs, UserArgs, EXIT_FAILED,
@@ -125,7 +139,7 @@ struct Caller {
 
 fn caller() -> Result<Caller> {
     let uid = getuid().as_raw();
-    let me = files::lookup_uid(uid)
+    let me = users::lookup_uid(uid)
         .map_err(|e| failed(format!("cannot look up uid {uid}: {e}")))?
         .ok_or_else(|| failed(format!("uid {uid} has no account (passwd entry)")))?;
     Ok(Caller {
@@ -143,12 +157,12 @@ fn target(caller: &Caller, who: &UserArgs) -> Result<UserInfo> {
     let another = || input(format!("only root may name another user (--user {name:?})"));
     if !caller.root && name != caller.me.name {
         // Another spelling of the caller's own account is the caller.
-        return match files::lookup_user(name) {
+        return match users::lookup_user(name) {
             Ok(Some(u)) if u.uid == caller.me.uid => Ok(u),
             _ => Err(another()),
         };
     }
-    match files::lookup_user(name) {
+    match users::lookup_user(name) {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(input(format!("no such user: {name:?}"))),
         Err(e) => Err(failed(format!("cannot look up user {name:?}: {e}"))),
@@ -158,7 +172,7 @@ fn target(caller: &Caller, who: &UserArgs) -> Result<UserInfo> {
 /// The name the user's state is kept under: the account's canonical name,
 /// whatever spelling `--user` gave (as the module does).
 fn state_account(user: &UserInfo) -> Result<String> {
-    files::canonical_name(user).map_err(failed)
+    users::canonical_name(user).map_err(|e| failed(e.to_string()))
 }
 
 /// The module's settings from the config file (the default one may be
@@ -169,7 +183,7 @@ fn settings(who: &UserArgs) -> Result<Settings> {
         .iter()
         .map(|p| format!("config={}", p.display()))
         .collect();
-    config::from_args(&args, &files::read_config_file).map_err(|e| input(e.to_string()))
+    config::from_args(&args, &config::read_config_file).map_err(|e| input(e.to_string()))
 }
 
 /// Where a user's secret file is, and how it is accessed.
@@ -218,7 +232,7 @@ fn locate(
         return Err(input(format!("{} is not a file path", path.display())));
     }
     Ok(Location {
-        as_owner: files::accessed_as_owner(user, &path),
+        as_owner: secret_file::accessed_as_owner(user, &path),
         path,
     })
 }
@@ -239,10 +253,9 @@ fn unsealer<'a>(
     caller: &Caller,
     settings: &'a Settings,
     user: &'a UserInfo,
-) -> Option<impl Fn(&str) -> std::result::Result<Zeroizing<Vec<u8>>, String> + 'a> {
+) -> Option<impl Fn(&str) -> std::result::Result<Zeroizing<Vec<u8>>, seal::SealError> + 'a> {
     caller.root.then_some(move |sealed: &str| {
-        let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| e.to_string())?;
-        seal::open(&keys, &user.name, sealed).map_err(|e| e.to_string())
+        seal::unseal(&settings.host_key, &user.name, sealed)
     })
 }
 
@@ -392,7 +405,7 @@ fn check_destination(
         }
         Existing::Symlink | Existing::SecretFile => {}
     }
-    let dir = files::parent_dir(&loc.path);
+    let dir = atomic::parent_dir(&loc.path);
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -440,9 +453,9 @@ fn write_secret(
     let written = {
         let _id = loc.identity(caller, user)?;
         if replace {
-            files::write_atomic(&loc.path, text.as_bytes(), SECRET_MODE)
+            atomic::write_atomic(&loc.path, text.as_bytes(), SECRET_MODE)
         } else {
-            files::write_atomic_new(&loc.path, text.as_bytes(), SECRET_MODE)
+            atomic::write_atomic_new(&loc.path, text.as_bytes(), SECRET_MODE)
         }
     };
     written.map_err(|e| match e.kind() {
@@ -454,7 +467,7 @@ fn write_secret(
     })?;
     // Read it back the way the module will, so a file it would refuse is
     // reported now rather than at the next login.
-    let bytes = files::read_secret_file(&loc.path, user, caller.root && loc.as_owner)
+    let bytes = secret_file::read_secret_file(&loc.path, user, caller.root && loc.as_owner)
         .map_err(|e| failed(format!("wrote {} but it {e}", loc.shown())))?;
     SecretFile::parse(&bytes)
         .map_err(|e| failed(format!("wrote {} but it does not parse: {e}", loc.shown())))?;
@@ -478,7 +491,7 @@ fn read_enrollment(
     settings: &Settings,
     loc: &Location,
 ) -> Result<Found> {
-    let bytes = match files::read_secret_file(&loc.path, user, caller.root && loc.as_owner) {
+    let bytes = match secret_file::read_secret_file(&loc.path, user, caller.root && loc.as_owner) {
         Ok(b) => b,
         Err(ReadError::NotFound) => return Ok(Found::Missing),
         Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied && !caller.root => {
@@ -525,7 +538,7 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
             } else {
                 given
             };
-            enrollment::decode_base32(&text).ok_or_else(|| {
+            otp::decode_base32(&text).ok_or_else(|| {
                 input("--secret is not base32 (letters A-Z and digits 2-7; spaces and = padding are fine)")
             })?
         }
@@ -551,7 +564,7 @@ fn enroll(mut a: EnrollArgs) -> Result<ExitCode> {
 
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
     let mut file = SecretFile::new(&secret, &key, &hashes);
-    let b32 = enrollment::encode_base32(&secret);
+    let b32 = otp::encode_base32(&secret);
     let uri = output::otpauth_uri(&UriParts {
         issuer: &issuer,
         account: &account,
@@ -650,7 +663,7 @@ fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64
     if !dir.exists() {
         return;
     }
-    let account = match files::state_account(user) {
+    let account = match users::state_account(user) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("pam-totp: warning: the confirmation code could not be marked as used: {e}");
@@ -747,7 +760,7 @@ fn read_state(caller: &Caller, dir: &Path, user: &str) -> Result<StateView> {
         }
         _ => {}
     }
-    let account = files::state_account(user).map_err(failed)?;
+    let account = users::state_account(user).map_err(|e| failed(e.to_string()))?;
     let read = StateDir::open(dir, false).and_then(|d| {
         let lock = d.lock(&account)?;
         lock.read()
@@ -793,7 +806,7 @@ fn status(a: StatusArgs) -> Result<ExitCode> {
         StateView::Known(s) => (
             Some(s.failed_attempts),
             Some(s.locked(now, limit)),
-            enrollment.map(|e| verify::remaining_scratch(&e.scratch, s)),
+            enrollment.map(|e| decision::remaining_scratch(&e.scratch, s)),
         ),
         StateView::Corrupt(why) => {
             problems.push(format!("{why}; the module denies every login"));
@@ -813,8 +826,8 @@ fn status(a: StatusArgs) -> Result<ExitCode> {
             Some(e.key.algorithm()),
             Some(e.key.digits()),
             match e.counter {
-                enrollment::Counter::Time => Some(e.key.period()),
-                enrollment::Counter::Event { .. } => None,
+                decision::Counter::Time => Some(e.key.period()),
+                decision::Counter::Event { .. } => None,
             },
         ),
         (Found::Sealed(f), None) => (
@@ -866,7 +879,7 @@ fn scratch_codes(a: ScratchArgs) -> Result<ExitCode> {
     let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
     require_writable(&caller, &loc)?;
 
-    let bytes = match files::read_secret_file(&loc.path, &user, caller.root && loc.as_owner) {
+    let bytes = match secret_file::read_secret_file(&loc.path, &user, caller.root && loc.as_owner) {
         Ok(b) => b,
         Err(ReadError::NotFound) => {
             return Err(input(format!(
@@ -1006,7 +1019,7 @@ fn disable(a: DisableArgs) -> Result<ExitCode> {
             }
             Existing::Symlink | Existing::SecretFile => {
                 fs::remove_file(&loc.path)
-                    .and_then(|()| files::sync_dir(files::parent_dir(&loc.path)))
+                    .and_then(|()| atomic::sync_dir(atomic::parent_dir(&loc.path)))
                     .map_err(|e| failed(format!("cannot remove {shown}: {e}")))?;
                 true
             }
@@ -1057,7 +1070,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
-    use pam_totp::scratch::SCRATCH_DIGITS;
+    use pam_totp::core::code::SCRATCH_DIGITS;
 
     #[test]
     fn confirmation_retries_and_stops_at_eof() {

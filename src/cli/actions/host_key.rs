@@ -29,10 +29,17 @@ use std::process::ExitCode;
 
 use nix::fcntl::{Flock, FlockArg};
 
-use pam_totp::enrollment::SecretFile;
-use pam_totp::files::{self, ReadError, UserInfo};
-use pam_totp::google;
-use pam_totp::seal::{self, HostPublicKey, HostSecretKey};
+use pam_totp::sys::users;
+use pam_totp::sys::secret_file;
+use pam_totp::config;
+use pam_totp::pam::passwd;
+use pam_totp::sys::atomic;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::sys::secret_file::ReadError;
+use pam_totp::sys::users::UserInfo;
+use pam_totp::secret::google;
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::{HostPublicKey, HostSecretKey};
 
 use super::{caller, failed, input, settings, Caller, Location, Result, SECRET_MODE};
 use crate::cli::{
@@ -82,7 +89,7 @@ fn key_location(
 /// The key's directory must be one only root can change: whoever can
 /// rename files in it can swap the key.
 fn check_key_dir(path: &Path) -> Result<()> {
-    let dir = files::parent_dir(path);
+    let dir = atomic::parent_dir(path);
     let meta = fs::metadata(dir).map_err(|e| input(format!("{}: {e}", dir.display())))?;
     if !meta.is_dir() {
         return Err(input(format!("{} is not a directory", dir.display())));
@@ -103,7 +110,7 @@ fn check_key_dir(path: &Path) -> Result<()> {
 /// flock on the key's directory (no file of its own to leave behind),
 /// released when the process ends, however it ends. Not waited for.
 fn lock_key_dir(path: &Path) -> Result<Flock<fs::File>> {
-    let dir = files::parent_dir(path);
+    let dir = atomic::parent_dir(path);
     let file = fs::File::open(dir).map_err(|e| failed(format!("{}: {e}", dir.display())))?;
     Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
         if e == nix::errno::Errno::EWOULDBLOCK {
@@ -130,9 +137,9 @@ fn present(path: &Path) -> Result<bool> {
 /// Writes one key file atomically (replacing only when `replace`).
 fn write_key(path: &Path, text: &str, mode: u32, replace: bool) -> Result<()> {
     let written = if replace {
-        files::write_atomic(path, text.as_bytes(), mode)
+        atomic::write_atomic(path, text.as_bytes(), mode)
     } else {
-        files::write_atomic_new(path, text.as_bytes(), mode)
+        atomic::write_atomic_new(path, text.as_bytes(), mode)
     };
     written.map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => input(format!(
@@ -167,7 +174,7 @@ fn init(a: HostKeyInitArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let (_, path) = key_location(&caller, "create", &a.key)?;
     let pub_path = seal::public_path(&path);
-    let dir = files::parent_dir(&path);
+    let dir = atomic::parent_dir(&path);
     if !present(dir)? {
         fs::DirBuilder::new()
             .recursive(true)
@@ -296,7 +303,7 @@ fn rotate(a: HostKeyRotateArgs) -> Result<ExitCode> {
         .secret_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SECRET_DIR));
     let pam_dir = a.pam_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_PAM_DIR));
-    let users = files::all_users()
+    let users = passwd::all_users()
         .map_err(|e| failed(format!("cannot list the accounts (getpwent): {e}")))?;
     let mut templates = vec![settings.secret.clone()];
     let pam = pam_templates(&pam_dir, &path);
@@ -367,7 +374,7 @@ fn rotate(a: HostKeyRotateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     fs::remove_file(&old_path)
-        .and_then(|()| files::sync_dir(files::parent_dir(&old_path)))
+        .and_then(|()| atomic::sync_dir(atomic::parent_dir(&old_path)))
         .map_err(|e| failed(format!("cannot remove {}: {e}", old_path.display())))?;
     eprintln!(
         "pam-totp: rotated to host key {}: {summary}; {unchecked}; removed {} \
@@ -406,7 +413,7 @@ fn secret_files(
         if seen.insert(path.clone()) {
             targets.push(Target {
                 loc: Location {
-                    as_owner: files::accessed_as_owner(&user, &path),
+                    as_owner: secret_file::accessed_as_owner(&user, &path),
                     path,
                 },
                 user,
@@ -429,10 +436,10 @@ fn secret_files(
         let entry = entry.map_err(|e| failed(format!("{}: {e}", secret_dir.display())))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         // Temporary files of an atomic write, and anything not a user name.
-        if !files::valid_user_name(&name) || name.ends_with(".tmp") {
+        if !users::valid_user_name(&name) || name.ends_with(".tmp") {
             continue;
         }
-        let user = files::lookup_user(&name)
+        let user = users::lookup_user(&name)
             .map_err(|e| failed(format!("cannot look up user {name:?}: {e}")))?
             .unwrap_or(UserInfo {
                 // No such account: the file can only be root's.
@@ -480,7 +487,7 @@ fn pam_templates(pam_dir: &Path, host_key: &Path) -> PamTemplates {
             }
         };
         for args in module_lines(&text) {
-            let Ok(s) = pam_totp::config::from_args(&args, &files::read_config_file) else {
+            let Ok(s) = pam_totp::config::from_args(&args, &config::read_config_file) else {
                 continue;
             };
             if s.host_key == host_key && !out.templates.contains(&s.secret) {
@@ -546,7 +553,7 @@ enum Outcome {
 /// the current key alone.
 fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &Target) -> Outcome {
     let as_owner = t.loc.as_owner;
-    let bytes = match files::read_secret_file(&t.loc.path, &t.user, as_owner) {
+    let bytes = match secret_file::read_secret_file(&t.loc.path, &t.user, as_owner) {
         Ok(b) => b,
         // A directory that is not there holds no file to re-seal (system
         // accounts with a home such as /nonexistent).
@@ -581,13 +588,13 @@ fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &
         Err(e) => return Outcome::Problem(format!("not rewritten: {e}")),
     };
     let written = match t.loc.identity(caller, &t.user) {
-        Ok(_id) => files::write_atomic(&t.loc.path, text.as_bytes(), SECRET_MODE),
+        Ok(_id) => atomic::write_atomic(&t.loc.path, text.as_bytes(), SECRET_MODE),
         Err(e) => return Outcome::Problem(e.to_string()),
     };
     if let Err(e) = written {
         return Outcome::Problem(format!("cannot write it: {e}"));
     }
-    let check = files::read_secret_file(&t.loc.path, &t.user, as_owner)
+    let check = secret_file::read_secret_file(&t.loc.path, &t.user, as_owner)
         .map_err(|e| e.to_string())
         .and_then(|b| SecretFile::parse(&b).map_err(|e| e.to_string()))
         .and_then(|f| {

@@ -20,12 +20,18 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use pam_totp::enrollment::{self, Enrollment, SecretFile, DEFAULT_DIGITS, MAX_SCRATCH_CODES};
-use pam_totp::files::{self, ReadError, UserInfo};
-use pam_totp::google::{self, GoogleFile};
-use pam_totp::otp::Algorithm;
-use pam_totp::scratch::ScratchHash;
-use pam_totp::verify::Policy;
+use pam_totp::sys::secret_file;
+use pam_totp::core::otp;
+use pam_totp::secret::enrollment::{Enrollment, MAX_SCRATCH_CODES};
+use pam_totp::secret::native::SecretFile;
+use pam_totp::core::otp::DEFAULT_DIGITS;
+use pam_totp::sys::secret_file::ReadError;
+use pam_totp::sys::users::UserInfo;
+use pam_totp::secret::google;
+use pam_totp::secret::google::GoogleFile;
+use pam_totp::core::otp::Algorithm;
+use pam_totp::core::scratch::ScratchHash;
+use pam_totp::core::policy::Policy;
 
 use super::{
     caller, check_destination, check_new_secret_length, failed, host_name, input, locate,
@@ -52,8 +58,8 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     let from = source.display().to_string();
     // Read as the module reads a secret file: under the user's home with the
     // user's identity; owned by the user or root, no access for others.
-    let as_owner = caller.root && files::accessed_as_owner(&user, &source);
-    let bytes = files::read_secret_file(&source, &user, as_owner).map_err(|e| match e {
+    let as_owner = caller.root && secret_file::accessed_as_owner(&user, &source);
+    let bytes = secret_file::read_secret_file(&source, &user, as_owner).map_err(|e| match e {
         ReadError::NotFound => input(format!("{from}: no such file, nothing to import")),
         e => input(format!("{from}: {e}")),
     })?;
@@ -107,7 +113,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
     write_secret(&caller, &user, &loc, &mut file, seal_to.as_ref(), a.force)?;
 
     if a.json {
-        let b32 = enrollment::encode_base32(&g.secret);
+        let b32 = otp::encode_base32(&g.secret);
         let host = host_name();
         let account = format!("{}@{host}", user.name);
         let uri = output::otpauth_uri(&UriParts {

@@ -18,6 +18,9 @@ pub const MIN_SECRET_BYTES: usize = 10;
 pub const MAX_SECRET_BYTES: usize = 128;
 /// Longest period accepted, one day; longer makes no sense for a login code.
 pub const MAX_PERIOD: u64 = 86_400;
+/// Digits and step size of a new enrollment (and what apps assume).
+pub const DEFAULT_DIGITS: u8 = 6;
+pub const DEFAULT_PERIOD: u64 = 30;
 
 /// The HMAC hash of a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -187,7 +190,7 @@ impl OtpKey {
         mac.update(self.algorithm.as_str().as_bytes());
         mac.update(&[self.digits]);
         mac.update(&self.period.to_be_bytes());
-        crate::scratch::hex_encode(&mac.finalize().into_bytes()[..8])
+        crate::core::hex::hex_encode(&mac.finalize().into_bytes()[..8])
     }
 
     /// The TOTP step a Unix time falls in.
@@ -241,6 +244,41 @@ impl OtpKey {
 /// different lengths are unequal (a length is not a secret here).
 pub fn ct_eq_str(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Decodes base32, tolerating lower case, spaces, dashes and `=` padding.
+/// Returns `None` for anything else, or for an empty secret.
+pub fn decode_base32(s: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let clean: Zeroizing<String> = Zeroizing::new(
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    let trimmed = clean.trim_end_matches('=');
+    if trimmed.is_empty()
+        || !trimmed
+            .bytes()
+            .all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7'))
+    {
+        return None;
+    }
+    base32::decode(base32::Alphabet::Rfc4648 { padding: false }, trimmed).map(Zeroizing::new)
+}
+
+/// Base32 without padding, as authenticator apps expect.
+pub fn encode_base32(secret: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(base32::encode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        secret,
+    ))
+}
+
+/// Checks the parameters the CLI takes, with the same rules as the file.
+pub fn check_params(digits: u64, period: u64) -> Result<(), ParamError> {
+    check_digits(digits)?;
+    check_period(period)?;
+    Ok(())
 }
 
 #[cfg(test)]

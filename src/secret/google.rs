@@ -18,9 +18,8 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::enrollment::decode_base32;
-use crate::otp::MAX_PERIOD;
-use crate::scratch::looks_like_scratch_code;
+use crate::core::code::looks_like_scratch_code;
+use crate::core::otp::{decode_base32, MAX_PERIOD};
 
 /// Most lines a file may have (Google's tool writes at most ~20).
 const MAX_LINES: usize = 200;
@@ -115,7 +114,7 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleFile, GoogleError> {
     }
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
     let secret = decode_base32(lines.next().unwrap_or_default()).ok_or(GoogleError::Base32)?;
-    if !(crate::otp::MIN_SECRET_BYTES..=crate::otp::MAX_SECRET_BYTES).contains(&secret.len()) {
+    if !(crate::core::otp::MIN_SECRET_BYTES..=crate::core::otp::MAX_SECRET_BYTES).contains(&secret.len()) {
         return Err(GoogleError::SecretLength(secret.len()));
     }
     let mut file = GoogleFile {
@@ -163,7 +162,7 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleFile, GoogleError> {
                 }
                 // The name only if it cannot be a secret (see `safe_name`).
                 _ => {
-                    return Err(bad(&match crate::logtext::safe_name(name) {
+                    return Err(bad(&match crate::core::logtext::safe_name(name) {
                         Some(n) => format!("unknown option {n}"),
                         None => "unknown option".to_owned(),
                     }))

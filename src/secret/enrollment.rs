@@ -15,19 +15,18 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
-use crate::google::{self, GoogleError, GoogleFile};
-use crate::logtext;
-use crate::otp::{self, Algorithm, OtpKey, ParamError};
-use crate::scratch::{BadScratchHash, ScratchHash};
-use crate::seal::{self, HostPublicKey, SealError};
-use crate::verify::RateLimit;
+use crate::core::decision::{Counter, Credentials, FileLimits};
+use crate::core::logtext;
+use crate::core::otp::{Algorithm, OtpKey, ParamError, DEFAULT_DIGITS};
+use crate::core::policy::RateLimit;
+use crate::core::scratch::{BadScratchHash, ScratchHash};
+use crate::secret::google::{self, GoogleError, GoogleFile};
+use crate::secret::native::SecretFile;
+use crate::secret::seal::SealError;
 
 pub const FORMAT_VERSION: u32 = 1;
-pub const DEFAULT_DIGITS: u8 = 6;
-pub const DEFAULT_PERIOD: u64 = 30;
 /// Most scratch codes a file may hold.
 pub const MAX_SCRATCH_CODES: usize = 100;
 
@@ -40,28 +39,6 @@ pub struct Enrollment {
     /// Limits the file itself sets (Google Authenticator files only).
     pub limits: FileLimits,
     pub format: Format,
-}
-
-/// Time-based (TOTP) or counter-based (HOTP) codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Counter {
-    Time,
-    /// HOTP, the file's counter being the first one not yet used.
-    Event {
-        first: u64,
-    },
-}
-
-/// Settings a secret file may carry. They only ever make the module
-/// stricter than its own settings (see `verify`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FileLimits {
-    /// Steps (back, ahead) accepted around now; for HOTP, back + ahead + 1
-    /// codes are looked ahead.
-    pub window: Option<(u64, u64)>,
-    pub rate_limit: Option<RateLimit>,
-    /// The highest TOTP step already used according to the file.
-    pub spent_step: Option<u64>,
 }
 
 /// Which format a secret file is in.
@@ -96,8 +73,8 @@ pub enum FormatError {
     TooManyScratchCodes(usize),
     /// The file holds a sealed secret and nothing to open it with.
     Sealed,
-    /// The sealed secret did not open (the reason).
-    Unseal(String),
+    /// The sealed secret did not open.
+    Unseal(SealError),
     Google(GoogleError),
     /// An error about one key of the file, and the line that sets it.
     AtLine {
@@ -108,7 +85,7 @@ pub enum FormatError {
 
 impl FormatError {
     /// The key of the native format this error is about, if one.
-    fn key(&self) -> Option<&'static str> {
+    pub(crate) fn key(&self) -> Option<&'static str> {
         Some(match self {
             FormatError::Version(_) => "version",
             FormatError::Base32 | FormatError::Param(ParamError::SecretLength(_)) => "secret",
@@ -122,7 +99,7 @@ impl FormatError {
     }
 
     /// The error with the line of `text` that sets its key, when found.
-    fn at_line_of(self, text: &str) -> FormatError {
+    pub(crate) fn at_line_of(self, text: &str) -> FormatError {
         match self.key().and_then(|k| logtext::line_of_key(text, k)) {
             Some(line) => FormatError::AtLine {
                 line,
@@ -175,154 +152,15 @@ impl From<ParamError> for FormatError {
     }
 }
 
-/// The file as written on disk. `secret` is wiped on drop.
-#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-#[serde(deny_unknown_fields)]
-pub struct SecretFile {
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed_secret: Option<String>,
-    #[serde(default = "default_algorithm")]
-    pub algorithm: String,
-    #[serde(default = "default_digits")]
-    pub digits: u64,
-    #[serde(default = "default_period")]
-    pub period: u64,
-    #[serde(default)]
-    pub scratch_codes: Vec<String>,
-}
-
-fn default_algorithm() -> String {
-    Algorithm::Sha1.as_str().to_owned()
-}
-fn default_digits() -> u64 {
-    u64::from(DEFAULT_DIGITS)
-}
-fn default_period() -> u64 {
-    DEFAULT_PERIOD
-}
-
-impl fmt::Debug for SecretFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretFile")
-            .field("version", &self.version)
-            .field("algorithm", &self.algorithm)
-            .field("digits", &self.digits)
-            .field("period", &self.period)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SecretFile {
-    /// The file for a new enrollment.
-    pub fn new(secret: &[u8], key: &OtpKey, scratch: &[ScratchHash]) -> SecretFile {
-        SecretFile {
-            version: FORMAT_VERSION,
-            secret: Some(encode_base32(secret).to_string()),
-            sealed_secret: None,
-            algorithm: key.algorithm().as_str().to_owned(),
-            digits: u64::from(key.digits()),
-            period: key.period(),
-            scratch_codes: scratch.iter().map(ToString::to_string).collect(),
+impl<'a> Credentials<'a> {
+    /// What the decision needs of an enrollment.
+    pub fn of(e: &'a Enrollment) -> Credentials<'a> {
+        Credentials {
+            key: &e.key,
+            scratch: &e.scratch,
+            counter: e.counter,
+            limits: &e.limits,
         }
-    }
-
-    /// Seals the plaintext `secret` for `user` to the host key: the file
-    /// then holds `sealed_secret` instead, which only the host's private
-    /// key opens, and only for `user`. Everything else is kept. A file
-    /// that has no plaintext secret (already sealed) is left as it is.
-    pub fn seal(&mut self, key: &HostPublicKey, user: &str) -> Result<(), SealError> {
-        let Some(b32) = self.secret.as_deref() else {
-            return Ok(());
-        };
-        // A file built by `new` holds valid base32; one read from disk was
-        // checked by whoever parsed it. Either way, refuse rather than seal junk.
-        let secret = decode_base32(b32).ok_or(SealError::Malformed)?;
-        self.sealed_secret = Some(seal::seal(key, user, &secret)?);
-        self.secret.zeroize();
-        Ok(())
-    }
-
-    /// The file's text. An error, never an empty string: a file whose
-    /// parameters the module would refuse (the `toml` crate would write a
-    /// period of `u64::MAX` without complaint) or whose text would not read
-    /// back is not written out, so a good file is never replaced by an
-    /// empty or unusable one.
-    pub fn to_toml(&self) -> Result<Zeroizing<String>, SerializeError> {
-        self.check_params().map_err(SerializeError)?;
-        let text = Zeroizing::new(
-            toml::to_string(self).map_err(|_| SerializeError(FormatError::NoSecret))?,
-        );
-        SecretFile::parse(text.as_bytes()).map_err(SerializeError)?;
-        if text.trim().is_empty() {
-            return Err(SerializeError(FormatError::NoSecret));
-        }
-        Ok(text)
-    }
-
-    /// Every field but the secret checked as [`to_enrollment`](Self::to_enrollment) checks it.
-    fn check_params(&self) -> Result<(), FormatError> {
-        if self.version != FORMAT_VERSION {
-            return Err(FormatError::Version(self.version));
-        }
-        if self.secret.is_none() == self.sealed_secret.is_none() {
-            return Err(FormatError::NoSecret);
-        }
-        self.algorithm.parse::<Algorithm>()?;
-        otp::check_digits(self.digits)?;
-        otp::check_period(self.period)?;
-        if self.scratch_codes.len() > MAX_SCRATCH_CODES {
-            return Err(FormatError::TooManyScratchCodes(self.scratch_codes.len()));
-        }
-        Ok(())
-    }
-
-    pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| FormatError::NotUtf8)?;
-        toml::from_str(text).map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))
-    }
-
-    /// Checks every field and builds the key. A sealed secret fails with
-    /// [`FormatError::Sealed`]; see [`to_enrollment_with`](Self::to_enrollment_with).
-    pub fn to_enrollment(&self) -> Result<Enrollment, FormatError> {
-        self.to_enrollment_with(None)
-    }
-
-    /// Like [`to_enrollment`](Self::to_enrollment), opening a
-    /// `sealed_secret` with `unseal`.
-    pub fn to_enrollment_with(
-        &self,
-        unseal: Option<Unsealer<'_>>,
-    ) -> Result<Enrollment, FormatError> {
-        if self.version != FORMAT_VERSION {
-            return Err(FormatError::Version(self.version));
-        }
-        let secret = match (&self.secret, &self.sealed_secret, unseal) {
-            (Some(s), None, _) => decode_base32(s).ok_or(FormatError::Base32)?,
-            (None, Some(sealed), Some(unseal)) => unseal(sealed).map_err(FormatError::Unseal)?,
-            (None, Some(_), None) => return Err(FormatError::Sealed),
-            _ => return Err(FormatError::NoSecret),
-        };
-        let algorithm: Algorithm = self.algorithm.parse()?;
-        let key = OtpKey::new(&secret, algorithm, self.digits, self.period)?;
-        if self.scratch_codes.len() > MAX_SCRATCH_CODES {
-            return Err(FormatError::TooManyScratchCodes(self.scratch_codes.len()));
-        }
-        let scratch = self
-            .scratch_codes
-            .iter()
-            .map(|s| ScratchHash::parse(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(FormatError::Scratch)?;
-        Ok(Enrollment {
-            key,
-            scratch,
-            counter: Counter::Time,
-            limits: FileLimits::default(),
-            format: Format::Native,
-        })
     }
 }
 
@@ -362,9 +200,10 @@ impl Enrollment {
     }
 }
 
-/// Opens a `sealed_secret` value (the module's opens it with the host key
-/// for the user being authenticated); `Err` holds the reason.
-pub type Unsealer<'a> = &'a dyn Fn(&str) -> Result<Zeroizing<Vec<u8>>, String>;
+/// Opens a `sealed_secret` value (the module and the tool pass
+/// [`seal::unseal`](crate::secret::seal::unseal) with the host key and the
+/// user being authenticated).
+pub type Unsealer<'a> = &'a dyn Fn(&str) -> Result<Zeroizing<Vec<u8>>, SealError>;
 
 /// Parses a secret file's bytes, native or Google Authenticator format
 /// (recognised by content). A sealed secret is an error.
@@ -384,41 +223,6 @@ pub fn parse_with(bytes: &[u8], unseal: Option<Unsealer<'_>>) -> Result<Enrollme
         let text = std::str::from_utf8(bytes).unwrap_or_default();
         e.at_line_of(text)
     })
-}
-
-/// Decodes base32, tolerating lower case, spaces, dashes and `=` padding.
-/// Returns `None` for anything else, or for an empty secret.
-pub fn decode_base32(s: &str) -> Option<Zeroizing<Vec<u8>>> {
-    let clean: Zeroizing<String> = Zeroizing::new(
-        s.chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .map(|c| c.to_ascii_uppercase())
-            .collect(),
-    );
-    let trimmed = clean.trim_end_matches('=');
-    if trimmed.is_empty()
-        || !trimmed
-            .bytes()
-            .all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7'))
-    {
-        return None;
-    }
-    base32::decode(base32::Alphabet::Rfc4648 { padding: false }, trimmed).map(Zeroizing::new)
-}
-
-/// Base32 without padding, as authenticator apps expect.
-pub fn encode_base32(secret: &[u8]) -> Zeroizing<String> {
-    Zeroizing::new(base32::encode(
-        base32::Alphabet::Rfc4648 { padding: false },
-        secret,
-    ))
-}
-
-/// Checks the parameters the CLI takes, with the same rules as the file.
-pub fn check_params(digits: u64, period: u64) -> Result<(), ParamError> {
-    otp::check_digits(digits)?;
-    otp::check_period(period)?;
-    Ok(())
 }
 
 #[cfg(test)]

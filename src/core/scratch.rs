@@ -11,8 +11,9 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-/// Length of a scratch code.
-pub const SCRATCH_DIGITS: usize = 8;
+use crate::core::code::SCRATCH_DIGITS;
+use crate::core::hex::{hex_decode, hex_encode};
+
 /// PBKDF2 iterations for new hashes. A scratch code has only 27 bits, so the
 /// hash mainly slows down whoever copied the file; checking five codes at a
 /// login costs a few milliseconds.
@@ -139,11 +140,6 @@ impl fmt::Display for ScratchHash {
     }
 }
 
-/// Whether `typed` has the form of a scratch code (eight ASCII digits).
-pub fn looks_like_scratch_code(typed: &str) -> bool {
-    typed.len() == SCRATCH_DIGITS && typed.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Turns 32 random bytes into a scratch code. Rejection sampling keeps the
 /// digits uniform: bytes of 250 and above are skipped.
 pub fn code_from_random(bytes: [u8; 32]) -> Zeroizing<String> {
@@ -180,32 +176,6 @@ fn derive(code: &str, salt: &[u8], iterations: u32) -> [u8; HASH_BYTES] {
     let mut out = [0u8; HASH_BYTES];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(code.as_bytes(), salt, iterations, &mut out);
     out
-}
-
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    s
-}
-
-pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
 }
 
 #[cfg(test)]

@@ -21,8 +21,7 @@ use std::fmt::{self, Write as _};
 
 use zeroize::Zeroizing;
 
-use crate::enrollment::{decode_base32, DEFAULT_DIGITS, DEFAULT_PERIOD};
-use crate::otp::{self, Algorithm, ParamError};
+use crate::core::otp::{self, decode_base32, Algorithm, ParamError, DEFAULT_DIGITS, DEFAULT_PERIOD};
 
 const PREFIX: &str = "otpauth://totp/";
 

@@ -17,8 +17,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crypto_box::aead::OsRng;
@@ -26,9 +25,9 @@ use crypto_box::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::scratch::{hex_decode, hex_encode};
+use crate::core::hex::{hex_decode, hex_encode};
+use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 
-pub const DEFAULT_HOST_KEY: &str = "/etc/pam-totp/host.key";
 const KEY_TAG: &str = "PAM-TOTP-HOST-KEY-1";
 const PUB_TAG: &str = "PAM-TOTP-HOST-PUB-1";
 const SEALED_PREFIX: &str = "v1";
@@ -39,7 +38,7 @@ pub enum SealError {
     /// A key file is missing, unsafe or malformed.
     Key {
         path: PathBuf,
-        why: String,
+        why: KeyProblem,
     },
     /// The sealed value is not of the form `v1:ID:HEX`.
     Malformed,
@@ -72,6 +71,32 @@ impl fmt::Display for SealError {
 }
 
 impl std::error::Error for SealError {}
+
+/// What is wrong with a host key file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProblem {
+    Missing,
+    /// Not a regular file owned by root with mode 0600: what it is.
+    Unsafe { uid: u32, mode: u32 },
+    /// A symbolic link, or reading failed (the reason).
+    Unreadable(String),
+    Malformed,
+}
+
+impl fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyProblem::Missing => f.write_str("does not exist"),
+            KeyProblem::Unsafe { uid, mode } => write!(
+                f,
+                "must be a regular file owned by root with mode 0600 (is uid {uid}, mode {:04o})",
+                mode & 0o7777
+            ),
+            KeyProblem::Unreadable(why) => write!(f, "cannot be read: {why}"),
+            KeyProblem::Malformed => f.write_str("malformed"),
+        }
+    }
+}
 
 /// The host's public key: anyone may seal with it.
 #[derive(Clone, PartialEq, Eq)]
@@ -221,53 +246,60 @@ pub fn load_secret_keys(host_key: &Path) -> Result<Vec<HostSecretKey>, SealError
     let mut keys = vec![read_secret_key(host_key)?];
     match read_secret_key(&old_path(host_key)) {
         Ok(k) => keys.push(k),
-        Err(SealError::Key { why, .. }) if why == "does not exist" => {}
+        Err(SealError::Key {
+            why: KeyProblem::Missing,
+            ..
+        }) => {}
         Err(e) => return Err(e),
     }
     Ok(keys)
 }
 
+/// The one unseal step, for the module and the tool alike: opens `user`'s
+/// sealed secret with the host's private keys at `host_key` (read as
+/// root).
+pub fn unseal(host_key: &Path, user: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    open(&load_secret_keys(host_key)?, user, sealed)
+}
+
 fn read_secret_key(path: &Path) -> Result<HostSecretKey, SealError> {
-    let err = |why: String| SealError::Key {
+    let err = |why| SealError::Key {
         path: path.to_owned(),
         why,
     };
-    let mut file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => err("does not exist".into()),
-            _ => err(format!("cannot be read: {e}")),
-        })?;
-    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o077 != 0 {
-        return Err(err(format!(
-            "must be a regular file owned by root with mode 0600 (is uid {}, mode {:04o})",
-            meta.uid(),
-            meta.mode() & 0o7777
-        )));
-    }
-    let mut text = Zeroizing::new(String::new());
-    (&mut file)
-        .take(4096)
-        .read_to_string(&mut text)
-        .map_err(|e| err(e.to_string()))?;
-    HostSecretKey::from_text(&text).ok_or_else(|| err("malformed".into()))
+    let rules = Rules {
+        owner: Owner::Root,
+        forbidden_mode: 0o077,
+        max_size: 4096,
+    };
+    let bytes = open_checked(path, &rules).map_err(|e| {
+        err(match e {
+            OpenError::NotFound => KeyProblem::Missing,
+            OpenError::Rule(Broken::TooLarge, _) => KeyProblem::Malformed,
+            OpenError::Rule(_, found) => KeyProblem::Unsafe {
+                uid: found.uid,
+                mode: found.mode,
+            },
+            OpenError::Symlink => KeyProblem::Unreadable("is a symbolic link".into()),
+            OpenError::Io(e) => KeyProblem::Unreadable(e.to_string()),
+        })
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| err(KeyProblem::Malformed))?;
+    HostSecretKey::from_text(text).ok_or_else(|| err(KeyProblem::Malformed))
 }
 
 /// Reads the host's public key (any user may).
 pub fn load_public_key(host_key: &Path) -> Result<HostPublicKey, SealError> {
     let path = public_path(host_key);
-    let err = |why: String| SealError::Key {
+    let err = |why| SealError::Key {
         path: path.clone(),
         why,
     };
     let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => err("does not exist".into()),
-        _ => err(format!("cannot be read: {e}")),
+        io::ErrorKind::NotFound => err(KeyProblem::Missing),
+        _ => err(KeyProblem::Unreadable(e.to_string())),
     })?;
-    HostPublicKey::from_text(&text).ok_or_else(|| err("malformed".into()))
+    HostPublicKey::from_text(&text).ok_or_else(|| err(KeyProblem::Malformed))
 }
 
 #[cfg(test)]

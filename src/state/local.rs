@@ -1,7 +1,7 @@
 //! Per-account state files: replay, rate limit, used scratch codes.
 //!
 //! Layout of the state directory (root-owned, 0700), where `NAME` is the
-//! account's canonical name (`files::state_account`), whatever spelling
+//! account's canonical name (`crate::sys::users::state_account`), whatever spelling
 //! of it was typed:
 //!
 //! - `NAME`: the account's state, TOML ([`UserState`]), replaced atomically;
@@ -16,60 +16,24 @@
 //! no decision is made on a stale read.
 #![forbid(unsafe_code)]
 
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::files::{sync_dir, valid_user_name};
-use crate::verify::UserState;
+use crate::state::{Account, Corruption, StateError, StateStore, UserState};
+use crate::sys::atomic::sync_dir;
+use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
+use crate::sys::users::valid_user_name;
 
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
 /// Largest state file read; real ones are well under a kilobyte. The caps
 /// of [`UserState`] (`MAX_KEYS`, `MAX_USED_SCRATCH`, the largest rate
 /// limit) keep the largest state the module can write below it.
-const MAX_STATE_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_STATE_FILE: u64 = 64 * 1024;
 const READ: &str = "cannot read the state";
 const WRITE: &str = "cannot write the new state";
-
-#[derive(Debug)]
-pub enum StateError {
-    /// The state directory is missing, not a directory, or open to others.
-    Dir { path: PathBuf, why: String },
-    /// The user name cannot be a state file name.
-    BadUser(String),
-    /// The state file does not parse: refused until `pam-totp reset`.
-    Corrupt { path: PathBuf, why: String },
-    /// A file operation failed (a full or read-only filesystem, ...);
-    /// `op` says what the module was doing, for the administrator.
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        err: io::Error,
-    },
-}
-
-impl fmt::Display for StateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StateError::Dir { path, why } => {
-                write!(f, "state directory {}: {why}", path.display())
-            }
-            StateError::BadUser(u) => write!(f, "user name {u:?} cannot have a state file"),
-            StateError::Corrupt { path, why } => write!(
-                f,
-                "state file {} is corrupt ({why}); run `pam-totp reset` for this user",
-                path.display()
-            ),
-            StateError::Io { op, path, err } => write!(f, "{op}: {}: {err}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for StateError {}
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StateError + 'a {
     move |err| StateError::Io {
@@ -185,38 +149,29 @@ impl StateLock<'_> {
     /// a valid state file is [`StateError::Corrupt`].
     pub fn read(&self) -> Result<UserState, StateError> {
         let path = self.path();
-        let corrupt = |why: String| StateError::Corrupt {
+        let corrupt = |why| StateError::Corrupt {
             path: path.clone(),
             why,
         };
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(UserState::new()),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(corrupt("a symbolic link".into()))
-            }
-            Err(e) => return Err(io_err(READ, &path)(e)),
+        // The directory's owner and mode are checked (StateDir::open); the
+        // files in it are the module's own.
+        let rules = Rules {
+            owner: Owner::Any,
+            forbidden_mode: 0,
+            max_size: MAX_STATE_FILE,
         };
-        let meta = file.metadata().map_err(io_err(READ, &path))?;
-        if !meta.is_file() {
-            return Err(corrupt("not a regular file".into()));
-        }
-        if meta.len() > MAX_STATE_FILE {
-            return Err(corrupt(format!("{} bytes", meta.len())));
-        }
-        let mut text = String::new();
-        (&mut file)
-            .take(MAX_STATE_FILE)
-            .read_to_string(&mut text)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::InvalidData => corrupt("not UTF-8".into()),
-                _ => io_err(READ, &path)(e),
-            })?;
-        UserState::from_toml(&text).map_err(corrupt)
+        let bytes = match open_checked(&path, &rules) {
+            Ok(b) => b,
+            Err(OpenError::NotFound) => return Ok(UserState::new()),
+            Err(OpenError::Symlink) => return Err(corrupt(Corruption::Symlink)),
+            Err(OpenError::Rule(Broken::TooLarge, f)) => {
+                return Err(corrupt(Corruption::TooLarge(f.size)))
+            }
+            Err(OpenError::Rule(..)) => return Err(corrupt(Corruption::NotRegular)),
+            Err(OpenError::Io(e)) => return Err(io_err(READ, &path)(e)),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| corrupt(Corruption::NotUtf8))?;
+        UserState::from_toml(text).map_err(|e| corrupt(Corruption::Model(e)))
     }
 
     /// Replaces the state file atomically and durably.
@@ -226,7 +181,7 @@ impl StateLock<'_> {
         let text = state.to_toml().map_err(|e| StateError::Io {
             op: WRITE,
             path: path.clone(),
-            err: io::Error::other(e),
+            err: io::Error::other(e.to_string()),
         })?;
         let mut file = OpenOptions::new()
             .write(true)
@@ -259,10 +214,52 @@ impl StateLock<'_> {
     }
 }
 
+/// The local state directory as a [`StateStore`]: a lock file per account
+/// (flock), the state file replaced atomically under it. Today's module
+/// and tool use it; the fleet store is the second implementation.
+#[derive(Debug)]
+pub struct LocalStore {
+    dir: StateDir,
+}
+
+impl LocalStore {
+    /// The store in `path` (see [`StateDir::open`]).
+    pub fn open(path: &Path, create: bool) -> Result<LocalStore, StateError> {
+        Ok(LocalStore {
+            dir: StateDir::open(path, create)?,
+        })
+    }
+
+    pub fn dir(&self) -> &StateDir {
+        &self.dir
+    }
+}
+
+impl StateStore for LocalStore {
+    fn update(
+        &self,
+        account: &Account,
+        decide: &mut dyn FnMut(&mut UserState),
+    ) -> Result<(), StateError> {
+        let lock = self.dir.lock(account.as_str())?;
+        let mut state = lock.read()?;
+        decide(&mut state);
+        lock.write(&state)
+    }
+
+    fn read(&self, account: &Account) -> Result<UserState, StateError> {
+        self.dir.lock(account.as_str())?.read()
+    }
+
+    fn remove(&self, account: &Account) -> Result<(), StateError> {
+        self.dir.lock(account.as_str())?.remove()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{KeyState, MAX_KEYS, MAX_USED_SCRATCH};
+    use crate::state::model::{KeyState, MAX_KEYS, MAX_USED_SCRATCH};
 
     /// The caps of the state (keys, used scratch codes, failures of the
     /// largest rate limit) keep the largest possible state file readable:
@@ -270,7 +267,7 @@ mod tests {
     #[test]
     fn the_largest_state_fits_under_the_read_cap() {
         let mut st = UserState::new();
-        st.failures = vec![u64::MAX; crate::config::MAX_RATE_FAILURES as usize];
+        st.failures = vec![u64::MAX; crate::core::policy::MAX_RATE_FAILURES as usize];
         st.failed_attempts = u64::MAX;
         st.last_success = Some(u64::MAX);
         // A scratch identifier is a salt of at most 64 bytes, in hex.
