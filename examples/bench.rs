@@ -38,13 +38,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
+use pam_totp::core::decision;
+use pam_totp::core::decision::Credentials;
 use pam_totp::core::otp;
-use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::core::policy::{Policy, RateLimit};
 use pam_totp::core::scratch::ScratchHash;
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Enrollment;
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostSecretKey;
-use pam_totp::core::decision::Credentials;
-use pam_totp::core::policy::{Policy, RateLimit};
 use pam_totp::state::model::UserState;
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -474,10 +476,7 @@ impl SecretOnDisk {
     /// and open the sealed box.
     fn parse(&self) -> Enrollment {
         let host_key = self.host_key();
-        let unseal = |sealed: &str| {
-            let keys = seal::load_secret_keys(&host_key).map_err(|e| e.to_string())?;
-            seal::open(&keys, "root", sealed).map_err(|e| e.to_string())
-        };
+        let unseal = |sealed: &str| seal::unseal(&host_key, "root", sealed);
         enrollment::parse_with(&self.bytes, Some(&unseal)).unwrap_or_else(|e| die(&e.to_string()))
     }
 }

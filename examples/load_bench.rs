@@ -52,6 +52,7 @@ use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
+use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
 use pam_totp::state::model::{KeyState, UserState};
 

@@ -446,7 +446,9 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
     let table: toml::Table = toml::from_str(&text).expect("conf/config.toml is TOML");
     assert!(table.is_empty(), "conf/config.toml sets {table:?}");
     let from = |text: String| {
-        let reader = move |_: &Path| -> Result<Option<String>, String> { Ok(Some(text.clone())) };
+        let reader = move |_: &Path| -> Result<Option<String>, config::ConfigFileError> {
+            Ok(Some(text.clone()))
+        };
         config::from_args(&[], &reader)
     };
     assert_eq!(from(text.clone()).unwrap(), Settings::default());

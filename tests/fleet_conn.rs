@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pam_totp::state::fleet::conn::ConnError;
-use pam_totp::state::fleet::{Credentials, CredentialsError, StateUrl, Store, StoreConfig, StoreError, UpdateError};
+use pam_totp::state::fleet::{
+    Credentials, CredentialsError, StateUrl, Store, StoreConfig, StoreError, UpdateError,
+};
 use redis_support::{Options, RedisServer, TestCa, TlsConfig, PASSWORD, USER};
 
 /// A generous bound on "within the timeout": never a tight timing check.

@@ -19,11 +19,12 @@
 use arbitrary::Arbitrary;
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
+use pam_totp::core::decision;
 use pam_totp::core::decision::{Counter, FileLimits};
-use pam_totp::core::otp::{Algorithm, OtpKey};
-use pam_totp::core::scratch::ScratchHash;
 use pam_totp::core::decision::{Credentials, Method, Outcome};
+use pam_totp::core::otp::{Algorithm, OtpKey};
 use pam_totp::core::policy::{Policy, RateLimit, MAX_WINDOW};
+use pam_totp::core::scratch::ScratchHash;
 use pam_totp::state::model::UserState;
 
 const SCRATCH: [&str; 4] = ["12345678", "00000000", "99999999", "31415926"];

@@ -11,8 +11,9 @@
 use std::fmt::Write as _;
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::core::otp::encode_base32;
 use pam_totp::core::decision::Counter;
+use pam_totp::core::otp::encode_base32;
+use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::{Enrollment, Format};
 use pam_totp::secret::google;
 use pam_totp::secret::google::GoogleFile;

@@ -9,9 +9,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pam_totp::core::decision;
 use pam_totp::core::decision::{Counter, FileLimits};
-use pam_totp::core::otp::{Algorithm, OtpKey};
 use pam_totp::core::decision::{Credentials, Outcome};
+use pam_totp::core::otp::{Algorithm, OtpKey};
 use pam_totp::core::policy::Policy;
 use pam_totp::state::model::{UserState, STATE_VERSION};
 

@@ -26,29 +26,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::unistd::{geteuid, getuid};
 use zeroize::{Zeroize, Zeroizing};
 
-use pam_totp::sys::users;
-use pam_totp::sys::secret_file;
-use pam_totp::secret::enrollment;
-use pam_totp::core::otp;
-use pam_totp::core::decision;
-use pam_totp::core::scratch;
-use pam_totp::sys::atomic;
 use pam_totp::config;
 use pam_totp::config::Settings;
-use pam_totp::secret::enrollment::{Enrollment, Format, FormatError};
-use pam_totp::secret::native::SecretFile;
-use pam_totp::sys::identity::FsIdentity;
-use pam_totp::sys::secret_file::{ReadError, MAX_SECRET_FILE};
-use pam_totp::sys::users::UserInfo;
-use pam_totp::secret::google;
+use pam_totp::core::decision;
+use pam_totp::core::decision::Credentials;
+use pam_totp::core::otp;
 use pam_totp::core::otp::{Algorithm, OtpKey};
+use pam_totp::core::scratch;
 use pam_totp::core::scratch::ScratchHash;
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::{Enrollment, Format, FormatError};
+use pam_totp::secret::google;
+use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::state::local::StateDir;
-use pam_totp::state::StateError;
-use pam_totp::core::decision::Credentials;
 use pam_totp::state::model::UserState;
+use pam_totp::state::StateError;
+use pam_totp::sys::atomic;
+use pam_totp::sys::identity::FsIdentity;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::{ReadError, MAX_SECRET_FILE};
+use pam_totp::sys::users;
+use pam_totp::sys::users::UserInfo;
 
 use crate::cli::{
     Command, DisableArgs, EnrollArgs, ResetArgs, ScratchArgs, StatusArgs, UserArgs, EXIT_FAILED,
@@ -254,9 +254,9 @@ fn unsealer<'a>(
     settings: &'a Settings,
     user: &'a UserInfo,
 ) -> Option<impl Fn(&str) -> std::result::Result<Zeroizing<Vec<u8>>, seal::SealError> + 'a> {
-    caller.root.then_some(move |sealed: &str| {
-        seal::unseal(&settings.host_key, &user.name, sealed)
-    })
+    caller
+        .root
+        .then_some(move |sealed: &str| seal::unseal(&settings.host_key, &user.name, sealed))
 }
 
 /// The host key a new secret is sealed to: host.pub when it exists (unless

@@ -12,10 +12,10 @@ use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use pam_totp::config;
-use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
 use pam_totp::core::otp;
 use pam_totp::core::otp::Algorithm;
 use pam_totp::core::policy::RateLimit;
+use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
 
 /// Exit status for bad input: usage, values, users, paths, permissions.
 pub const EXIT_INPUT: u8 = 2;

@@ -69,7 +69,10 @@ mod tests {
         assert!(Code::parse("12345", 6).is_none());
         assert!(Code::parse("12345a", 6).is_none());
         assert!(Code::parse("١٢٣٤٥٦", 6).is_none());
-        assert_eq!(ScratchCode::parse("1234 5678").unwrap().as_str(), "12345678");
+        assert_eq!(
+            ScratchCode::parse("1234 5678").unwrap().as_str(),
+            "12345678"
+        );
         assert!(looks_like_code("12345678", 6));
         assert!(looks_like_code("123456", 6));
         assert!(!looks_like_code("hunter2", 6));

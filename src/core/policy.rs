@@ -70,4 +70,3 @@ pub(crate) fn in_window(t: u64, now: u64, limit: RateLimit) -> bool {
             .checked_add(limit.seconds)
             .is_none_or(|ahead| t <= ahead)
 }
-

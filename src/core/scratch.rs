@@ -181,6 +181,7 @@ fn derive(code: &str, salt: &[u8], iterations: u32) -> [u8; HASH_BYTES] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::code::looks_like_scratch_code;
 
     #[test]
     fn hash_round_trip() {

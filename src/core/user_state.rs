@@ -79,7 +79,6 @@ impl KeyState {
     }
 }
 
-
 pub const STATE_VERSION: u32 = 2;
 
 /// Most keys whose spent steps and counters one account's state keeps.
@@ -163,7 +162,6 @@ impl UserState {
         }
     }
 
-
     /// Failures that still count against the rate limit at `now`. Times in
     /// the future (the clock stepped back) count too, up to one window ahead.
     pub fn recent_failures(&self, now: u64, limit: RateLimit) -> usize {
@@ -239,5 +237,4 @@ impl UserState {
         entry.last_step = Some(entry.last_step.map_or(step, |last| last.max(step)));
         Ok(())
     }
-
 }

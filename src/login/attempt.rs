@@ -105,7 +105,10 @@ fn decide(
     // overwrites `decided` (see `StateStore::update`).
     store.update(&account, &mut |state| {
         let outcome = decision::attempt_any(&creds, candidates, now, &settings.policy, state);
-        decided = (outcome, decision::remaining_scratch(&enrollment.scratch, state));
+        decided = (
+            outcome,
+            decision::remaining_scratch(&enrollment.scratch, state),
+        );
     })?;
     Ok(decided)
 }

@@ -120,16 +120,15 @@ impl Denial {
                 "no-code",
                 reason("conversation failed or no code given"),
             ),
-            Denial::NotEnrolled => ending(AuthErr, Notice, "not-enrolled", reason("no secret file")),
+            Denial::NotEnrolled => {
+                ending(AuthErr, Notice, "not-enrolled", reason("no secret file"))
+            }
             Denial::UnknownUser => ending(AuthErr, Notice, "unknown-user", String::new()),
             Denial::FileProblem(why) => ending(AuthErr, Err, "file-problem", reason(why)),
             Denial::State(e) => ending(AuthErr, Err, "state-error", reason(&e.to_string())),
-            Denial::SetAuthtok => ending(
-                AuthErr,
-                Err,
-                "error",
-                reason("could not set PAM_AUTHTOK"),
-            ),
+            Denial::SetAuthtok => {
+                ending(AuthErr, Err, "error", reason("could not set PAM_AUTHTOK"))
+            }
         }
     }
 }

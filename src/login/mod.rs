@@ -142,7 +142,8 @@ fn login(
             io.authtok().filter(|t| looks_like_code(t, digits)),
             &standing,
         ) {
-            if let Attempt::Done(v) = attempt(io, settings, audit, name, e, &only(tok), now, true)? {
+            if let Attempt::Done(v) = attempt(io, settings, audit, name, e, &only(tok), now, true)?
+            {
                 return Ok(v);
             }
         }

@@ -174,7 +174,6 @@ pub(crate) unsafe fn take_response(resp: *mut PamResponse) -> Option<Zeroizing<S
     answer
 }
 
-
 impl PamIo for LibPam {
     fn user(&mut self) -> Option<String> {
         let mut user: *const c_char = ptr::null();

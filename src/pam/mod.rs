@@ -72,27 +72,31 @@ pub unsafe extern "C" fn pam_sm_authenticate(
 ) -> c_int {
     // SAFETY: `pamh` is the handle of this very call.
     let edge = unsafe { LibPam::new(pamh) };
-    guarded("pam_sm_authenticate", |m| edge.syslog(LogLvl::CRIT as c_int, m), || {
-        // SAFETY: `pamh` is the handle of this very call.
-        let mut io = unsafe { LibPam::new(pamh) };
-        // SAFETY: forwarded from libpam's call of this hook.
-        let Some(args) = (unsafe { collect_args(argc, argv) }) else {
-            io.log(
-                Level::Err,
-                "configuration error: a module argument is not UTF-8; denying",
-            );
-            return PAM_AUTH_ERR;
-        };
-        let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
-            io.log(Level::Err, "the system clock is before 1970; denying");
-            return PAM_AUTH_ERR;
-        };
-        match login::authenticate(&mut io, &args, now.as_secs()) {
-            Verdict::Success => PAM_SUCCESS,
-            Verdict::AuthErr => PAM_AUTH_ERR,
-            Verdict::Ignore => PAM_IGNORE,
-        }
-    })
+    guarded(
+        "pam_sm_authenticate",
+        |m| edge.syslog(LogLvl::CRIT as c_int, m),
+        || {
+            // SAFETY: `pamh` is the handle of this very call.
+            let mut io = unsafe { LibPam::new(pamh) };
+            // SAFETY: forwarded from libpam's call of this hook.
+            let Some(args) = (unsafe { collect_args(argc, argv) }) else {
+                io.log(
+                    Level::Err,
+                    "configuration error: a module argument is not UTF-8; denying",
+                );
+                return PAM_AUTH_ERR;
+            };
+            let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
+                io.log(Level::Err, "the system clock is before 1970; denying");
+                return PAM_AUTH_ERR;
+            };
+            match login::authenticate(&mut io, &args, now.as_secs()) {
+                Verdict::Success => PAM_SUCCESS,
+                Verdict::AuthErr => PAM_AUTH_ERR,
+                Verdict::Ignore => PAM_IGNORE,
+            }
+        },
+    )
 }
 
 /// Credentials are not this module's business, but sshd aborts the login
@@ -168,7 +172,6 @@ pub unsafe extern "C" fn pam_sm_chauthtok(
 mod tests {
     use super::*;
     use std::cell::RefCell;
-
 
     #[test]
     fn a_panic_is_logged_and_denies() {

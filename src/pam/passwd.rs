@@ -26,7 +26,6 @@ pub fn all_users() -> io::Result<Vec<UserInfo>> {
         .collect())
 }
 
-
 /// Every account the passwd database enumerates (local files and NSS
 /// modules that enumerate), with setpwent/getpwent_r/endpwent: for
 /// `pam-totp host-key rotate`, which must not run a `getent` found on PATH.

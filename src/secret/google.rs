@@ -114,7 +114,9 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleFile, GoogleError> {
     }
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
     let secret = decode_base32(lines.next().unwrap_or_default()).ok_or(GoogleError::Base32)?;
-    if !(crate::core::otp::MIN_SECRET_BYTES..=crate::core::otp::MAX_SECRET_BYTES).contains(&secret.len()) {
+    if !(crate::core::otp::MIN_SECRET_BYTES..=crate::core::otp::MAX_SECRET_BYTES)
+        .contains(&secret.len())
+    {
         return Err(GoogleError::SecretLength(secret.len()));
     }
     let mut file = GoogleFile {

@@ -20,9 +20,13 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::core::decision::{Counter, FileLimits};
 use crate::core::logtext;
-use crate::core::otp::{self, decode_base32, encode_base32, Algorithm, OtpKey, DEFAULT_DIGITS, DEFAULT_PERIOD};
+use crate::core::otp::{
+    self, decode_base32, encode_base32, Algorithm, OtpKey, DEFAULT_DIGITS, DEFAULT_PERIOD,
+};
 use crate::core::scratch::ScratchHash;
-use crate::secret::enrollment::{Enrollment, Format, FormatError, SerializeError, Unsealer, FORMAT_VERSION, MAX_SCRATCH_CODES};
+use crate::secret::enrollment::{
+    Enrollment, Format, FormatError, SerializeError, Unsealer, FORMAT_VERSION, MAX_SCRATCH_CODES,
+};
 use crate::secret::seal::{self, HostPublicKey, SealError};
 
 /// The file as written on disk. `secret` is wiped on drop.
@@ -175,4 +179,3 @@ impl SecretFile {
         })
     }
 }
-

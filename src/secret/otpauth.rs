@@ -21,7 +21,9 @@ use std::fmt::{self, Write as _};
 
 use zeroize::Zeroizing;
 
-use crate::core::otp::{self, decode_base32, Algorithm, ParamError, DEFAULT_DIGITS, DEFAULT_PERIOD};
+use crate::core::otp::{
+    self, decode_base32, Algorithm, ParamError, DEFAULT_DIGITS, DEFAULT_PERIOD,
+};
 
 const PREFIX: &str = "otpauth://totp/";
 

@@ -77,7 +77,10 @@ impl std::error::Error for SealError {}
 pub enum KeyProblem {
     Missing,
     /// Not a regular file owned by root with mode 0600: what it is.
-    Unsafe { uid: u32, mode: u32 },
+    Unsafe {
+        uid: u32,
+        mode: u32,
+    },
     /// A symbolic link, or reading failed (the reason).
     Unreadable(String),
     Malformed,

@@ -137,4 +137,3 @@ impl fmt::Display for StateError {
 }
 
 impl std::error::Error for StateError {}
-

@@ -121,7 +121,6 @@ impl UserState {
         let body = toml::to_string(self).map_err(|e| ModelError::Serialize(e.to_string()))?;
         Ok(format!("{body}{STATE_TRAILER}"))
     }
-
 }
 
 #[cfg(test)]

@@ -29,17 +29,17 @@ use std::process::ExitCode;
 
 use nix::fcntl::{Flock, FlockArg};
 
-use pam_totp::sys::users;
-use pam_totp::sys::secret_file;
 use pam_totp::config;
 use pam_totp::pam::passwd;
-use pam_totp::sys::atomic;
-use pam_totp::secret::native::SecretFile;
-use pam_totp::sys::secret_file::ReadError;
-use pam_totp::sys::users::UserInfo;
 use pam_totp::secret::google;
+use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::{HostPublicKey, HostSecretKey};
+use pam_totp::sys::atomic;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
+use pam_totp::sys::users;
+use pam_totp::sys::users::UserInfo;
 
 use super::{caller, failed, input, settings, Caller, Location, Result, SECRET_MODE};
 use crate::cli::{

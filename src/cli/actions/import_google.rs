@@ -20,18 +20,18 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use pam_totp::sys::secret_file;
 use pam_totp::core::otp;
-use pam_totp::secret::enrollment::{Enrollment, MAX_SCRATCH_CODES};
-use pam_totp::secret::native::SecretFile;
+use pam_totp::core::otp::Algorithm;
 use pam_totp::core::otp::DEFAULT_DIGITS;
-use pam_totp::sys::secret_file::ReadError;
-use pam_totp::sys::users::UserInfo;
+use pam_totp::core::policy::Policy;
+use pam_totp::core::scratch::ScratchHash;
+use pam_totp::secret::enrollment::{Enrollment, MAX_SCRATCH_CODES};
 use pam_totp::secret::google;
 use pam_totp::secret::google::GoogleFile;
-use pam_totp::core::otp::Algorithm;
-use pam_totp::core::scratch::ScratchHash;
-use pam_totp::core::policy::Policy;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
+use pam_totp::sys::users::UserInfo;
 
 use super::{
     caller, check_destination, check_new_secret_length, failed, host_name, input, locate,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::core::otp::Algorithm;
 use crate::core::policy::{Policy, RateLimit};
-use crate::core::user_state::{KeyState, MAX_KEYS, MAX_USED_SCRATCH, TOTP_REPLAY_HORIZON};
+use crate::core::user_state::{MAX_KEYS, MAX_USED_SCRATCH, TOTP_REPLAY_HORIZON};
 
 fn key() -> OtpKey {
     OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap()
@@ -464,4 +464,3 @@ fn failures_near_the_end_of_time_still_count() {
     assert!(st.locked(u64::MAX, limit));
     assert!(st.locked(u64::MAX - 20, limit));
 }
-
