@@ -226,7 +226,10 @@ fn unsafe_code_lives_only_in_src_pam() {
     let lib = fs::read_to_string(src.join("lib.rs")).unwrap();
     assert!(lib.contains("#![deny(unsafe_code)]"), "lib.rs");
     assert_eq!(lib.matches("#[allow(unsafe_code)]").count(), 1, "lib.rs");
-    assert!(lib.contains("#[allow(unsafe_code)]\npub mod pam;"), "lib.rs");
+    assert!(
+        lib.contains("#[allow(unsafe_code)]\npub mod pam;"),
+        "lib.rs"
+    );
 }
 
 #[test]

@@ -14,13 +14,13 @@
 //! `Debug` never shows it and no error ever quotes the file's content.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io;
 use std::path::Path;
 
 use serde::Deserialize;
 use zeroize::Zeroizing;
+
+use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 
 /// The largest credentials file read.
 pub const MAX_CREDENTIALS_FILE: u64 = 16 * 1024;
@@ -193,45 +193,24 @@ pub(crate) fn read_private_file(
     limit: u64,
     access: Access,
 ) -> Result<Zeroizing<Vec<u8>>, CredentialsError> {
-    let mut file: File = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => CredentialsError::NotFound,
-            Some(libc::ELOOP) => CredentialsError::Symlink,
-            _ => CredentialsError::Io(e),
-        })?;
-    let meta = file.metadata().map_err(CredentialsError::Io)?;
-    if !meta.file_type().is_file() {
-        return Err(CredentialsError::NotRegular);
-    }
-    let euid = nix::unistd::geteuid().as_raw();
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(CredentialsError::BadOwner { uid: meta.uid() });
-    }
-    let forbidden = match access {
-        Access::OwnerOnly => 0o077,
-        Access::NotWritableByOthers => 0o022,
+    let rules = Rules {
+        owner: Owner::RootOrEuid,
+        forbidden_mode: match access {
+            Access::OwnerOnly => 0o077,
+            Access::NotWritableByOthers => 0o022,
+        },
+        max_size: limit,
     };
-    if meta.mode() & forbidden != 0 {
-        return Err(CredentialsError::BadMode { mode: meta.mode() });
-    }
-    if meta.len() > limit {
-        return Err(CredentialsError::TooLarge { size: meta.len() });
-    }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    // One byte past the limit, in case the file grew since fstat.
-    (&mut file)
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(CredentialsError::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(CredentialsError::TooLarge {
-            size: bytes.len() as u64,
-        });
-    }
-    Ok(bytes)
+    open_checked(path, &rules).map_err(|e| match e {
+        OpenError::NotFound => CredentialsError::NotFound,
+        OpenError::Io(e) if e.raw_os_error() == Some(libc::ENOTDIR) => CredentialsError::NotFound,
+        OpenError::Symlink => CredentialsError::Symlink,
+        OpenError::Rule(Broken::NotRegular, _) => CredentialsError::NotRegular,
+        OpenError::Rule(Broken::Owner, f) => CredentialsError::BadOwner { uid: f.uid },
+        OpenError::Rule(Broken::Mode, f) => CredentialsError::BadMode { mode: f.mode },
+        OpenError::Rule(Broken::TooLarge, f) => CredentialsError::TooLarge { size: f.size },
+        OpenError::Io(e) => CredentialsError::Io(e),
+    })
 }
 
 #[cfg(test)]
