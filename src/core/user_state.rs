@@ -12,7 +12,7 @@ use crate::core::policy::{in_window, RateLimit, MAX_WINDOW};
 
 /// What changes from one login to the next, kept in the state file.
 ///
-/// The state belongs to an account (see `files::state_account`), and
+/// The state belongs to an account (see `crate::state::Account`), and
 /// inside it the spent steps and counters belong to each key: one entry
 /// of [`keys`](Self::keys) per key fingerprint. A service that reads
 /// another secret file (sshd reading `~/.pam_totp`, sudo a system-wide

@@ -1,16 +1,10 @@
-//! The secret file: its native TOML format, parsed into typed values once.
-//!
-//! ```toml
-//! version = 1
-//! secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-//! algorithm = "SHA1"
-//! digits = 6
-//! period = 30
-//! scratch_codes = ["pbkdf2-sha256$10000$...$..."]
-//! ```
+//! What a secret file describes, whatever its format: the [`Enrollment`]
+//! (key, scratch hashes, counter, the file's own limits). [`parse_with`]
+//! recognises the format (native, see `native`; Google Authenticator's,
+//! see `google`) and opens a sealed secret with the one unseal step.
 //!
 //! Pure: bytes in, an [`Enrollment`] out. Opening the file safely is
-//! `files.rs`'s job.
+//! `crate::sys::secret_file`'s job.
 #![forbid(unsafe_code)]
 
 use std::fmt;
