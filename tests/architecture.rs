@@ -218,8 +218,17 @@ fn long_functions(code: &str, max: usize) -> Vec<(String, usize, usize)> {
         let Some(pos) = t.find("fn ") else { continue };
         let head = &t[..pos];
         let is_fn = head.split_whitespace().all(|w| {
-            ["pub", "pub(crate)", "pub(super)", "const", "async", "unsafe", "extern", "\"C\""]
-                .contains(&w)
+            [
+                "pub",
+                "pub(crate)",
+                "pub(super)",
+                "const",
+                "async",
+                "unsafe",
+                "extern",
+                "\"C\"",
+            ]
+            .contains(&w)
                 || w.starts_with("pub(")
         });
         if !is_fn {
@@ -301,7 +310,11 @@ fn every_import_follows_an_allowed_arrow() {
             bad.push(format!("{}: {b}", s.path.display()));
         }
     }
-    assert!(bad.is_empty(), "imports against the plan:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "imports against the plan:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -324,7 +337,11 @@ fn unsafe_lives_only_at_the_pam_edge() {
         if s.room.as_deref() == Some("pam") {
             at_the_edge += lines.len();
         } else {
-            assert!(lines.is_empty(), "unsafe in {}: {lines:?}", s.path.display());
+            assert!(
+                lines.is_empty(),
+                "unsafe in {}: {lines:?}",
+                s.path.display()
+            );
         }
     }
     assert!(at_the_edge > 0);
@@ -353,7 +370,10 @@ fn no_library_function_is_over_80_lines() {
             continue;
         }
         for (name, line, n) in long_functions(&s.code, MAX_FN_LINES) {
-            long.push(format!("{}:{line}: fn {name} is {n} lines", s.path.display()));
+            long.push(format!(
+                "{}:{line}: fn {name} is {n} lines",
+                s.path.display()
+            ));
         }
     }
     assert!(long.is_empty(), "{}", long.join("\n"));
@@ -366,7 +386,10 @@ fn the_checks_catch_violations() {
     // core importing an I/O room, and in a grouped import.
     let (_, bad) = arrows_of("core", &code_only("use crate::sys::open::open_checked;\n"));
     assert_eq!(bad.len(), 1, "{bad:?}");
-    let (_, bad) = arrows_of("core", &code_only("use crate::{state::Account, core::otp};\n"));
+    let (_, bad) = arrows_of(
+        "core",
+        &code_only("use crate::{state::Account, core::otp};\n"),
+    );
     assert_eq!(bad, ["line 1: core imports state::Account"]);
     // Prose and strings are not imports.
     let (to, bad) = arrows_of(
@@ -389,7 +412,12 @@ fn the_checks_catch_violations() {
     };
     assert!(cycle(&g(&[("state", "sys"), ("sys", "state")])).is_some());
     assert!(cycle(&g(&[("a", "b"), ("b", "c"), ("c", "a")])).is_some());
-    assert!(cycle(&g(&[("login", "state"), ("state", "sys"), ("login", "sys")])).is_none());
+    assert!(cycle(&g(&[
+        ("login", "state"),
+        ("state", "sys"),
+        ("login", "sys")
+    ]))
+    .is_none());
     // unsafe in code, not in comments, strings or identifiers.
     let text = "// unsafe\nlet s = \"unsafe\";\n#![forbid(unsafe_code)]\nunsafe { f() }\n";
     assert_eq!(unsafe_lines(&code_only(text)), [4]);
