@@ -9,14 +9,12 @@ use serde::Deserialize;
 
 use crate::core::logtext::{self, safe_name, token};
 use crate::core::policy::{Policy, RateLimit, MAX_RATE_FAILURES, MAX_WINDOW};
-use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 use crate::sys::users::UserInfo;
 
 pub const DEFAULT_CONFIG: &str = "/etc/pam-totp/config.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
 pub const DEFAULT_HOST_KEY: &str = "/etc/pam-totp/host.key";
 /// Largest config file read.
-const MAX_CONFIG_FILE: u64 = 64 * 1024;
 pub const DEFAULT_SECRET: &str = "~/.pam_totp";
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const DEFAULT_FORWARD_PROMPT: &str = "Password & verification code: ";
@@ -54,6 +52,8 @@ pub struct Settings {
     /// The host's private key, which opens sealed secrets; the public key
     /// is beside it (`host.pub`).
     pub host_key: PathBuf,
+    /// Fleet state (`state=` and friends, src/state/fleet/settings.rs).
+    pub fleet: crate::state::fleet::FleetSettings,
 }
 
 impl Default for Settings {
@@ -71,6 +71,7 @@ impl Default for Settings {
             forward_pass: false,
             debug: false,
             host_key: PathBuf::from(DEFAULT_HOST_KEY),
+            fleet: crate::state::fleet::FleetSettings::default(),
         }
     }
 }
@@ -157,55 +158,13 @@ struct FileSettings {
     forward_pass: Option<bool>,
     debug: Option<bool>,
     host_key: Option<String>,
-}
-
-/// Reads a config file: `Ok(None)` when it does not exist.
-pub type ConfigReader<'a> = &'a dyn Fn(&Path) -> Result<Option<String>, ConfigFileError>;
-
-/// Why config.toml was refused.
-#[derive(Debug)]
-pub enum ConfigFileError {
-    Open(OpenError),
-    NotUtf8,
-}
-
-impl fmt::Display for ConfigFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigFileError::Open(OpenError::Rule(Broken::Owner, found)) => {
-                write!(f, "owned by uid {}, not root", found.uid)
-            }
-            ConfigFileError::Open(OpenError::Rule(Broken::Mode, found)) => write!(
-                f,
-                "mode {:04o} lets others write to it",
-                found.mode & 0o7777
-            ),
-            ConfigFileError::Open(e) => e.fmt(f),
-            ConfigFileError::NotUtf8 => {
-                f.write_str("cannot be read: stream did not contain valid UTF-8")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ConfigFileError {}
-
-/// Reads a system configuration file. `Ok(None)`: it does not exist. It
-/// must be a regular file owned by root that only root may write, because
-/// it decides who needs a second factor.
-pub fn read_config_file(path: &Path) -> Result<Option<String>, ConfigFileError> {
-    let rules = Rules {
-        owner: Owner::Root,
-        forbidden_mode: 0o022,
-        max_size: MAX_CONFIG_FILE,
-    };
-    let bytes = match open_checked(path, &rules) {
-        Ok(b) => b,
-        Err(OpenError::NotFound) => return Ok(None),
-        Err(e) => return Err(ConfigFileError::Open(e)),
-    };
-    let text = std::str::from_utf8(&bytes).map_err(|_| ConfigFileError::NotUtf8)?;
-    Ok(Some(text.to_owned()))
+    // Fleet state: see src/state/fleet/settings.rs.
+    state: Option<String>,
+    state_credentials: Option<String>,
+    state_ca: Option<String>,
+    state_prefix: Option<String>,
+    state_timeout: Option<u64>,
+    state_unavailable: Option<String>,
 }
 
 /// Why a secret path template does not expand.
@@ -313,6 +272,20 @@ fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
     if let Some(v) = f.host_key {
         s.host_key = parse_abs_path("host_key", &v)?;
     }
+    // Fleet state: see src/state/fleet/settings.rs.
+    for (key, value) in [
+        ("state", f.state),
+        ("state_credentials", f.state_credentials),
+        ("state_ca", f.state_ca),
+        ("state_prefix", f.state_prefix),
+        ("state_timeout", f.state_timeout.map(|n| n.to_string())),
+        ("state_unavailable", f.state_unavailable),
+    ] {
+        if let Some(v) = value {
+            crate::state::fleet::settings::apply(&mut s.fleet, key, &v)
+                .map_err(|why| malformed(key, why.to_string()))?;
+        }
+    }
     let flag = |v: Option<bool>, slot: &mut bool| {
         if let Some(v) = v {
             *slot = v;
@@ -373,6 +346,11 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
         "use_first_pass" => {
             flag(value)?;
             s.first_pass = FirstPass::Use;
+        }
+        // Fleet state: see src/state/fleet/settings.rs.
+        k if crate::state::fleet::settings::is_key(k) => {
+            crate::state::fleet::settings::apply(&mut s.fleet, k, &need(value)?)
+                .map_err(|why| malformed(k, why.to_string()))?;
         }
         _ => {
             return Err(ConfigError::Unknown {
@@ -484,5 +462,8 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretP
     Ok(path)
 }
 
+mod file;
 #[cfg(test)]
 mod tests;
+
+pub use file::{read_config_file, ConfigFileError, ConfigReader};

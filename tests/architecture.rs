@@ -24,7 +24,9 @@ const MAX_FN_LINES: usize = 80;
 fn allowed(from: &str, to: &str) -> bool {
     let may: &[&str] = match from {
         "core" | "sys" => &[],
-        "secret" | "state" | "config" => &["core", "sys"],
+        "secret" | "state" => &["core", "sys"],
+        // The fleet's settings (`state=` and friends) are state::fleet types.
+        "config" => &["core", "sys", "state"],
         "login" => &["core", "secret", "state", "sys", "config"],
         "pam" => &["login", "sys", "core"],
         "cli" => &["core", "secret", "state", "sys", "config", "login"],

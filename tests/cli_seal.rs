@@ -13,7 +13,7 @@ mod common;
 mod ns_support;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use cli_support::*;
@@ -32,6 +32,14 @@ struct World {
 
 impl World {
     fn new(secret_template: Option<&str>) -> World {
+        let w = World::without_key(secret_template);
+        let r = run(&["host-key", "init", "--host-key", w.key_arg()], "");
+        assert_eq!(r.code, 0, "{r:?}");
+        w
+    }
+
+    /// As `new`, but keys/ is empty: no host key pair yet.
+    fn without_key(secret_template: Option<&str>) -> World {
         let sb = Sandbox::new("");
         let keys = sb.join("keys");
         fs::create_dir(&keys).unwrap();
@@ -42,14 +50,11 @@ impl World {
             config.push_str(&format!("secret = \"{t}\"\n"));
         }
         sb.set_config(&config);
-        let w = World {
+        World {
             sb,
             fx: Fixture::new(),
             key,
-        };
-        let r = run(&["host-key", "init", "--host-key", w.key_arg()], "");
-        assert_eq!(r.code, 0, "{r:?}");
-        w
+        }
     }
 
     fn key_arg(&self) -> &str {
@@ -841,4 +846,132 @@ fn rotate_finishes_what_an_interrupted_rotation_left() {
 #[test]
 fn passes_on_a_machine_with_pam_totp_configured() {
     ns_support::rerun_on_a_configured_machine("passes_on_a_machine_with_pam_totp_configured");
+}
+
+// ---------------------------------------------------------------------------
+// host-key export | import: one key pair for a fleet
+
+/// Writes `text` in the sandbox of `w` with `mode`; its path.
+fn put_pair(w: &World, name: &str, text: &str, mode: u32) -> PathBuf {
+    let p = w.sb.join(name);
+    fs::write(&p, text).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+fn import(w: &World, file: &str, extra: &[&str], stdin: &str) -> Run {
+    let mut args = vec!["host-key", "import", "--host-key", w.key_arg(), file];
+    args.extend_from_slice(extra);
+    run(&args, stdin)
+}
+
+#[test]
+fn a_secret_sealed_on_one_host_opens_on_another_that_imported_the_key() {
+    let a = World::new(None);
+    let secret = a.enroll_system("root", &[]);
+    let sealed = fs::read_to_string(a.system_file("root")).unwrap();
+    assert_sealed(&a.system_file("root"), &secret, &a.key_id());
+
+    let r = run(&["host-key", "export", "--host-key", a.key_arg()], "");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("warning") && r.stderr.contains("private"),
+        "{r:?}"
+    );
+    let key_line = fs::read_to_string(&a.key).unwrap();
+    let pub_line = fs::read_to_string(a.pub_path()).unwrap();
+    assert!(r.stdout.starts_with("# "), "{r:?}");
+    assert_eq!(
+        r.stdout.lines().skip(1).collect::<Vec<_>>(),
+        [key_line.trim_end(), pub_line.trim_end()]
+    );
+
+    // Host B: no key yet; it imports A's pair from a 0600 file.
+    let b = World::without_key(None);
+    let file = put_pair(&b, "pair", &r.stdout, 0o600);
+    let i = import(&b, file.to_str().unwrap(), &[], "");
+    assert_eq!(i.code, 0, "{i:?}");
+    assert_eq!(fs::read_to_string(&b.key).unwrap(), key_line);
+    assert_eq!(fs::read_to_string(b.pub_path()).unwrap(), pub_line);
+    assert_eq!(owner_mode(&b.key), (0, 0o600));
+    assert_eq!(owner_mode(&b.pub_path()), (0, 0o644));
+    assert_eq!(b.key_id(), a.key_id());
+
+    // The file sealed on A, carried to B (as a central store would), opens.
+    fs::write(b.system_file("root"), &sealed).unwrap();
+    fs::set_permissions(b.system_file("root"), fs::Permissions::from_mode(0o600)).unwrap();
+    assert_success(&b.login(&b.system_service(), "root", &secret));
+
+    // The same pair again, from standard input: nothing changes.
+    let again = import(&b, "-", &[], &r.stdout);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("already"), "{again:?}");
+    assert!(!seal::old_path(&b.key).exists());
+
+    // Export is root's.
+    let user = TestUser::get("seal-notroot");
+    let denied = run_as(
+        &user,
+        &["host-key", "export", "--host-key", a.key_arg()],
+        "",
+    );
+    assert_eq!(denied.code, 2, "{denied:?}");
+    assert_eq!(denied.stdout, "");
+}
+
+#[test]
+fn import_refuses_readable_symlinked_mismatched_and_replacing_files() {
+    let a = World::new(None);
+    let pair = run(&["host-key", "export", "--host-key", a.key_arg()], "").stdout;
+    // Its `secret` template names no file, so the rotation below looks only
+    // at the fixture's secrets/ (never at other tests' home directories).
+    let b = World::without_key(Some("/nonexistent/pam-totp-test/${USER}"));
+
+    let open = put_pair(&b, "open", &pair, 0o644);
+    import(&b, open.to_str().unwrap(), &[], "").bad_input("0644");
+    let group = put_pair(&b, "group", &pair, 0o640);
+    import(&b, group.to_str().unwrap(), &[], "").bad_input("group or others");
+    let target = put_pair(&b, "target", &pair, 0o600);
+    let link = b.sb.join("link");
+    symlink(&target, &link).unwrap();
+    import(&b, link.to_str().unwrap(), &[], "").bad_input("symlink");
+    let other = HostSecretKey::generate().unwrap();
+    let mixed = format!(
+        "{}{}",
+        fs::read_to_string(&a.key).unwrap(),
+        other.public().to_text()
+    );
+    let mixed = put_pair(&b, "mixed", &mixed, 0o600);
+    import(&b, mixed.to_str().unwrap(), &[], "").bad_input("not the private key's");
+    let garbage = put_pair(&b, "garbage", "hello\n", 0o600);
+    import(&b, garbage.to_str().unwrap(), &[], "").bad_input("not a key pair");
+    assert!(!b.key.exists() && !b.pub_path().exists());
+
+    // B has a key of its own, and a secret sealed to it.
+    let r = run(&["host-key", "init", "--host-key", b.key_arg()], "");
+    assert_eq!(r.code, 0, "{r:?}");
+    let own_id = b.key_id();
+    let secret = b.enroll_system("root", &[]);
+    import(&b, target.to_str().unwrap(), &[], "").bad_input("--force");
+    assert_eq!(b.key_id(), own_id);
+
+    // --force: A's pair installed, B's kept as host.key.old, so the file
+    // sealed to it still opens.
+    let forced = import(&b, target.to_str().unwrap(), &["--force"], "");
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_eq!(b.key_id(), a.key_id());
+    let old = seal::old_path(&b.key);
+    assert_eq!(owner_mode(&old), (0, 0o600));
+    assert_success(&b.login(&b.system_service(), "root", &secret));
+    // While host.key.old exists, another replacement waits for the rotation.
+    let third = HostSecretKey::generate().unwrap();
+    let third = format!("{}{}", third.to_text().as_str(), third.public().to_text());
+    let third = put_pair(&b, "third", &third, 0o600);
+    import(&b, third.to_str().unwrap(), &["--force"], "").bad_input("rotation");
+    // rotate --drop-old-key re-seals to the imported key and drops the old.
+    let rot = b.rotate(&["--drop-old-key"]);
+    assert_eq!(rot.code, 0, "{rot:?}");
+    assert!(!old.exists());
+    assert_eq!(b.key_id(), a.key_id());
+    assert_sealed(&b.system_file("root"), &secret, &a.key_id());
 }

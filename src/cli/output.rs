@@ -1,10 +1,12 @@
 //! What the tool shows: the otpauth URI (built by `pam_totp::otpauth`), the
 //! QR code drawn in the terminal, the secret in groups of four, scratch
-//! codes, status, and the JSON objects of the contract. Pure formatting:
-//! strings in, strings out.
+//! codes, status, and the JSON objects of the contract: formatting,
+//! strings in, strings out; and the two ways data reaches standard output
+//! ([`print_out`], [`print_json`]). Messages go to standard error.
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 
 use qrcode::{Color, QrCode};
 use serde::Serialize;
@@ -12,7 +14,8 @@ use zeroize::Zeroizing;
 
 use pam_totp::core::otp::Algorithm;
 
-use crate::cli::QrStyle;
+use crate::args::QrStyle;
+use crate::error::{EnrollError, Result};
 
 /// Light modules around the code. The standard asks for four; the terminal
 /// around it is dark, so the light border drawn here is what scanners need.
@@ -23,7 +26,7 @@ const QUIET_ZONE: usize = 4;
 pub use pam_totp::secret::otpauth::{default_params, uri as otpauth_uri, UriParts};
 
 /// The QR code of `text` for the terminal, or `None` for `--qr none`.
-pub fn qr(text: &str, style: QrStyle) -> Result<Option<String>, String> {
+pub fn qr(text: &str, style: QrStyle) -> Result<Option<String>> {
     let matrix = match style {
         QrStyle::None => return Ok(None),
         _ => Matrix::new(text)?,
@@ -41,9 +44,8 @@ struct Matrix {
 }
 
 impl Matrix {
-    fn new(text: &str) -> Result<Matrix, String> {
-        let code = QrCode::new(text.as_bytes())
-            .map_err(|e| format!("cannot make a QR code of the URI: {e}"))?;
+    fn new(text: &str) -> Result<Matrix> {
+        let code = QrCode::new(text.as_bytes()).map_err(EnrollError::Qr)?;
         let width = code.width();
         let colors = code.to_colors();
         let size = width + 2 * QUIET_ZONE;
@@ -182,6 +184,9 @@ pub struct EnrollJson<'a> {
     pub secret: &'a str,
     pub otpauth_uri: &'a str,
     pub scratch_codes: Vec<&'a str>,
+    /// With `--secret-file -` only: the secret file's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file_text: Option<&'a str>,
 }
 
 /// `import-google-authenticator --json`: `enroll --json`'s object and the
@@ -194,6 +199,9 @@ pub struct ImportJson<'a> {
     pub otpauth_uri: &'a str,
     pub scratch_codes: Vec<&'a str>,
     pub imported_from: &'a str,
+    /// With `--secret-file -` only: the secret file's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file_text: Option<&'a str>,
 }
 
 /// `scratch-codes --regenerate --json`.
@@ -221,10 +229,26 @@ pub struct Status {
 /// Serializes one JSON object. A failure is an error, never an empty
 /// string (the objects here are plain strings and numbers, but the caller
 /// still reports rather than prints nothing).
-pub fn json<T: Serialize>(value: &T) -> Result<Zeroizing<String>, String> {
+pub fn json<T: Serialize>(value: &T) -> Result<Zeroizing<String>> {
     serde_json::to_string(value)
         .map(Zeroizing::new)
-        .map_err(|e| format!("cannot write the JSON output: {e}"))
+        .map_err(|e| EnrollError::Json(e).into())
+}
+
+/// Writes data to standard output, flushed; a failure is an error (a full
+/// disk or a closed pipe must not look like success).
+pub fn print_out(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| EnrollError::Stdout(e).into())
+}
+
+/// Writes one JSON object and a newline to standard output.
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    print_out(&json(value)?)?;
+    println!();
+    Ok(())
 }
 
 /// `status` for people: one `key: value` line per JSON key.
@@ -309,7 +333,10 @@ mod tests {
     fn json_failure_is_an_error_not_an_empty_string() {
         struct Unwritable;
         impl Serialize for Unwritable {
-            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                _: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
                 Err(serde::ser::Error::custom("no"))
             }
         }

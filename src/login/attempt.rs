@@ -4,14 +4,16 @@
 
 use crate::config::Settings;
 use crate::core::decision::{self, Credentials, Method, Outcome};
+use crate::core::logtext::reason;
 use crate::secret::enrollment::Enrollment;
+use crate::state::fleet::FleetStateStore;
 use crate::state::local::LocalStore;
 use crate::state::{Account, StateError, StateStore};
 
 use super::audit::Audit;
 use super::error::{self, Denial};
 use super::input::Input;
-use super::{PamIo, Verdict};
+use super::{Level, PamIo, Verdict};
 
 /// How one attempt ended.
 pub(crate) enum Attempt {
@@ -38,8 +40,14 @@ pub(crate) fn attempt(
     from_authtok: bool,
 ) -> Result<Attempt, Denial> {
     let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
-    let (outcome, remaining) =
-        decide(settings, name, enrollment, &candidates, now).map_err(Denial::State)?;
+    let mut warnings = Vec::new();
+    let decided = decide(settings, name, enrollment, &candidates, now, &mut warnings);
+    // A fallback to the local state (state_unavailable=local) is logged
+    // before the verdict's line, whatever the verdict.
+    for why in &warnings {
+        io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
+    }
+    let (outcome, remaining) = decided.map_err(Denial::State)?;
     // Whatever went wrong with the authtok, the prompt follows (also when
     // rate-limited: the prompt is what every locked or unknown user sees).
     let again = from_authtok && !outcome.is_success();
@@ -86,9 +94,11 @@ pub(crate) fn attempt(
 }
 
 /// The decision through the state store: the account's state is read,
-/// decided on and written back under its lock. The state is the
-/// account's, whatever spelling of its name was typed ([`Account`]). If
-/// the new state cannot be recorded, the store fails and so does the
+/// decided on and written back under its lock. The store is the state
+/// server when `state=` is set (its fallback warnings go to `warnings`),
+/// else the local state directory; the decision is the same. The state is
+/// the account's, whatever spelling of its name was typed ([`Account`]).
+/// If the new state cannot be recorded, the store fails and so does the
 /// login: a success's step would not be marked as spent.
 fn decide(
     settings: &Settings,
@@ -96,14 +106,33 @@ fn decide(
     enrollment: &Enrollment,
     candidates: &[&str],
     now: u64,
+    warnings: &mut Vec<String>,
 ) -> Result<(Outcome, usize), StateError> {
     let account = Account::resolve(user)?;
+    if settings.fleet.url.is_some() {
+        let store = FleetStateStore::new(&settings.fleet, &settings.state_dir);
+        let decided = decide_in(&store, settings, &account, enrollment, candidates, now);
+        warnings.extend(store.take_warnings());
+        return decided;
+    }
     let store = LocalStore::open(&settings.state_dir, true)?;
+    decide_in(&store, settings, &account, enrollment, candidates, now)
+}
+
+/// The one decision, in whichever store.
+fn decide_in(
+    store: &dyn StateStore,
+    settings: &Settings,
+    account: &Account,
+    enrollment: &Enrollment,
+    candidates: &[&str],
+    now: u64,
+) -> Result<(Outcome, usize), StateError> {
     let creds = Credentials::of(enrollment);
     let mut decided = (Outcome::Wrong, 0);
     // Re-runnable: each run starts from the state it is given and
     // overwrites `decided` (see `StateStore::update`).
-    store.update(&account, &mut |state| {
+    store.update(account, &mut |state| {
         let outcome = decision::attempt_any(&creds, candidates, now, &settings.policy, state);
         decided = (
             outcome,

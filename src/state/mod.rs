@@ -3,8 +3,8 @@
 //! lock, read the state, let the pure decision change it, write it back
 //! atomically"; the decision itself is `crate::core::decision`, single
 //! whatever the store. [`local::LocalStore`] (the state directory) is the
-//! first implementation; [`fleet`] is the transport to a Redis or Valkey
-//! server a second one is built on.
+//! first implementation; [`fleet::FleetStateStore`] (a Redis or Valkey
+//! server, with the `state_unavailable=` fallback) the second.
 //!
 //! Lock before read: no decision is ever made on a state read outside the
 //! account's lock, so concurrent logins of one account are serialised and
@@ -109,6 +109,13 @@ pub enum StateError {
     Corrupt { path: PathBuf, why: Corruption },
     /// The account the typed name belongs to could not be settled.
     Account(AccountError),
+    /// The fleet settings cannot make a store (`state_credentials=`).
+    FleetSetup(fleet::SetupError),
+    /// The state server refused, failed or holds a corrupt state.
+    Fleet(fleet::FleetError),
+    /// The state server could not be reached and `state_unavailable` is
+    /// `deny`.
+    FleetDenied(fleet::FleetError),
     /// A file operation failed (a full or read-only filesystem, ...);
     /// `op` says what the module was doing, for the administrator.
     Io {
@@ -132,6 +139,11 @@ impl fmt::Display for StateError {
             ),
             StateError::Io { op, path, err } => write!(f, "{op}: {}: {err}", path.display()),
             StateError::Account(e) => e.fmt(f),
+            StateError::FleetSetup(e) => e.fmt(f),
+            StateError::Fleet(e) => e.fmt(f),
+            StateError::FleetDenied(e) => {
+                write!(f, "{e}; denying, as state_unavailable is deny")
+            }
         }
     }
 }

@@ -1,27 +1,30 @@
-//! The command line: subcommands and options of the contract (DESIGN.md,
-//! "Command-line tool"), parsed into typed values once, here. Values that
-//! can be checked without the system (digits, period, algorithm, names)
-//! are checked by clap with the library's own rules; the rest (users,
-//! paths, the secret) in `actions`.
+//! The command line: subcommands and options (see docs/cli.md), parsed
+//! into typed values once, here. Values that can be checked without the
+//! system (digits, period, algorithm, names) are checked by clap with the
+//! library's own rules (`values`); the rest (users, paths, the secret) by
+//! `access` and the subcommands.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use pam_totp::config;
-use pam_totp::core::otp;
 use pam_totp::core::otp::Algorithm;
 use pam_totp::core::policy::RateLimit;
-use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
 
-/// Exit status for bad input: usage, values, users, paths, permissions.
-pub const EXIT_INPUT: u8 = 2;
-/// Exit status when the work itself failed (I/O, no confirmation, a problem
-/// found by `status`).
-pub const EXIT_FAILED: u8 = 1;
+use crate::error::EXIT_INPUT;
+
+mod host_key;
+mod values;
+
+pub use host_key::{
+    HostKeyCommand, HostKeyExportArgs, HostKeyImportArgs, HostKeyInitArgs, HostKeyPath,
+    HostKeyRotateArgs,
+};
+
+use values::{absolute_path, algorithm, digits, label_part, period, rate_limit, scratch_count};
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status: 0 done; 1 the work failed (an I/O error, no code confirmed, or
@@ -64,7 +67,13 @@ secret file (or a symlink, which is replaced, not followed). The state kept by
 the module (failed attempts, used codes) is left as it is; see `reset`.
 
 A user who is not root may enroll only themself, to a secret file under their
-home directory.",
+home directory.
+
+--secret-file - writes no file: the secret file's text (sealed when the host
+key pair exists) goes to standard output once confirmed, for a central store
+(`pam-totp enroll --user alice --secret-file - | ldapmodify ...`); the QR
+code, the secret, the scratch codes and the prompt go to standard error. As
+with a file, root marks the confirmation code as used in the user's state.",
         after_help = EXIT_STATUS_HELP
     )]
     Enroll(EnrollArgs),
@@ -90,7 +99,11 @@ unknown (null in JSON) and a note says so.
 If the secret file is there but unusable (unsafe owner or mode, malformed),
 or the state file is corrupt (the module then denies; run `pam-totp reset`),
 the status is still printed, the problem goes to standard error, and the
-exit status is 1.",
+exit status is 1.
+
+--secret-file - reads the secret file's text from standard input (what a
+central store holds) and judges it as the module would; empty input is
+\"not enrolled\".",
         after_help = EXIT_STATUS_HELP
     )]
     Status(StatusArgs),
@@ -165,12 +178,14 @@ counter-based (HOTP) file is refused, as pam-totp's format has no counter:
 point the module's secret= at it instead, which reads it in place and keeps
 the counter in its state.
 
-A user who is not root may import only their own file, into their home.",
+A user who is not root may import only their own file, into their home.
+--secret-file - prints the converted text on standard output and writes no
+file.",
         after_help = EXIT_STATUS_HELP
     )]
     ImportGoogleAuthenticator(ImportArgs),
 
-    /// Create or rotate the host key pair that seals secrets (root only).
+    /// Create, rotate, export or import the host key pair that seals secrets (root only).
     #[command(
         name = "host-key",
         subcommand,
@@ -201,9 +216,19 @@ pub struct UserArgs {
 #[derive(Args, Debug)]
 pub struct SecretFileArg {
     /// The user's secret file (root only) [default: the config file's
-    /// `secret` template, else ~/.pam_totp].
+    /// `secret` template, else ~/.pam_totp]. `-` is standard output for
+    /// enroll and import-google-authenticator (the file's text is printed,
+    /// nothing is written), standard input for status.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+}
+
+impl SecretFileArg {
+    /// `--secret-file -`: the secret file's text on standard output (or,
+    /// for `status`, input) instead of a file.
+    pub fn is_stdio(&self) -> bool {
+        self.secret_file.as_deref() == Some(Path::new("-"))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -212,6 +237,18 @@ pub struct StateDirArg {
     /// config file's `state_dir`, else /var/lib/pam-totp/state].
     #[arg(long, value_name = "DIR", value_parser = absolute_path)]
     pub state_dir: Option<PathBuf>,
+
+    /// The fleet's state server, as state= in pam.d (redis://, rediss://,
+    /// redis+unix://, valkey...) [default: the config file's `state`; when
+    /// neither is set, the state directory].
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+
+    /// The state server's credentials file (username, password; root's,
+    /// mode 0600), as state_credentials= [default: the config file's
+    /// `state_credentials`].
+    #[arg(long, value_name = "PATH", value_parser = absolute_path)]
+    pub state_credentials: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -276,7 +313,8 @@ pub struct EnrollArgs {
 
     /// Print {"user","secret_file","secret","otpauth_uri","scratch_codes"} on
     /// standard output once saved; the QR code and the rest go to standard
-    /// error, and only when a code is to be confirmed.
+    /// error, and only when a code is to be confirmed. With --secret-file -,
+    /// also "secret_file_text" (the file's text).
     #[arg(long)]
     pub json: bool,
 }
@@ -387,106 +425,6 @@ pub struct ImportArgs {
     pub json: bool,
 }
 
-/// `pam-totp host-key ...`
-#[derive(Subcommand, Debug)]
-pub enum HostKeyCommand {
-    /// Create the host key pair: host.key (root, 0600) and host.pub (0644).
-    #[command(
-        long_about = "\
-Create the host key pair that seals secrets: host.key (owned by root, mode
-0600) and host.pub beside it (0644). Each file is written atomically, the
-private key first. Refused if either exists, unless --if-missing (then it does
-nothing, or only writes a missing host.pub from host.key) or --force.
-It takes the lock `rotate` takes, and refuses while a `rotate` runs.
-
-Root only.",
-        after_help = EXIT_STATUS_HELP
-    )]
-    Init(HostKeyInitArgs),
-
-    /// Make a new key pair and re-seal every sealed secret file to it.
-    #[command(
-        long_about = "\
-Make a new host key pair and re-seal every sealed secret file to it. The
-current private key is first kept as host.key.old, which the module still
-uses, so logins keep working throughout. Then every secret file is looked
-at: each account's file as the `secret` template of the config file and of
-every pam_totp.so line in --pam-dir (its `secret=`, or its `config=` file's
-`secret`) names it, for every account the passwd database enumerates
-(getpwent), and every file in the system-wide directory (--secret-dir).
-Sealed files are re-sealed in place, atomically, mode 0600, as `enroll`
-writes them (under a home as its user); plain files are left untouched.
-
-What it cannot see is counted and reported: accounts NSS does not enumerate
-(SSSD or LDAP without enumeration), pam.d files it cannot read. Their files
-may still be sealed to the old key.
-
-host.key.old is kept unless --drop-old-key is given and every sealed file
-found was re-sealed: a file that could not be (unreadable, altered, sealed
-for another host) is reported and the exit status is 1. While host.key.old
-exists, `rotate` finishes that rotation (re-seals again, and with
---drop-old-key removes host.key.old) instead of starting another.
-
-Only one `host-key` command runs at a time: it takes a lock on the key's
-directory (flock), and a second one refuses (exit status 1) while it is held.
-
-Root only.",
-        after_help = EXIT_STATUS_HELP
-    )]
-    Rotate(HostKeyRotateArgs),
-}
-
-/// Where the host key pair is.
-#[derive(Args, Debug)]
-pub struct HostKeyPath {
-    /// The host's private key; host.pub is beside it [default: the config
-    /// file's `host_key`, else /etc/pam-totp/host.key].
-    #[arg(long, value_name = "PATH", value_parser = absolute_path)]
-    pub host_key: Option<PathBuf>,
-
-    /// The config file to read `host_key` (and, for rotate, `secret`) from
-    /// [default: /etc/pam-totp/config.toml, if it exists].
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-pub struct HostKeyInitArgs {
-    #[command(flatten)]
-    pub key: HostKeyPath,
-
-    /// Do nothing if host.key exists (for package scripts); a missing
-    /// host.pub is written from it.
-    #[arg(long, conflicts_with = "force")]
-    pub if_missing: bool,
-
-    /// Replace an existing pair. Files sealed to the old key no longer open:
-    /// to change the key of a host in use, run `rotate`.
-    #[arg(long)]
-    pub force: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct HostKeyRotateArgs {
-    #[command(flatten)]
-    pub key: HostKeyPath,
-
-    /// The directory of system-wide secret files, each named after its user
-    /// [default: /var/lib/pam-totp/secrets].
-    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
-    pub secret_dir: Option<PathBuf>,
-
-    /// The PAM configuration directory whose pam_totp.so lines' `secret=`
-    /// (and `config=`) name more secret files [default: /etc/pam.d].
-    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
-    pub pam_dir: Option<PathBuf>,
-
-    /// Remove host.key.old at the end, if every sealed file found was
-    /// re-sealed. Without it host.key.old is always kept.
-    #[arg(long)]
-    pub drop_old_key: bool,
-}
-
 /// Parses the command line. Help and version print and exit 0; any other
 /// problem is one line on standard error and exit status 2.
 pub fn parse() -> Result<Cli, ExitCode> {
@@ -518,65 +456,6 @@ fn one_line(rendered: &str) -> String {
     format!("{msg} (see --help)")
 }
 
-fn algorithm(s: &str) -> Result<Algorithm, String> {
-    s.parse().map_err(|e: otp::ParamError| e.to_string())
-}
-
-fn number(s: &str) -> Result<u64, String> {
-    s.parse().map_err(|_| format!("{s:?} is not a number"))
-}
-
-fn digits(s: &str) -> Result<u8, String> {
-    otp::check_digits(number(s)?).map_err(|e| e.to_string())
-}
-
-fn period(s: &str) -> Result<u64, String> {
-    otp::check_period(number(s)?).map_err(|e| e.to_string())
-}
-
-fn scratch_count(s: &str) -> Result<usize, String> {
-    let n = number(s)?;
-    match usize::try_from(n) {
-        Ok(n) if n <= MAX_SCRATCH_CODES => Ok(n),
-        _ => Err(format!("at most {MAX_SCRATCH_CODES} scratch codes")),
-    }
-}
-
-fn rate_limit(s: &str) -> Result<RateLimit, String> {
-    config::parse_rate_limit(s).map_err(|e| e.to_string())
-}
-
-fn absolute_path(s: &str) -> Result<PathBuf, String> {
-    let p = PathBuf::from(s);
-    if p.is_absolute() {
-        Ok(p)
-    } else {
-        Err("not an absolute path".into())
-    }
-}
-
-/// An issuer or account name: Google's Key Uri Format puts them on either
-/// side of a colon, so neither may hold one, and apps drop spaces after
-/// it, so neither may start with one (see `otpauth::check_label`).
-fn label_part(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    if s.contains(':') {
-        return Err("must not contain ':' (it separates issuer and account)".into());
-    }
-    if s.starts_with(' ') {
-        return Err("must not start with a space (apps drop it)".into());
-    }
-    if s.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    if s.len() > 200 {
-        return Err("longer than 200 bytes".into());
-    }
-    Ok(s.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,25 +464,6 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn values_are_checked_with_the_library_rules() {
-        assert_eq!(digits("8"), Ok(8));
-        assert!(digits("9")
-            .unwrap_err()
-            .contains("digits 9 is out of range"));
-        assert!(period("0")
-            .unwrap_err()
-            .contains("period 0 is out of range"));
-        assert!(algorithm("MD5").unwrap_err().contains("unknown algorithm"));
-        assert_eq!(algorithm("sha256"), Ok(Algorithm::Sha256));
-        assert!(scratch_count("101").is_err());
-        assert!(label_part("a:b").is_err());
-        assert!(label_part(" ").is_err());
-        assert!(label_part(" alice").is_err());
-        assert_eq!(label_part("ACME Corp"), Ok("ACME Corp".into()));
-        assert!(rate_limit("3").is_err());
     }
 
     #[test]

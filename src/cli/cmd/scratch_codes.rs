@@ -1,0 +1,84 @@
+//! `pam-totp scratch-codes --regenerate`: all of a user's scratch codes
+//! replaced by new ones, shown this once. The secret and the code
+//! parameters are kept; a sealed file stays sealed, a plain one plain.
+//! Files in Google Authenticator's format are not rewritten.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Format;
+use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::google;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
+
+use super::new_scratch_codes;
+use crate::access::{caller, locate, require_writable, settings, target, unsealer};
+use crate::args::ScratchArgs;
+use crate::error::{EnrollError, FileError, Result};
+use crate::output::{self, print_out};
+use crate::secret_file::{check_destination, write_secret};
+
+pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
+    if !a.regenerate {
+        return Err(EnrollError::NeedRegenerate.into());
+    }
+    let caller = caller()?;
+    let user = target(&caller, &a.who)?;
+    let settings = settings(a.who.config.as_deref())?;
+    let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
+    require_writable(&caller, &loc)?;
+    let path = || loc.path.clone();
+
+    let bytes = match secret_file::read_secret_file(&loc.path, &user, loc.read_as_owner(&caller)) {
+        Ok(b) => b,
+        Err(ReadError::NotFound) => {
+            return Err(FileError::NotEnrolled {
+                user: user.name.clone(),
+                path: path(),
+            }
+            .into())
+        }
+        Err(err) => return Err(FileError::ReadSecret { path: path(), err }.into()),
+    };
+    if google::looks_like_google(&bytes) {
+        return Err(FileError::GoogleNotRewritten { path: path() }.into());
+    }
+    let mut file =
+        SecretFile::parse(&bytes).map_err(|err| FileError::Format { path: path(), err })?;
+    let unseal = unsealer(&caller, &settings, &user);
+    let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
+    match file.to_enrollment_with(unseal) {
+        Ok(e) if e.format == Format::Native => {}
+        Ok(_) => return Err(FileError::NotNative { path: path() }.into()),
+        // Sealed and not root: the file is the user's, but only root can check it.
+        Err(FormatError::Sealed) => {}
+        Err(err) => return Err(FileError::Format { path: path(), err }.into()),
+    }
+
+    // Replacing a file that exists: the same checks as enroll --force.
+    check_destination(&caller, &user, &loc, true)?;
+    let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
+    file.scratch_codes = hashes.iter().map(ToString::to_string).collect();
+    // Rewritten as it is: sealed stays sealed, plain stays plain.
+    write_secret(&caller, &user, &loc, &mut file, None, true)?;
+
+    if a.json {
+        output::print_json(&output::ScratchJson {
+            user: &user.name,
+            secret_file: &loc.shown(),
+            scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
+        })?;
+    } else {
+        print_out(&output::scratch_text(&codes))?;
+    }
+    eprintln!(
+        "pam-totp: {} new scratch codes for {} in {}",
+        codes.len(),
+        user.name,
+        loc.shown()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,178 @@
+//! `pam-totp status`: enrollment, code parameters, scratch codes left,
+//! failed attempts and lockout, as far as the caller may see. A problem the
+//! module would deny on (an unusable secret file, a corrupt state) is still
+//! shown, then reported on standard error with exit status 1.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use pam_totp::core::decision;
+use pam_totp::core::decision::Counter;
+use pam_totp::core::decision::Credentials;
+use pam_totp::core::otp::Algorithm;
+use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::state::local::StateDir;
+use pam_totp::state::model::UserState;
+use pam_totp::state::StateError;
+use pam_totp::sys::users;
+
+use super::{fleet_state, now};
+use crate::access::{self, caller, locate, settings, state_dir, target, Caller};
+use crate::args::StatusArgs;
+use crate::error::{AccessError, CliError, Result, EXIT_FAILED};
+use crate::output::{self, print_out};
+use crate::secret_file::{found_in, read_enrollment, read_stdin_text, Found};
+
+/// The user's state as far as this caller can see it.
+enum StateView {
+    Known(UserState),
+    /// The module denies until `reset`: the reason.
+    Corrupt(String),
+    /// Not readable by this (non-root) caller: the reason.
+    Hidden(String),
+}
+
+fn read_state(caller: &Caller, dir: &Path, user: &str) -> Result<StateView> {
+    if !access::exists(dir) {
+        return Ok(StateView::Known(UserState::new()));
+    }
+    let account = users::state_account(user).map_err(AccessError::Account)?;
+    let read = StateDir::open(dir, false).and_then(|d| {
+        let lock = d.lock(&account)?;
+        lock.read()
+    });
+    match read {
+        Ok(s) => Ok(StateView::Known(s)),
+        Err(e @ StateError::Corrupt { .. }) => Ok(StateView::Corrupt(e.to_string())),
+        Err(e) if !caller.root => Ok(StateView::Hidden(e.to_string())),
+        Err(e) => Err(CliError::State(e)),
+    }
+}
+
+pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
+    let caller = caller()?;
+    let user = target(&caller, &a.who)?;
+    let mut settings = settings(a.who.config.as_deref())?;
+    if let Some(limit) = a.rate_limit {
+        settings.policy.rate_limit = limit;
+    }
+    // `--secret-file -`: the secret file's text from standard input (what a
+    // central store holds), judged as the module judges a file; empty
+    // input is no enrollment.
+    let (found, shown) = if a.file.is_stdio() {
+        let bytes = read_stdin_text()?;
+        let found = match bytes.is_empty() {
+            true => Found::Missing,
+            false => found_in(&caller, &user, &settings, &bytes, "standard input"),
+        };
+        (found, "-".to_owned())
+    } else {
+        let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
+        (
+            read_enrollment(&caller, &user, &settings, &loc)?,
+            loc.shown(),
+        )
+    };
+    let dir = state_dir(&settings, &a.state.state_dir);
+    // Fleet state (cmd/fleet_state.rs) when configured; a non-root caller
+    // sees the local view (root's, so hidden).
+    let fleet = match caller.root {
+        true => fleet_state::open(&caller, &settings, &a.state)?,
+        false => None,
+    };
+    let state = match fleet {
+        Some(mut store) => {
+            let account = users::state_account(&user.name).map_err(AccessError::Account)?;
+            match fleet_state::read(&mut store, &account)? {
+                Ok(s) => StateView::Known(s),
+                Err(why) => StateView::Corrupt(why),
+            }
+        }
+        None => read_state(&caller, &dir, &user.name)?,
+    };
+
+    let mut problems = Vec::new();
+    let enrollment = match &found {
+        Found::Enrolled(e) => Some(e),
+        Found::Unusable(why) => {
+            problems.push(format!("{why}; the module denies every login"));
+            None
+        }
+        Found::Missing | Found::Sealed(_) => None,
+    };
+    let limit = enrollment.map_or(settings.policy.rate_limit, |e| {
+        Credentials::of(e).rate_limit(&settings.policy)
+    });
+    let (failed_attempts, locked, remaining) = match &state {
+        StateView::Known(s) => (
+            Some(s.failed_attempts),
+            Some(s.locked(now(), limit)),
+            enrollment.map(|e| decision::remaining_scratch(&e.scratch, s)),
+        ),
+        StateView::Corrupt(why) => {
+            problems.push(format!("{why}; the module denies every login"));
+            (None, Some(true), None)
+        }
+        StateView::Hidden(why) => {
+            eprintln!(
+                "pam-totp: note: the state directory {} is root's ({why}); \
+                 scratch_codes_remaining, failed_attempts and locked are unknown",
+                dir.display()
+            );
+            (None, None, None)
+        }
+    };
+    let (algorithm, digits, period) = parameters(&found, enrollment);
+    let report = output::Status {
+        user: user.name.clone(),
+        enrolled: !matches!(found, Found::Missing),
+        secret_file: shown,
+        algorithm: algorithm.map(|a| a.as_str().to_owned()),
+        digits,
+        period,
+        scratch_codes_remaining: remaining,
+        failed_attempts,
+        locked,
+    };
+    show(&report, a.json, problems)
+}
+
+/// The code parameters: the enrollment's, or a sealed file's own word.
+fn parameters(
+    found: &Found,
+    enrollment: Option<&Enrollment>,
+) -> (Option<Algorithm>, Option<u8>, Option<u64>) {
+    match (found, enrollment) {
+        (_, Some(e)) => (
+            Some(e.key.algorithm()),
+            Some(e.key.digits()),
+            match e.counter {
+                Counter::Time => Some(e.key.period()),
+                Counter::Event { .. } => None,
+            },
+        ),
+        (Found::Sealed(f), None) => (
+            f.algorithm.parse::<Algorithm>().ok(),
+            u8::try_from(f.digits).ok(),
+            Some(f.period),
+        ),
+        _ => (None, None, None),
+    }
+}
+
+/// Prints the report, then the problems (exit status 1 if any).
+fn show(report: &output::Status, json: bool, problems: Vec<String>) -> Result<ExitCode> {
+    if json {
+        output::print_json(report)?;
+    } else {
+        print_out(&output::status_text(report))?;
+    }
+    if problems.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in problems {
+        eprintln!("pam-totp: {p}");
+    }
+    Ok(ExitCode::from(EXIT_FAILED))
+}

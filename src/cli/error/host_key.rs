@@ -1,0 +1,234 @@
+//! The host key pair: `host-key init|rotate|export|import` and sealing to host.pub.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use pam_totp::secret::seal::SealError;
+
+use super::{EXIT_FAILED, EXIT_INPUT};
+
+#[derive(Debug)]
+pub enum KeyError {
+    HostPubUnusable(SealError),
+    HostKeyUnusable {
+        err: SealError,
+        public: PathBuf,
+    },
+    /// host.pub is not host.key's public key: found before sealing (2), or
+    /// after writing the pair (1).
+    PairMismatch {
+        public: PathBuf,
+        key: PathBuf,
+    },
+    WrittenPairMismatch {
+        public: PathBuf,
+        key: PathBuf,
+    },
+    HostKey(SealError),
+    HostKeyInput(SealError),
+    NoHostKey(SealError),
+    BadHostKeyPath {
+        path: PathBuf,
+    },
+    KeyDirUnreadable {
+        dir: PathBuf,
+        err: io::Error,
+    },
+    KeyDirNotDir {
+        dir: PathBuf,
+    },
+    KeyDirUnsafe {
+        dir: PathBuf,
+        uid: u32,
+        mode: u32,
+    },
+    KeyDirOpen {
+        dir: PathBuf,
+        err: io::Error,
+    },
+    KeyBusy {
+        dir: PathBuf,
+    },
+    KeyLock {
+        dir: PathBuf,
+        err: nix::errno::Errno,
+    },
+    CreateDir {
+        dir: PathBuf,
+        err: io::Error,
+    },
+    KeyAppeared {
+        path: PathBuf,
+    },
+    PubWithoutKey {
+        public: PathBuf,
+        key: PathBuf,
+    },
+    KeyExists {
+        key: PathBuf,
+    },
+    /// `host-key import`: the file given, and what is wrong with it.
+    ImportRead {
+        from: String,
+        err: io::Error,
+    },
+    ImportSymlink {
+        from: String,
+    },
+    ImportNotFile {
+        from: String,
+    },
+    ImportUnsafeMode {
+        from: String,
+        mode: u32,
+    },
+    ImportMalformed {
+        from: String,
+        why: &'static str,
+    },
+    ImportMismatch {
+        from: String,
+    },
+    /// Another key is installed (`--force` replaces it).
+    ImportWouldReplace {
+        key: PathBuf,
+        current: String,
+        new: String,
+    },
+    /// host.key.old exists: a rotation is not finished.
+    ImportDuringRotation {
+        old: PathBuf,
+    },
+}
+
+impl KeyError {
+    /// 2: refused before anything was written; 1: the work failed.
+    pub fn exit_status(&self) -> u8 {
+        use KeyError::*;
+        match self {
+            HostPubUnusable(_)
+            | HostKeyUnusable { .. }
+            | PairMismatch { .. }
+            | HostKeyInput(_)
+            | NoHostKey(_)
+            | BadHostKeyPath { .. }
+            | KeyDirUnreadable { .. }
+            | KeyDirNotDir { .. }
+            | KeyDirUnsafe { .. }
+            | KeyAppeared { .. }
+            | PubWithoutKey { .. }
+            | KeyExists { .. }
+            | ImportRead { .. }
+            | ImportSymlink { .. }
+            | ImportNotFile { .. }
+            | ImportUnsafeMode { .. }
+            | ImportMalformed { .. }
+            | ImportMismatch { .. }
+            | ImportWouldReplace { .. }
+            | ImportDuringRotation { .. } => EXIT_INPUT,
+            WrittenPairMismatch { .. }
+            | HostKey(_)
+            | KeyDirOpen { .. }
+            | KeyBusy { .. }
+            | KeyLock { .. }
+            | CreateDir { .. } => EXIT_FAILED,
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use KeyError::*;
+        match self {
+            HostPubUnusable(err) => write!(f, "{err}; fix the host key pair, or use --no-seal"),
+            HostKeyUnusable { err, public } => write!(
+                f,
+                "{err}, so the module could not open a secret sealed to {}; \
+                 fix the host key pair (pam-totp host-key init), or use --no-seal",
+                public.display()
+            ),
+            PairMismatch { public, key } | WrittenPairMismatch { public, key } => write!(
+                f,
+                "{} does not match {}; remove it and run `pam-totp host-key init --if-missing`",
+                public.display(),
+                key.display()
+            ),
+            HostKey(err) | HostKeyInput(err) => write!(f, "{err}"),
+            NoHostKey(err) => write!(
+                f,
+                "{err}: there is no host key to rotate (`pam-totp host-key init` creates one)"
+            ),
+            BadHostKeyPath { path } => write!(
+                f,
+                "{} cannot be the host key: host.pub goes beside it with the extension .pub",
+                path.display()
+            ),
+            KeyDirUnreadable { dir, err } | KeyDirOpen { dir, err } => {
+                write!(f, "{}: {err}", dir.display())
+            }
+            KeyDirNotDir { dir } => write!(f, "{} is not a directory", dir.display()),
+            KeyDirUnsafe { dir, uid, mode } => write!(
+                f,
+                "{} must be a directory owned by root that only root can write to \
+                 (is uid {uid}, mode {mode:04o}): whoever can change it can replace the host key",
+                dir.display()
+            ),
+            KeyBusy { dir } => write!(
+                f,
+                "another `pam-totp host-key` command is changing the host key in {}; \
+                 nothing was done: run this again when it has finished",
+                dir.display()
+            ),
+            KeyLock { dir, err } => write!(f, "cannot lock {}: {err}", dir.display()),
+            CreateDir { dir, err } => write!(f, "cannot create {}: {err}", dir.display()),
+            KeyAppeared { path } => {
+                write!(f, "{} appeared meanwhile; not replacing it", path.display())
+            }
+            PubWithoutKey { public, key } => write!(
+                f,
+                "{} exists without {}: secrets sealed to it cannot be opened; \
+                 remove it, or use --force",
+                public.display(),
+                key.display()
+            ),
+            KeyExists { key } => write!(
+                f,
+                "{} exists; --force replaces the key pair, and secrets sealed to it then \
+                 no longer open (`pam-totp host-key rotate` changes the key and re-seals them)",
+                key.display()
+            ),
+            ImportRead { from, err } => write!(f, "cannot read {from}: {err}"),
+            ImportSymlink { from } => {
+                write!(f, "{from} is a symlink; give the key pair's own file")
+            }
+            ImportNotFile { from } => write!(f, "{from} is not a regular file"),
+            ImportUnsafeMode { from, mode } => write!(
+                f,
+                "{from} has mode {mode:04o}: group or others may read it, and it holds a \
+                 private key; chmod 600 it (and ask who else saw it)"
+            ),
+            ImportMalformed { from, why } => write!(
+                f,
+                "{from} is not a key pair as `pam-totp host-key export` prints it: {why}"
+            ),
+            ImportMismatch { from } => write!(
+                f,
+                "{from}: the public key is not the private key's; nothing was installed"
+            ),
+            ImportWouldReplace { key, current, new } => write!(
+                f,
+                "{} holds another key ({current}, not {new}); --force replaces it and keeps \
+                 it as host.key.old, so what is sealed to it still opens",
+                key.display()
+            ),
+            ImportDuringRotation { old } => write!(
+                f,
+                "{} exists: a rotation is not finished; run `pam-totp host-key rotate \
+                 --drop-old-key` first",
+                old.display()
+            ),
+        }
+    }
+}

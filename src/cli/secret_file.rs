@@ -1,0 +1,254 @@
+//! Secret files on disk, as the tool sees them: what is at a path, whether a
+//! new one can go there, writing one atomically and reading it back as the
+//! module will, and what an existing one holds.
+//!
+//! Files are replaced atomically and never through a symlink; secrets stay
+//! in zeroizing buffers and never reach an error message.
+#![forbid(unsafe_code)]
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use pam_totp::config::Settings;
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::google;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::sys::atomic;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
+use pam_totp::sys::secret_file::MAX_SECRET_FILE;
+use pam_totp::sys::users::UserInfo;
+
+use crate::access::{unsealer, Caller, Location};
+use crate::error::{FileError, NotSecret, Result};
+
+/// Mode of every secret file written.
+pub const SECRET_MODE: u32 = 0o600;
+
+/// What is at a secret file's path now.
+pub enum Existing {
+    Nothing,
+    Symlink,
+    /// A regular file that is a secret file (any format, even unusable).
+    SecretFile,
+    /// Anything else, and why it is not taken for a secret file.
+    Other(NotSecret),
+}
+
+/// Looks at the path without following a symlink there; call it with the
+/// identity the file is accessed with.
+pub fn existing(path: &Path) -> io::Result<Existing> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Nothing),
+        Err(e) => return Err(e),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(Existing::Symlink);
+    }
+    if !meta.is_file() {
+        return Ok(Existing::Other(NotSecret::NotRegular));
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Ok(Existing::Other(NotSecret::NotRegular));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    (&mut file)
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    let ours = bytes.len() as u64 <= MAX_SECRET_FILE
+        && (google::looks_like_google(&bytes) || SecretFile::parse(&bytes).is_ok());
+    Ok(if ours {
+        Existing::SecretFile
+    } else {
+        Existing::Other(NotSecret::NotOurs)
+    })
+}
+
+/// Checks, before anything is shown or written, that the secret file can
+/// be created (or, with `replace`, replaced) at `loc`.
+pub fn check_destination(
+    caller: &Caller,
+    user: &UserInfo,
+    loc: &Location,
+    replace: bool,
+) -> Result<()> {
+    let _id = loc.identity(caller, user)?;
+    let path = || loc.path.clone();
+    match existing(&loc.path).map_err(|err| FileError::CannotUse { path: path(), err })? {
+        Existing::Nothing => {}
+        Existing::Other(why) => return Err(FileError::NotReplacing { path: path(), why }.into()),
+        Existing::Symlink | Existing::SecretFile if !replace => {
+            return Err(FileError::AlreadyEnrolled {
+                user: user.name.clone(),
+                path: path(),
+            }
+            .into())
+        }
+        Existing::Symlink | Existing::SecretFile => {}
+    }
+    let dir = atomic::parent_dir(&loc.path);
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(FileError::DirNotDir {
+                path: path(),
+                dir: dir.to_owned(),
+            }
+            .into())
+        }
+        Err(err) => {
+            return Err(FileError::DirUnusable {
+                path: path(),
+                dir: dir.to_owned(),
+                err,
+            }
+            .into())
+        }
+    }
+    // The one reliable test of writability (permissions, ACLs, read-only
+    // mounts, the identity in force): create a file there, and remove it.
+    tempfile::Builder::new()
+        .prefix(".pam-totp-probe.")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|err| FileError::NotWritable { path: path(), err }.into())
+}
+
+/// Writes the secret file atomically, mode 0600: as the user under their
+/// home (so it is theirs), as root elsewhere. With `seal_to` (see
+/// `access::sealing`), a plaintext secret is sealed first, so the file
+/// holds only `sealed_secret`. Without `replace`, an entry that appeared
+/// meanwhile is left alone.
+pub fn write_secret(
+    caller: &Caller,
+    user: &UserInfo,
+    loc: &Location,
+    file: &mut SecretFile,
+    seal_to: Option<&HostPublicKey>,
+    replace: bool,
+) -> Result<()> {
+    let path = || loc.path.clone();
+    if let Some(key) = seal_to {
+        file.seal(key, &user.name).map_err(FileError::Seal)?;
+    }
+    let text = file
+        .to_toml()
+        .map_err(|err| FileError::Serialize { path: path(), err })?;
+    let written = {
+        let _id = loc.identity(caller, user)?;
+        if replace {
+            atomic::write_atomic(&loc.path, text.as_bytes(), SECRET_MODE)
+        } else {
+            atomic::write_atomic_new(&loc.path, text.as_bytes(), SECRET_MODE)
+        }
+    };
+    written.map_err(|err| match err.kind() {
+        io::ErrorKind::AlreadyExists => FileError::AppearedMeanwhile { path: path() },
+        _ => FileError::Write { path: path(), err },
+    })?;
+    // Read it back the way the module will, so a file it would refuse is
+    // reported now rather than at the next login.
+    let bytes = secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller))
+        .map_err(|err| FileError::ReadBack { path: path(), err })?;
+    SecretFile::parse(&bytes).map_err(|err| FileError::ReadBackParse { path: path(), err })?;
+    Ok(())
+}
+
+/// The text of the secret file `write_secret` would write (sealed first
+/// with `seal_to`), for `--secret-file -`: nothing is written anywhere.
+/// Parsed back as the module will parse it, so text it would refuse is
+/// never printed.
+pub fn secret_text(
+    user: &UserInfo,
+    file: &mut SecretFile,
+    seal_to: Option<&HostPublicKey>,
+) -> Result<Zeroizing<String>> {
+    if let Some(key) = seal_to {
+        file.seal(key, &user.name).map_err(FileError::Seal)?;
+    }
+    let text = file.to_toml().map_err(FileError::TextSerialize)?;
+    SecretFile::parse(text.as_bytes()).map_err(FileError::TextParse)?;
+    Ok(text)
+}
+
+/// `status --secret-file -`: the secret file's text on standard input, at
+/// most as large as a secret file may be.
+pub fn read_stdin_text() -> Result<Zeroizing<Vec<u8>>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    io::stdin()
+        .lock()
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(FileError::Stdin)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(FileError::StdinTooLarge {
+            max: MAX_SECRET_FILE,
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
+/// What the user's secret file holds, as the module would see it.
+pub enum Found {
+    Missing,
+    Enrolled(Enrollment),
+    /// Sealed to the host key, which only root can read: the file's own
+    /// word for its parameters, unchecked.
+    Sealed(SecretFile),
+    /// There, but the module would deny: the reason.
+    Unusable(String),
+}
+
+pub fn read_enrollment(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    loc: &Location,
+) -> Result<Found> {
+    let bytes = match secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller)) {
+        Ok(b) => b,
+        Err(ReadError::NotFound) => return Ok(Found::Missing),
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied && !caller.root => {
+            return Err(FileError::OnlyRootCanSee {
+                path: loc.path.clone(),
+            }
+            .into())
+        }
+        Err(e) => return Ok(Found::Unusable(format!("{}: {e}", loc.shown()))),
+    };
+    Ok(found_in(caller, user, settings, &bytes, &loc.shown()))
+}
+
+/// What a secret file's text holds, as the module would see it; `shown`
+/// names where it came from in a reason.
+pub fn found_in(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    bytes: &[u8],
+    shown: &str,
+) -> Found {
+    let unseal = unsealer(caller, settings, user);
+    let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
+    match enrollment::parse_with(bytes, unseal) {
+        Ok(e) => Found::Enrolled(e),
+        Err(FormatError::Sealed) => match SecretFile::parse(bytes) {
+            Ok(file) => Found::Sealed(file),
+            Err(e) => Found::Unusable(format!("{shown}: {e}")),
+        },
+        Err(e) => Found::Unusable(format!("{shown}: {e}")),
+    }
+}
