@@ -442,6 +442,10 @@ fn commented_settings(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Keys besides the groups whose default is unset: conf/config.toml shows
+/// an example value for them.
+const UNSET_BY_DEFAULT: &[&str] = &["state", "state_credentials", "state_ca"];
+
 #[test]
 fn shipped_config_changes_nothing_and_explains_every_key() {
     let text = read("conf/config.toml");
@@ -457,7 +461,9 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
     assert_eq!(from(text.clone()).unwrap(), Settings::default());
 
     // Every key has a commented-out line, and those lines, uncommented, are
-    // the defaults (the group examples aside: their default is unset).
+    // the defaults (the examples of keys whose default is unset aside: the
+    // groups, and the fleet's server, credentials and CA).
+    let example = |k: &str| k.ends_with("_group") || UNSET_BY_DEFAULT.contains(&k);
     let settings = commented_settings(&text);
     for key in config_keys() {
         assert!(
@@ -467,7 +473,7 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
     }
     let defaults: String = settings
         .iter()
-        .filter(|(k, _)| !k.ends_with("_group"))
+        .filter(|(k, _)| !example(k))
         .map(|(k, v)| format!("{k} = {v}\n"))
         .collect();
     let got = from(defaults.clone()).unwrap_or_else(|e| panic!("{e}\n{defaults}"));
@@ -476,13 +482,13 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
         ..Settings::default()
     };
     assert_eq!(got, want, "commented-out values are not the defaults");
-    // The group examples are valid values.
-    let groups: String = settings
+    // The examples are valid values.
+    let examples: String = settings
         .iter()
-        .filter(|(k, _)| k.ends_with("_group"))
+        .filter(|(k, _)| example(k))
         .map(|(k, v)| format!("{k} = {v}\n"))
         .collect();
-    from(groups).expect("group examples parse");
+    from(examples.clone()).unwrap_or_else(|e| panic!("examples do not parse: {e}\n{examples}"));
 }
 
 // ---------------------------------------------------------------- pam-configs
