@@ -8,7 +8,7 @@
 //! sudo target/release/examples/bench --pam-loop right|wrong N [--dir DIR]
 //! ```
 //!
-//! Part 1 times `verify::attempt` (the pure decision: window 1, a fresh
+//! Part 1 times `decision::attempt` (the pure decision: window 1, a fresh
 //! state each time) for a right and a wrong code, and for scratch codes.
 //! Part 2 loads the built module with `pam_start_confdir` from a private
 //! directory and times `pam_authenticate` for a right and a wrong code
@@ -38,10 +38,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
-use pam_totp::enrollment::{self, Enrollment};
-use pam_totp::scratch::ScratchHash;
-use pam_totp::seal::{self, HostSecretKey};
-use pam_totp::verify::{self, Credentials, Policy, RateLimit, UserState};
+use pam_totp::core::decision;
+use pam_totp::core::decision::Credentials;
+use pam_totp::core::otp;
+use pam_totp::core::policy::{Policy, RateLimit};
+use pam_totp::core::scratch::ScratchHash;
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostSecretKey;
+use pam_totp::state::model::UserState;
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const SCRATCH: [&str; 5] = ["11111111", "22222222", "33333333", "44444444", "55555555"];
@@ -119,7 +125,7 @@ impl Core {
     fn attempt(&self, typed: &str) -> bool {
         let mut state = UserState::new();
         let creds = Credentials::of(&self.enrollment);
-        verify::attempt(&creds, typed, self.now, &self.policy, &mut state).is_success()
+        decision::attempt(&creds, typed, self.now, &self.policy, &mut state).is_success()
     }
 }
 
@@ -169,7 +175,7 @@ fn compare(rounds: u32, per_batch: u32, cases: &mut [(&str, &mut dyn FnMut())]) 
 }
 
 fn core_bench(rounds: u32) {
-    println!("verify::attempt, window 1, fresh state (per attempt, {rounds} batches)");
+    println!("decision::attempt, window 1, fresh state (per attempt, {rounds} batches)");
     let plain = Core::new(false);
     let right = plain.right_code();
     let wrong = altered(&right);
@@ -260,7 +266,7 @@ fn sealed_world_files(dir: &Path) -> String {
         .unwrap_or_else(|e| die(&e.to_string()));
     fs::write(seal::public_path(&key_path), key.public().to_text())
         .unwrap_or_else(|e| die(&e.to_string()));
-    let secret = enrollment::decode_base32(SECRET).unwrap_or_else(|| die("base32"));
+    let secret = otp::decode_base32(SECRET).unwrap_or_else(|| die("base32"));
     let sealed = seal::seal(&key.public(), "root", &secret).unwrap_or_else(|e| die(&e.to_string()));
     format!("version = 1\nsealed_secret = \"{sealed}\"\n")
 }
@@ -470,10 +476,7 @@ impl SecretOnDisk {
     /// and open the sealed box.
     fn parse(&self) -> Enrollment {
         let host_key = self.host_key();
-        let unseal = |sealed: &str| {
-            let keys = seal::load_secret_keys(&host_key).map_err(|e| e.to_string())?;
-            seal::open(&keys, "root", sealed).map_err(|e| e.to_string())
-        };
+        let unseal = |sealed: &str| seal::unseal(&host_key, "root", sealed);
         enrollment::parse_with(&self.bytes, Some(&unseal)).unwrap_or_else(|e| die(&e.to_string()))
     }
 }

@@ -58,7 +58,8 @@ use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
-use pam_totp::enrollment::{self, Enrollment};
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Enrollment;
 use redis_support::{Options, RedisServer, ADMIN_PASSWORD, ADMIN_USER, PASSWORD, PREFIX, USER};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pam_totp::fleet::{Credentials, StateUrl, Store, StoreConfig};
+use pam_totp::state::fleet::{Credentials, StateUrl, Store, StoreConfig};
 
 fn main() -> ExitCode {
     match run() {

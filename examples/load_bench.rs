@@ -52,8 +52,9 @@ use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
-use pam_totp::enrollment::{self, Enrollment};
-use pam_totp::verify::{KeyState, UserState};
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::state::model::{KeyState, UserState};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const FIRST_UID: u32 = 3_000_000;

@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::files::UserInfo;
-use crate::logtext::{self, safe_name, token};
-use crate::seal::DEFAULT_HOST_KEY;
-use crate::state::DEFAULT_STATE_DIR;
-use crate::verify::{Policy, RateLimit, MAX_WINDOW};
+use crate::core::logtext::{self, safe_name, token};
+use crate::core::policy::{Policy, RateLimit, MAX_RATE_FAILURES, MAX_WINDOW};
+use crate::sys::users::UserInfo;
 
 pub const DEFAULT_CONFIG: &str = "/etc/pam-totp/config.toml";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp/state";
+pub const DEFAULT_HOST_KEY: &str = "/etc/pam-totp/host.key";
+/// Largest config file read.
 pub const DEFAULT_SECRET: &str = "~/.pam_totp";
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const DEFAULT_FORWARD_PROMPT: &str = "Password & verification code: ";
 /// Upper bounds that keep a typo from disabling the rate limit in practice.
-pub const MAX_RATE_FAILURES: u32 = 1000;
 const MAX_RATE_SECONDS: u64 = 86_400;
 
 /// Where the code comes from.
@@ -52,10 +52,10 @@ pub struct Settings {
     /// The host's private key, which opens sealed secrets; the public key
     /// is beside it (`host.pub`).
     pub host_key: PathBuf,
-    /// Fleet state (`state=` and friends, src/fleet/settings.rs).
-    pub fleet: crate::fleet::FleetSettings,
-    /// secret_command= and friends (src/secret_command.rs).
-    pub secret_command: crate::secret_command::SecretCommandSettings,
+    /// Fleet state (`state=` and friends, src/state/fleet/settings.rs).
+    pub fleet: crate::state::fleet::FleetSettings,
+    /// secret_command= and friends (src/config/secret_command.rs).
+    pub secret_command: SecretCommandSettings,
     /// `secret=` was given (argument or file): it excludes secret_command=.
     pub secret_given: bool,
 }
@@ -75,8 +75,8 @@ impl Default for Settings {
             forward_pass: false,
             debug: false,
             host_key: PathBuf::from(DEFAULT_HOST_KEY),
-            fleet: crate::fleet::FleetSettings::default(),
-            secret_command: Default::default(),
+            fleet: crate::state::fleet::FleetSettings::default(),
+            secret_command: SecretCommandSettings::default(),
             secret_given: false,
         }
     }
@@ -164,21 +164,36 @@ struct FileSettings {
     forward_pass: Option<bool>,
     debug: Option<bool>,
     host_key: Option<String>,
-    // Fleet state: see src/fleet/settings.rs.
+    // Fleet state: see src/state/fleet/settings.rs.
     state: Option<String>,
     state_credentials: Option<String>,
     state_ca: Option<String>,
     state_prefix: Option<String>,
     state_timeout: Option<u64>,
     state_unavailable: Option<String>,
-    // secret_command=: see src/secret_command.rs.
+    // secret_command=: see src/config/secret_command.rs.
     secret_command: Option<String>,
     secret_command_user: Option<String>,
     secret_command_timeout: Option<u64>,
 }
 
-/// Reads a config file: `Ok(None)` when it does not exist.
-pub type ConfigReader<'a> = &'a dyn Fn(&Path) -> Result<Option<String>, String>;
+/// Why a secret path template does not expand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretPathError {
+    UnknownVariable,
+    NotAbsolute,
+}
+
+impl fmt::Display for SecretPathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecretPathError::UnknownVariable => "the secret path may use only ${USER} and ${HOME}",
+            SecretPathError::NotAbsolute => "the secret path is not absolute",
+        })
+    }
+}
+
+impl std::error::Error for SecretPathError {}
 
 /// Builds the settings from pam.d arguments. The config file named by
 /// `config=` (or [`DEFAULT_CONFIG`]) is read through `read`; a file named
@@ -208,7 +223,7 @@ pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, Co
         path: path.to_owned(),
         why,
     };
-    match read(path).map_err(file_err)? {
+    match read(path).map_err(|e| file_err(e.to_string()))? {
         Some(text) => {
             let file: FileSettings =
                 toml::from_str(&text).map_err(|e| file_err(logtext::toml_problem(&text, &e)))?;
@@ -268,7 +283,7 @@ fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
     if let Some(v) = f.host_key {
         s.host_key = parse_abs_path("host_key", &v)?;
     }
-    // Fleet state: see src/fleet/settings.rs.
+    // Fleet state: see src/state/fleet/settings.rs.
     for (key, value) in [
         ("state", f.state),
         ("state_credentials", f.state_credentials),
@@ -278,22 +293,20 @@ fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
         ("state_unavailable", f.state_unavailable),
     ] {
         if let Some(v) = value {
-            crate::fleet::settings::apply(&mut s.fleet, key, &v)
-                .map_err(|why| malformed(key, why))?;
+            crate::state::fleet::settings::apply(&mut s.fleet, key, &v)
+                .map_err(|why| malformed(key, why.to_string()))?;
         }
     }
-    // secret_command=: see src/secret_command.rs.
+    // secret_command=: see src/config/secret_command.rs.
+    let timeout = f.secret_command_timeout.map(|n| n.to_string());
     for (key, value) in [
         ("secret_command", f.secret_command),
         ("secret_command_user", f.secret_command_user),
-        (
-            "secret_command_timeout",
-            f.secret_command_timeout.map(|n| n.to_string()),
-        ),
+        ("secret_command_timeout", timeout),
     ] {
         if let Some(v) = value {
-            crate::secret_command::apply(&mut s.secret_command, key, &v)
-                .map_err(|why| malformed(key, why))?;
+            secret_command::apply(&mut s.secret_command, key, &v)
+                .map_err(|why| malformed(key, why.to_string()))?;
         }
     }
     let flag = |v: Option<bool>, slot: &mut bool| {
@@ -331,10 +344,7 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
         }
     };
     match key {
-        "secret" => {
-            s.secret = parse_secret_template(key, &need(value)?)?;
-            s.secret_given = true;
-        }
+        "secret" => (s.secret, s.secret_given) = (parse_secret_template(key, &need(value)?)?, true),
         "state_dir" => s.state_dir = parse_abs_path(key, &need(value)?)?,
         "window" => {
             let v = need(value)?;
@@ -360,15 +370,14 @@ fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), Con
             flag(value)?;
             s.first_pass = FirstPass::Use;
         }
-        // Fleet state: see src/fleet/settings.rs.
-        k if crate::fleet::settings::is_key(k) => {
-            crate::fleet::settings::apply(&mut s.fleet, k, &need(value)?)
-                .map_err(|why| malformed(k, why))?;
+        // Fleet state: see src/state/fleet/settings.rs.
+        k if crate::state::fleet::settings::is_key(k) => {
+            crate::state::fleet::settings::apply(&mut s.fleet, k, &need(value)?)
+                .map_err(|why| malformed(k, why.to_string()))?;
         }
-        // secret_command=: see src/secret_command.rs.
-        k if crate::secret_command::is_key(k) => {
-            crate::secret_command::apply(&mut s.secret_command, k, &need(value)?)
-                .map_err(|why| malformed(k, why))?;
+        k if secret_command::is_key(k) => {
+            secret_command::apply(&mut s.secret_command, k, &need(value)?)
+                .map_err(|why| malformed(k, why.to_string()))?;
         }
         _ => {
             return Err(ConfigError::Unknown {
@@ -389,9 +398,8 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
             "forward_pass prompts itself; it cannot be combined with try_first_pass or use_first_pass",
         ));
     }
-    // secret_command=: see src/secret_command.rs.
-    crate::secret_command::check(&s.secret_command, s.secret_given)
-        .map_err(|(key, why)| malformed(key, why))?;
+    secret_command::check(&s.secret_command, s.secret_given)
+        .map_err(|e| malformed(e.key(), e.to_string()))?;
     Ok(())
 }
 
@@ -448,13 +456,13 @@ fn parse_secret_template(key: &str, v: &str) -> Result<String, ConfigError> {
         gid: 0,
         home: "/h".into(),
     };
-    expand_secret(v, &probe).map_err(|why| malformed(key, why))?;
+    expand_secret(v, &probe).map_err(|why| malformed(key, why.to_string()))?;
     Ok(v.to_owned())
 }
 
 /// Expands `~` (at the start), `${USER}` and `${HOME}` in a secret path.
 /// The result must be absolute.
-pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, String> {
+pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretPathError> {
     let home = user.home.to_string_lossy();
     let mut out = String::new();
     let mut rest = template;
@@ -472,154 +480,21 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, String>
             out.push_str(&home);
             rest = r;
         } else {
-            return Err("the secret path may use only ${USER} and ${HOME}".to_owned());
+            return Err(SecretPathError::UnknownVariable);
         }
     }
     out.push_str(rest);
     let path = PathBuf::from(out);
     if !path.is_absolute() {
-        return Err("the secret path is not absolute".to_owned());
+        return Err(SecretPathError::NotAbsolute);
     }
     Ok(path)
 }
 
+mod file;
+pub mod secret_command;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    fn none(_: &Path) -> Result<Option<String>, String> {
-        Ok(None)
-    }
-
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn defaults() {
-        let s = from_args(&[], &none).unwrap();
-        assert_eq!(s, Settings::default());
-        assert_eq!(s.prompt(), DEFAULT_PROMPT);
-    }
-
-    #[test]
-    fn arguments_override_file() {
-        let read = |_: &Path| -> Result<Option<String>, String> {
-            Ok(Some(
-                "window = 2\nnullok = true\nrate_limit = \"5/60\"\n".into(),
-            ))
-        };
-        let s = from_args(&args(&["window=3", "config=/x.toml"]), &read).unwrap();
-        assert_eq!(s.policy.window, 3);
-        assert!(s.nullok);
-        assert_eq!(
-            s.policy.rate_limit,
-            RateLimit {
-                max_failures: 5,
-                seconds: 60
-            }
-        );
-    }
-
-    #[test]
-    fn errors() {
-        for bad in [
-            &["frobnicate"][..],
-            &["window=x"],
-            &["window=11"],
-            &["rate_limit=3"],
-            &["rate_limit=0/30"],
-            &["rate_limit=3/0"],
-            &["nullok=yes"],
-            &["secret="],
-            &["secret=relative/path"],
-            &["secret=/x/${SHELL}"],
-            &["state_dir=state"],
-            &["config"],
-            &["config=/missing.toml"],
-            &["forward_pass", "use_first_pass"],
-            &["require_group="],
-        ] {
-            assert!(from_args(&args(bad), &none).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn errors_never_show_a_value() {
-        const S: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-        for (bad, want) in [
-            (vec![S.to_owned()], "unknown argument 1 (not shown)"),
-            (
-                vec!["debug".into(), format!("{S}=1")],
-                "unknown argument 2 (not shown)",
-            ),
-            (vec!["nulok".into()], "unknown argument nulok (argument 1)"),
-            (
-                vec![format!("window={S}")],
-                "bad value for window: the value is not a number",
-            ),
-            (
-                vec![format!("rate_limit={S}")],
-                "bad value for rate_limit: the value is not N/SECONDS",
-            ),
-            (
-                vec![format!("require_group=a {S}")],
-                "the value is not a group name",
-            ),
-            (
-                vec![format!("secret={S}")],
-                "the secret path is not absolute",
-            ),
-            (
-                vec![format!("secret=/x/${{{S}}}")],
-                "may use only ${USER} and ${HOME}",
-            ),
-        ] {
-            let e = from_args(&bad, &none).unwrap_err().to_string();
-            assert!(e.contains(want), "{bad:?}: {e}");
-            assert!(!e.contains(S), "{bad:?}: {e}");
-        }
-        for (text, want) in [
-            (
-                format!("window = \"{S}\"\n"),
-                "line 1: wrong type of value (window)",
-            ),
-            (format!("nullok = true\n{S} = 1\n"), "line 2: unknown key"),
-            (
-                format!("nullok = true\nrate_limit = \"{S}\"\n"),
-                "line 2: bad value for rate_limit",
-            ),
-            (
-                format!("prompt = \"{S}\n"),
-                "line 1: not valid TOML (prompt)",
-            ),
-        ] {
-            let read = |_: &Path| -> Result<Option<String>, String> { Ok(Some(text.clone())) };
-            let e = from_args(&[], &read).unwrap_err().to_string();
-            assert!(e.contains(want), "{text}: {e}");
-            assert!(!e.contains(S), "{text}: {e}");
-        }
-    }
-
-    #[test]
-    fn expansion() {
-        let u = UserInfo {
-            name: "alice".into(),
-            uid: 1,
-            gid: 1,
-            home: "/home/alice".into(),
-        };
-        assert_eq!(
-            expand_secret("~/.pam_totp", &u).unwrap(),
-            Path::new("/home/alice/.pam_totp")
-        );
-        assert_eq!(
-            expand_secret("/var/lib/pam-totp/secrets/${USER}", &u).unwrap(),
-            Path::new("/var/lib/pam-totp/secrets/alice")
-        );
-        assert_eq!(
-            expand_secret("${HOME}/.t", &u).unwrap(),
-            Path::new("/home/alice/.t")
-        );
-    }
-}
+pub use file::{read_config_file, ConfigFileError, ConfigReader};
+pub use secret_command::SecretCommandSettings;

@@ -1,35 +1,51 @@
 //! pam-totp: a TOTP second factor for Linux logins.
 //!
 //! The crate builds the PAM module (`pam_totp.so`, the cdylib) and the
-//! library the `pam-totp` command-line tool uses. Layers, from pure to I/O:
+//! library the `pam-totp` tool (`src/cli/`, behind the `cli` feature) uses.
 //!
-//! - [`otp`], [`scratch`], [`enrollment`], [`verify`]: codes, scratch-code
-//!   hashes, the secret-file format, and the verification decision. Pure:
-//!   time and state are passed in.
-//! - [`otpauth`]: the otpauth URI authenticator apps scan, built and parsed.
-//! - [`config`]: module arguments and config.toml.
-//! - [`files`], [`state`]: safe opening of secret files, identities, atomic
-//!   writes, the locked per-user state.
-//! - [`logtext`]: log-line tokens and error text no outside value can forge.
-//! - [`auth`]: one login, from arguments to a verdict, over a trait.
-//! - `pam`: the libpam edge; the only module with `unsafe` code.
+//! # Rooms
+//!
+//! Each folder is a room; imports only point down this list's arrows
+//! (`tests/architecture.rs` checks it, and that no two rooms import each
+//! other):
+//!
+//! - [`core`]: pure. Codes and their typed input, scratch-code hashes, the
+//!   policy (window, rate limit), the state model and the verification
+//!   decision. No I/O, no `unsafe`; time and state are passed in. Imports
+//!   nothing of ours.
+//! - [`sys`]: the operating system, in safe code. The one
+//!   [`open_checked`](sys::open::open_checked), the filesystem-identity
+//!   guard, user and group lookups, atomic writes, running
+//!   `secret_command=`. Imports nothing of ours.
+//! - [`secret`] → core, sys: what a secret file is (native and Google
+//!   formats), sealing to the host key, the otpauth URI.
+//! - [`state`] → core, sys: what a login remembers, and the
+//!   [`StateStore`](state::StateStore) seam it is kept behind (the local
+//!   state directory; the fleet transport to Redis/Valkey).
+//! - [`config`] → core, sys: module arguments and config.toml.
+//! - [`login`] → core, secret, state, sys, config: one login as a pipeline.
+//! - `pam` → login, sys: the FFI edge, every `unsafe` of the crate.
+//!
+//! # The flow of a login
+//!
+//! pam args → settings ([`config::from_args`]) → standing (the user, the
+//! group rules, nullok) → secret (the file read through `sys`, parsed and
+//! unsealed by `secret`) → input (authtok or prompt, before any lock) →
+//! decision ([`core::decision`]) under the account's lock
+//! ([`StateStore::update`](state::StateStore::update)) → one audit line,
+//! mapped with the verdict in one place (`login::error`).
+//!
+//! `docs/architecture.md` draws the login and enrollment paths and where
+//! each invariant (constant-time compare, zeroizing, lock before read,
+//! fail-closed mapping) is enforced.
 #![deny(unsafe_code)]
 
-pub mod auth;
-pub mod command;
 pub mod config;
-pub mod enrollment;
-pub mod files;
-pub mod fleet;
-pub mod google;
-pub mod logtext;
-pub mod otp;
-pub mod otpauth;
-pub mod scratch;
-pub mod seal;
-pub mod secret_command;
+pub mod core;
+pub mod login;
+pub mod secret;
 pub mod state;
-pub mod verify;
+pub mod sys;
 
 #[allow(unsafe_code)]
-mod pam;
+pub mod pam;

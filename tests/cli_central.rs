@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use cli_support::{field, run, scratch_codes, Run, Sandbox};
 use common::{avoid_step_edge, oathtool_totp, Fixture, PamResult};
 use google_support::{google_authenticator, secret_of};
-use pam_totp::enrollment::SecretFile;
+use pam_totp::secret::native::SecretFile;
 
 const MODE: [&str; 10] = ["-t", "-d", "-w", "3", "-r", "3", "-R", "30", "-e", "5"];
 
@@ -187,7 +187,9 @@ fn enroll_confirms_on_stderr_and_spends_the_confirmation_code() {
 #[test]
 fn enroll_prints_sealed_text_when_the_host_key_exists() {
     let w = World::new(true);
-    let id = pam_totp::seal::load_public_key(&w.key).unwrap().id();
+    let id = pam_totp::secret::seal::load_public_key(&w.key)
+        .unwrap()
+        .id();
     let r = enroll_stdout(&w, &["--no-confirm", "--qr", "none"], "");
     assert_eq!(r.code, 0, "{r:?}");
     let secret = secret_in(&r.stderr);

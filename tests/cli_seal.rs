@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use cli_support::*;
 use common::{avoid_step_edge, fingerprint, oathtool_totp, Fixture, PamResult};
-use pam_totp::seal::{self, HostSecretKey};
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostSecretKey;
 
 /// A sandbox with a host key pair in keys/ and a config.toml naming it
 /// (`host_key`) and, if given, a `secret` template; a PAM fixture whose

@@ -296,7 +296,8 @@ fn a_users_symlink_never_redirects_root() {
 
 #[test]
 fn status_of_a_sealed_secret_for_its_user_and_for_root() {
-    use pam_totp::seal::{self, HostSecretKey};
+    use pam_totp::secret::seal;
+    use pam_totp::secret::seal::HostSecretKey;
     let user = TestUser::get("u-sealed");
     let sb = Sandbox::new("");
     let host_key = sb.join("host.key");

@@ -14,7 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pam_totp::config::{self, Settings, DEFAULT_PROMPT};
+use pam_totp::config;
+use pam_totp::config::{Settings, DEFAULT_PROMPT};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -441,6 +442,17 @@ fn commented_settings(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Keys besides the groups whose default is unset: conf/config.toml shows
+/// an example value for them. (secret_command and secret_command_user
+/// also exclude `secret`, which the defaults write.)
+const UNSET_BY_DEFAULT: &[&str] = &[
+    "state",
+    "state_credentials",
+    "state_ca",
+    "secret_command",
+    "secret_command_user",
+];
+
 #[test]
 fn shipped_config_changes_nothing_and_explains_every_key() {
     let text = read("conf/config.toml");
@@ -448,13 +460,18 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
     let table: toml::Table = toml::from_str(&text).expect("conf/config.toml is TOML");
     assert!(table.is_empty(), "conf/config.toml sets {table:?}");
     let from = |text: String| {
-        let reader = move |_: &Path| -> Result<Option<String>, String> { Ok(Some(text.clone())) };
+        let reader = move |_: &Path| -> Result<Option<String>, config::ConfigFileError> {
+            Ok(Some(text.clone()))
+        };
         config::from_args(&[], &reader)
     };
     assert_eq!(from(text.clone()).unwrap(), Settings::default());
 
     // Every key has a commented-out line, and those lines, uncommented, are
-    // the defaults (the group examples aside: their default is unset).
+    // the defaults (the examples of keys whose default is unset aside: the
+    // groups, the fleet's server, credentials and CA, and the secret
+    // command and its user).
+    let example = |k: &str| k.ends_with("_group") || UNSET_BY_DEFAULT.contains(&k);
     let settings = commented_settings(&text);
     for key in config_keys() {
         assert!(
@@ -462,10 +479,6 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
             "conf/config.toml has no `# {key} = ...` line"
         );
     }
-    // secret_command and secret_command_user are examples too (unset by
-    // default; they exclude `secret`), checked below.
-    let example =
-        |k: &str| k.ends_with("_group") || k == "secret_command" || k == "secret_command_user";
     let defaults: String = settings
         .iter()
         .filter(|(k, _)| !example(k))
@@ -480,20 +493,15 @@ fn shipped_config_changes_nothing_and_explains_every_key() {
         ..Settings::default()
     };
     assert_eq!(got, want, "commented-out values are not the defaults");
-    // The group examples are valid values.
-    let groups: String = settings
+    // The examples are valid values.
+    let examples: String = settings
         .iter()
-        .filter(|(k, _)| k.ends_with("_group"))
+        .filter(|(k, _)| example(k))
         .map(|(k, v)| format!("{k} = {v}\n"))
         .collect();
-    from(groups).expect("group examples parse");
-    let command: String = settings
-        .iter()
-        .filter(|(k, _)| k.starts_with("secret_command"))
-        .map(|(k, v)| format!("{k} = {v}\n"))
-        .collect();
-    let s = from(command.clone()).unwrap_or_else(|e| panic!("{e}\n{command}"));
-    assert!(s.secret_command.path.is_some(), "{command}");
+    let s =
+        from(examples.clone()).unwrap_or_else(|e| panic!("examples do not parse: {e}\n{examples}"));
+    assert!(s.secret_command.path.is_some(), "{examples}");
 }
 
 // ---------------------------------------------------------------- pam-configs

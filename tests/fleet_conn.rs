@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pam_totp::fleet::conn::ConnError;
-use pam_totp::fleet::{
+use pam_totp::state::fleet::conn::ConnError;
+use pam_totp::state::fleet::{
     Credentials, CredentialsError, StateUrl, Store, StoreConfig, StoreError, UpdateError,
 };
 use redis_support::{Options, RedisServer, TestCa, TlsConfig, PASSWORD, USER};
@@ -409,7 +409,7 @@ fn endless_contention_gives_up_with_an_error() {
     });
     match result {
         Err(UpdateError::Store(StoreError::Contention { attempts })) => {
-            assert_eq!(attempts, pam_totp::fleet::store::MAX_ATTEMPTS);
+            assert_eq!(attempts, pam_totp::state::fleet::store::MAX_ATTEMPTS);
             assert_eq!(calls, attempts);
         }
         other => panic!("{other:?}"),

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ns_support::MountNs;
-use pam_totp::enrollment::decode_base32;
-use pam_totp::seal::{self, HostSecretKey};
+use pam_totp::core::otp::decode_base32;
+use pam_totp::secret::seal::{self, HostSecretKey};
 
 /// The account the commands run as; a member of [`EXTRA_GROUP`], which the
 /// command must not have.

@@ -12,8 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use common::*;
-use pam_totp::enrollment::decode_base32;
-use pam_totp::seal::{self, HostSecretKey};
+use pam_totp::core::otp::decode_base32;
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostSecretKey;
 
 struct Sealed {
     fx: Fixture,

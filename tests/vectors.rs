@@ -1,7 +1,7 @@
 //! RFC 4226 Appendix D and RFC 6238 Appendix B test vectors, read from the
 //! data files in tests/data (checked against oathtool), run through the core.
 
-use pam_totp::otp::{Algorithm, OtpKey};
+use pam_totp::core::otp::{Algorithm, OtpKey};
 
 fn rows(file: &str) -> Vec<Vec<String>> {
     let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));

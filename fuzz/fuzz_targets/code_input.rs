@@ -1,4 +1,4 @@
-//! What a user types at the prompt, through `verify::attempt_any`, over a
+//! What a user types at the prompt, through `decision::attempt_any`, over a
 //! sequence of logins with the state carried from one to the next.
 //!
 //! Any key parameters, module and file limits, clock jumps (back too), and
@@ -19,12 +19,13 @@
 use arbitrary::Arbitrary;
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
-use pam_totp::enrollment::{Counter, FileLimits};
-use pam_totp::otp::{Algorithm, OtpKey};
-use pam_totp::scratch::ScratchHash;
-use pam_totp::verify::{
-    self, Credentials, Method, Outcome, Policy, RateLimit, UserState, MAX_WINDOW,
-};
+use pam_totp::core::decision;
+use pam_totp::core::decision::{Counter, FileLimits};
+use pam_totp::core::decision::{Credentials, Method, Outcome};
+use pam_totp::core::otp::{Algorithm, OtpKey};
+use pam_totp::core::policy::{Policy, RateLimit, MAX_WINDOW};
+use pam_totp::core::scratch::ScratchHash;
+use pam_totp::state::model::UserState;
 
 const SCRATCH: [&str; 4] = ["12345678", "00000000", "99999999", "31415926"];
 
@@ -224,7 +225,7 @@ fn run(input: Input) {
         let wrong = |c: &str| code_in_reach(c).is_none() && scratch_index(c).is_none();
 
         let refs: Vec<&str> = typed.iter().map(String::as_str).collect();
-        let outcome = verify::attempt_any(&creds, &refs, now, &policy, &mut state);
+        let outcome = decision::attempt_any(&creds, &refs, now, &policy, &mut state);
 
         match &outcome {
             Outcome::Accepted(method) => {

@@ -13,9 +13,10 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::config::{self, FirstPass};
-use pam_totp::files::UserInfo;
-use pam_totp::verify::MAX_WINDOW;
+use pam_totp::config;
+use pam_totp::config::FirstPass;
+use pam_totp::core::policy::MAX_WINDOW;
+use pam_totp::sys::users::UserInfo;
 
 const KNOWN: &[&str] = &[
     "secret",
@@ -47,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         },
     };
     let args: Vec<String> = args.lines().map(str::to_owned).collect();
-    let read = |_: &Path| -> Result<Option<String>, String> { Ok(file.clone()) };
+    let read = |_: &Path| -> Result<Option<String>, config::ConfigFileError> { Ok(file.clone()) };
     let settings = match config::from_args(&args, &read) {
         Ok(s) => s,
         Err(e) => {

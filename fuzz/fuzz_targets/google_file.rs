@@ -11,8 +11,12 @@
 use std::fmt::Write as _;
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::enrollment::{self, encode_base32, Counter, Enrollment, Format};
-use pam_totp::google::{self, GoogleFile};
+use pam_totp::core::decision::Counter;
+use pam_totp::core::otp::encode_base32;
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::{Enrollment, Format};
+use pam_totp::secret::google;
+use pam_totp::secret::google::GoogleFile;
 
 fuzz_target!(|data: &[u8]| {
     let file = match google::parse(data) {

@@ -11,9 +11,11 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use pam_totp::enrollment::{decode_base32, encode_base32};
-use pam_totp::otp::{self, Algorithm};
-use pam_totp::otpauth::{self, UriParts};
+use pam_totp::core::otp;
+use pam_totp::core::otp::Algorithm;
+use pam_totp::core::otp::{decode_base32, encode_base32};
+use pam_totp::secret::otpauth;
+use pam_totp::secret::otpauth::UriParts;
 
 #[derive(Arbitrary, Debug)]
 struct Parts {

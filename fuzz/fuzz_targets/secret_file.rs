@@ -9,7 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::enrollment::{self, SecretFile};
+use pam_totp::secret::enrollment;
+use pam_totp::secret::native::SecretFile;
 
 fuzz_target!(|data: &[u8]| {
     let parsed = enrollment::parse(data);

@@ -9,9 +9,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::enrollment::{Counter, FileLimits};
-use pam_totp::otp::{Algorithm, OtpKey};
-use pam_totp::verify::{self, Credentials, Outcome, Policy, UserState, STATE_VERSION};
+use pam_totp::core::decision;
+use pam_totp::core::decision::{Counter, FileLimits};
+use pam_totp::core::decision::{Credentials, Outcome};
+use pam_totp::core::otp::{Algorithm, OtpKey};
+use pam_totp::core::policy::Policy;
+use pam_totp::state::model::{UserState, STATE_VERSION};
 
 /// A fixed time: 2023-11-14, step 56666666 of 30 s.
 const NOW: u64 = 1_700_000_000;
@@ -46,15 +49,15 @@ fuzz_target!(|data: &[u8]| {
             Counter::Event { .. } => key.hotp_code(state.hotp_next(&key).unwrap_or(0)),
         };
         let mut s = state.clone();
-        match verify::attempt(&creds, &code, NOW, &policy, &mut s) {
-            Outcome::Accepted(verify::Method::Totp { step }) => {
+        match decision::attempt(&creds, &code, NOW, &policy, &mut s) {
+            Outcome::Accepted(decision::Method::Totp { step }) => {
                 let spent = state.last_step(&key);
                 assert!(
                     spent.is_none_or(|last| step > last),
                     "spent step {step} accepted"
                 );
             }
-            Outcome::Accepted(verify::Method::Scratch { .. }) => panic!("no scratch codes here"),
+            Outcome::Accepted(decision::Method::Scratch { .. }) => panic!("no scratch codes here"),
             _ => {}
         }
         let mut s = state.clone();
@@ -63,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             "000000"
         };
-        let outcome = verify::attempt(&creds, wrong, NOW, &policy, &mut s);
+        let outcome = decision::attempt(&creds, wrong, NOW, &policy, &mut s);
         // "000000" may still be a code of a neighbouring step or counter.
         if outcome.is_success() {
             let ok = match counter {

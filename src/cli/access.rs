@@ -23,9 +23,14 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{geteuid, getuid};
 use zeroize::Zeroizing;
 
-use pam_totp::config::{self, Settings};
-use pam_totp::files::{self, FsIdentity, UserInfo};
-use pam_totp::seal::{self, HostPublicKey};
+use pam_totp::config;
+use pam_totp::config::Settings;
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::sys::identity::FsIdentity;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::users;
+use pam_totp::sys::users::UserInfo;
 
 use crate::args::UserArgs;
 use crate::error::{AccessError, KeyError, Result};
@@ -38,7 +43,7 @@ pub struct Caller {
 
 pub fn caller() -> Result<Caller> {
     let uid = getuid().as_raw();
-    let me = files::lookup_uid(uid)
+    let me = users::lookup_uid(uid)
         .map_err(|err| AccessError::CallerLookup { uid, err })?
         .ok_or(AccessError::CallerUnknown { uid })?;
     Ok(Caller {
@@ -55,7 +60,7 @@ pub fn target(caller: &Caller, who: &UserArgs) -> Result<UserInfo> {
     };
     if !caller.root && name != caller.me.name {
         // Another spelling of the caller's own account is the caller.
-        return match files::lookup_user(name) {
+        return match users::lookup_user(name) {
             Ok(Some(u)) if u.uid == caller.me.uid => Ok(u),
             _ => Err(AccessError::AnotherUser { name: name.into() }.into()),
         };
@@ -66,7 +71,7 @@ pub fn target(caller: &Caller, who: &UserArgs) -> Result<UserInfo> {
 /// A user by name, through the library's lookup.
 pub fn lookup_user(name: &str) -> Result<Option<UserInfo>> {
     Ok(
-        files::lookup_user(name).map_err(|err| AccessError::UserLookup {
+        users::lookup_user(name).map_err(|err| AccessError::UserLookup {
             name: name.into(),
             err,
         })?,
@@ -76,7 +81,7 @@ pub fn lookup_user(name: &str) -> Result<Option<UserInfo>> {
 /// The name the user's state is kept under: the account's canonical name,
 /// whatever spelling `--user` gave (as the module does).
 pub fn state_account(user: &UserInfo) -> Result<String> {
-    Ok(files::canonical_name(user).map_err(AccessError::Account)?)
+    Ok(users::canonical_name(user).map_err(AccessError::Account)?)
 }
 
 /// The module's settings from the config file (the default one may be
@@ -86,7 +91,7 @@ pub fn settings(config: Option<&Path>) -> Result<Settings> {
         .iter()
         .map(|p| format!("config={}", p.display()))
         .collect();
-    Ok(config::from_args(&args, &files::read_config_file).map_err(AccessError::Config)?)
+    Ok(config::from_args(&args, &config::read_config_file).map_err(AccessError::Config)?)
 }
 
 /// The state directory: `--state-dir`, else the config file's.
@@ -111,7 +116,7 @@ impl Location {
     /// Where `path` is, for `user`.
     pub fn of(user: &UserInfo, path: PathBuf) -> Location {
         Location {
-            as_owner: files::accessed_as_owner(user, &path),
+            as_owner: secret_file::accessed_as_owner(user, &path),
             path,
         }
     }
@@ -180,11 +185,10 @@ pub fn unsealer<'a>(
     caller: &Caller,
     settings: &'a Settings,
     user: &'a UserInfo,
-) -> Option<impl Fn(&str) -> std::result::Result<Zeroizing<Vec<u8>>, String> + 'a> {
-    caller.root.then_some(move |sealed: &str| {
-        let keys = seal::load_secret_keys(&settings.host_key).map_err(|e| e.to_string())?;
-        seal::open(&keys, &user.name, sealed).map_err(|e| e.to_string())
-    })
+) -> Option<impl Fn(&str) -> std::result::Result<Zeroizing<Vec<u8>>, seal::SealError> + 'a> {
+    caller
+        .root
+        .then_some(move |sealed: &str| seal::unseal(&settings.host_key, &user.name, sealed))
 }
 
 /// The host key a new secret is sealed to: host.pub when it exists (unless

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use pam_totp::otp::Algorithm;
-use pam_totp::verify::RateLimit;
+use pam_totp::core::otp::Algorithm;
+use pam_totp::core::policy::RateLimit;
 
 use crate::error::EXIT_INPUT;
 

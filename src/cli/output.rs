@@ -12,7 +12,7 @@ use qrcode::{Color, QrCode};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use pam_totp::otp::Algorithm;
+use pam_totp::core::otp::Algorithm;
 
 use crate::args::QrStyle;
 use crate::error::{EnrollError, Result};
@@ -23,7 +23,7 @@ const QUIET_ZONE: usize = 4;
 
 // The otpauth URI is built in the library, which also parses it back
 // (tests and the `otpauth` fuzz target check one against the other).
-pub use pam_totp::otpauth::{default_params, uri as otpauth_uri, UriParts};
+pub use pam_totp::secret::otpauth::{default_params, uri as otpauth_uri, UriParts};
 
 /// The QR code of `text` for the terminal, or `None` for `--qr none`.
 pub fn qr(text: &str, style: QrStyle) -> Result<Option<String>> {

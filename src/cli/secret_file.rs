@@ -14,10 +14,17 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use pam_totp::config::Settings;
-use pam_totp::enrollment::{self, Enrollment, FormatError, SecretFile};
-use pam_totp::files::{self, ReadError, UserInfo, MAX_SECRET_FILE};
-use pam_totp::google;
-use pam_totp::seal::HostPublicKey;
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::google;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::sys::atomic;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
+use pam_totp::sys::secret_file::MAX_SECRET_FILE;
+use pam_totp::sys::users::UserInfo;
 
 use crate::access::{unsealer, Caller, Location};
 use crate::error::{FileError, NotSecret, Result};
@@ -91,7 +98,7 @@ pub fn check_destination(
         }
         Existing::Symlink | Existing::SecretFile => {}
     }
-    let dir = files::parent_dir(&loc.path);
+    let dir = atomic::parent_dir(&loc.path);
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -142,9 +149,9 @@ pub fn write_secret(
     let written = {
         let _id = loc.identity(caller, user)?;
         if replace {
-            files::write_atomic(&loc.path, text.as_bytes(), SECRET_MODE)
+            atomic::write_atomic(&loc.path, text.as_bytes(), SECRET_MODE)
         } else {
-            files::write_atomic_new(&loc.path, text.as_bytes(), SECRET_MODE)
+            atomic::write_atomic_new(&loc.path, text.as_bytes(), SECRET_MODE)
         }
     };
     written.map_err(|err| match err.kind() {
@@ -153,7 +160,7 @@ pub fn write_secret(
     })?;
     // Read it back the way the module will, so a file it would refuse is
     // reported now rather than at the next login.
-    let bytes = files::read_secret_file(&loc.path, user, loc.read_as_owner(caller))
+    let bytes = secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller))
         .map_err(|err| FileError::ReadBack { path: path(), err })?;
     SecretFile::parse(&bytes).map_err(|err| FileError::ReadBackParse { path: path(), err })?;
     Ok(())
@@ -211,7 +218,7 @@ pub fn read_enrollment(
     settings: &Settings,
     loc: &Location,
 ) -> Result<Found> {
-    let bytes = match files::read_secret_file(&loc.path, user, loc.read_as_owner(caller)) {
+    let bytes = match secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller)) {
         Ok(b) => b,
         Err(ReadError::NotFound) => return Ok(Found::Missing),
         Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied && !caller.root => {

@@ -31,7 +31,7 @@ pub const ADMIN_USER: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "fleet-Admin-Passw0rd-k9v4";
 /// The key pattern [`USER`] may touch is `PREFIX*`.
 pub const PREFIX: &str = "pam-totp:";
-/// The commands [`USER`] may run: what src/fleet uses, and PING.
+/// The commands [`USER`] may run: what src/state/fleet uses, and PING.
 pub const USER_COMMANDS: &[&str] = &[
     "get", "set", "del", "watch", "unwatch", "multi", "exec", "select", "ping",
 ];

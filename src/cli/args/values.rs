@@ -6,10 +6,13 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use pam_totp::config::{self, ConfigError};
-use pam_totp::enrollment::MAX_SCRATCH_CODES;
-use pam_totp::otp::{self, Algorithm, ParamError};
-use pam_totp::verify::RateLimit;
+use pam_totp::config;
+use pam_totp::config::ConfigError;
+use pam_totp::core::otp;
+use pam_totp::core::otp::Algorithm;
+use pam_totp::core::otp::ParamError;
+use pam_totp::core::policy::RateLimit;
+use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
 
 /// Why clap refuses a value; clap shows it after "invalid value ...".
 #[derive(Clone, Debug, PartialEq, Eq)]

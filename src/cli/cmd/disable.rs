@@ -7,8 +7,9 @@ use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
-use pam_totp::files::{self, UserInfo};
-use pam_totp::state::StateDir;
+use pam_totp::state::local::StateDir;
+use pam_totp::sys::atomic;
+use pam_totp::sys::users::UserInfo;
 
 use super::fleet_state;
 use crate::access::{
@@ -71,7 +72,7 @@ fn remove_secret_file(caller: &Caller, user: &UserInfo, loc: &Location) -> Resul
         .into()),
         Existing::Symlink | Existing::SecretFile => {
             fs::remove_file(&loc.path)
-                .and_then(|()| files::sync_dir(files::parent_dir(&loc.path)))
+                .and_then(|()| atomic::sync_dir(atomic::parent_dir(&loc.path)))
                 .map_err(|err| FileError::Remove {
                     path: loc.path.clone(),
                     err,

@@ -14,11 +14,20 @@ use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 use pam_totp::config::Settings;
-use pam_totp::enrollment::{self, Counter, FileLimits, SecretFile};
-use pam_totp::files::{self, UserInfo};
-use pam_totp::otp::OtpKey;
-use pam_totp::state::StateDir;
-use pam_totp::verify::{self, Credentials, Method, Outcome, Policy, UserState};
+use pam_totp::core::decision;
+use pam_totp::core::decision::Counter;
+use pam_totp::core::decision::Credentials;
+use pam_totp::core::decision::FileLimits;
+use pam_totp::core::decision::Method;
+use pam_totp::core::decision::Outcome;
+use pam_totp::core::otp;
+use pam_totp::core::otp::OtpKey;
+use pam_totp::core::policy::Policy;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::state::local::StateDir;
+use pam_totp::state::model::UserState;
+use pam_totp::sys::users;
+use pam_totp::sys::users::UserInfo;
 
 use super::{check_new_secret_length, host_name, new_scratch_codes, now, random};
 use crate::access::{caller, locate, require_writable, sealing, settings, target};
@@ -60,7 +69,7 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
 
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
     let mut file = SecretFile::new(&secret, &key, &hashes);
-    let b32 = enrollment::encode_base32(&secret);
+    let b32 = otp::encode_base32(&secret);
     let uri = output::otpauth_uri(&UriParts {
         issuer: &issuer,
         account: &account,
@@ -190,7 +199,7 @@ fn new_secret(
     } else {
         given
     };
-    Ok(enrollment::decode_base32(&text).ok_or(EnrollError::SecretNotBase32)?)
+    Ok(otp::decode_base32(&text).ok_or(EnrollError::SecretNotBase32)?)
 }
 
 /// The issuer and the account name the app shows.
@@ -221,7 +230,7 @@ fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64
     if !dir.exists() {
         return;
     }
-    let done = files::state_account(user)
+    let done = users::state_account(user)
         .map_err(|e| CliError::from(AccessError::Account(e)))
         .and_then(|account| {
             let d = StateDir::open(dir, false).map_err(CliError::State)?;
@@ -251,7 +260,7 @@ fn confirmed_step(key: &OtpKey, typed: &str, now: u64) -> Option<u64> {
         limits: &FileLimits::default(),
     };
     let mut state = UserState::new();
-    match verify::attempt(&creds, typed, now, &Policy::default(), &mut state) {
+    match decision::attempt(&creds, typed, now, &Policy::default(), &mut state) {
         Outcome::Accepted(Method::Totp { step }) => Some(step),
         _ => None,
     }
@@ -303,7 +312,7 @@ fn confirm(key: &OtpKey, input: &mut impl BufRead) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pam_totp::otp::Algorithm;
+    use pam_totp::core::otp::Algorithm;
 
     #[test]
     fn confirmation_retries_and_stops_at_eof() {

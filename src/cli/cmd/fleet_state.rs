@@ -1,13 +1,14 @@
 //! `status`, `reset` and `disable` on the fleet's state server: when
 //! `--state URL` (or config.toml's `state`) is set, the account's state is
-//! the one on the server (src/fleet), so one command inspects or unlocks a
+//! the one on the server (src/state/fleet), so one command inspects or unlocks a
 //! user fleet-wide. `--state-dir` keeps its meaning: this host's local
 //! state (with `state_unavailable=local`, the copy used during an outage).
 
 use pam_totp::config::Settings;
-use pam_totp::fleet::settings::apply;
-use pam_totp::fleet::{FleetError, FleetStore};
-use pam_totp::verify::UserState;
+use pam_totp::state::fleet::settings::apply;
+use pam_totp::state::fleet::FleetError;
+use pam_totp::state::fleet::FleetStore;
+use pam_totp::state::model::UserState;
 
 use crate::access::Caller;
 use crate::args::StateDirArg;

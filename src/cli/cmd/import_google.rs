@@ -20,12 +20,19 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use pam_totp::enrollment::{self, Enrollment, SecretFile, DEFAULT_DIGITS, MAX_SCRATCH_CODES};
-use pam_totp::files::{self, ReadError, UserInfo};
-use pam_totp::google::{self, GoogleFile};
-use pam_totp::otp::Algorithm;
-use pam_totp::scratch::ScratchHash;
-use pam_totp::verify::Policy;
+use pam_totp::core::otp;
+use pam_totp::core::otp::Algorithm;
+use pam_totp::core::otp::DEFAULT_DIGITS;
+use pam_totp::core::policy::Policy;
+use pam_totp::core::scratch::ScratchHash;
+use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
+use pam_totp::secret::google;
+use pam_totp::secret::google::GoogleFile;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
+use pam_totp::sys::users::UserInfo;
 
 use super::{check_new_secret_length, host_name};
 use crate::access::{
@@ -129,8 +136,8 @@ fn read_google(
     allow_short_secret: bool,
 ) -> Result<(GoogleFile, Enrollment)> {
     let from = source.display().to_string();
-    let as_owner = caller.root && files::accessed_as_owner(user, source);
-    let bytes = files::read_secret_file(source, user, as_owner).map_err(|e| match e {
+    let as_owner = caller.root && secret_file::accessed_as_owner(user, source);
+    let bytes = secret_file::read_secret_file(source, user, as_owner).map_err(|e| match e {
         ReadError::NotFound => ImportError::NothingToImport { from: from.clone() },
         err => ImportError::GoogleUnreadable {
             from: from.clone(),
@@ -182,7 +189,7 @@ fn print_json(
     from: &str,
     text: Option<&str>,
 ) -> Result<()> {
-    let b32 = enrollment::encode_base32(&g.secret);
+    let b32 = otp::encode_base32(&g.secret);
     let host = host_name();
     let account = format!("{}@{host}", user.name);
     let uri = output::otpauth_uri(&UriParts {

@@ -18,7 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::{Zeroize, Zeroizing};
 
-use pam_totp::scratch::{self, ScratchHash};
+use pam_totp::core::scratch;
+use pam_totp::core::scratch::ScratchHash;
 
 use crate::args::Command;
 use crate::error::{EnrollError, Result};
@@ -98,7 +99,7 @@ fn new_scratch_codes(n: usize) -> Result<(Vec<Zeroizing<String>>, Vec<ScratchHas
 mod tests {
     use super::*;
     use crate::error::CliError;
-    use pam_totp::scratch::SCRATCH_DIGITS;
+    use pam_totp::core::code::SCRATCH_DIGITS;
 
     #[test]
     fn new_secrets_are_at_least_128_bits_unless_allowed() {

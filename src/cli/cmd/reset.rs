@@ -6,8 +6,9 @@
 
 use std::process::ExitCode;
 
-use pam_totp::state::{StateDir, StateError};
-use pam_totp::verify::UserState;
+use pam_totp::state::local::StateDir;
+use pam_totp::state::model::UserState;
+use pam_totp::state::StateError;
 
 use super::fleet_state;
 use crate::access::{self, caller, settings, state_account, state_dir, target};

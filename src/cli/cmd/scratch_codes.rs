@@ -6,9 +6,13 @@
 
 use std::process::ExitCode;
 
-use pam_totp::enrollment::{self, Format, FormatError, SecretFile};
-use pam_totp::files::{self, ReadError};
-use pam_totp::google;
+use pam_totp::secret::enrollment;
+use pam_totp::secret::enrollment::Format;
+use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::google;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
 
 use super::new_scratch_codes;
 use crate::access::{caller, locate, require_writable, settings, target, unsealer};
@@ -28,7 +32,7 @@ pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     require_writable(&caller, &loc)?;
     let path = || loc.path.clone();
 
-    let bytes = match files::read_secret_file(&loc.path, &user, loc.read_as_owner(&caller)) {
+    let bytes = match secret_file::read_secret_file(&loc.path, &user, loc.read_as_owner(&caller)) {
         Ok(b) => b,
         Err(ReadError::NotFound) => {
             return Err(FileError::NotEnrolled {

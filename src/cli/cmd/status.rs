@@ -7,11 +7,15 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use pam_totp::enrollment::{Counter, Enrollment};
-use pam_totp::files;
-use pam_totp::otp::Algorithm;
-use pam_totp::state::{StateDir, StateError};
-use pam_totp::verify::{self, Credentials, UserState};
+use pam_totp::core::decision;
+use pam_totp::core::decision::Counter;
+use pam_totp::core::decision::Credentials;
+use pam_totp::core::otp::Algorithm;
+use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::state::local::StateDir;
+use pam_totp::state::model::UserState;
+use pam_totp::state::StateError;
+use pam_totp::sys::users;
 
 use super::{fleet_state, now};
 use crate::access::{self, caller, locate, settings, state_dir, target, Caller};
@@ -33,7 +37,7 @@ fn read_state(caller: &Caller, dir: &Path, user: &str) -> Result<StateView> {
     if !access::exists(dir) {
         return Ok(StateView::Known(UserState::new()));
     }
-    let account = files::state_account(user).map_err(AccessError::Account)?;
+    let account = users::state_account(user).map_err(AccessError::Account)?;
     let read = StateDir::open(dir, false).and_then(|d| {
         let lock = d.lock(&account)?;
         lock.read()
@@ -79,7 +83,7 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     };
     let state = match fleet {
         Some(mut store) => {
-            let account = files::state_account(&user.name).map_err(AccessError::Account)?;
+            let account = users::state_account(&user.name).map_err(AccessError::Account)?;
             match fleet_state::read(&mut store, &account)? {
                 Ok(s) => StateView::Known(s),
                 Err(why) => StateView::Corrupt(why),
@@ -104,7 +108,7 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
         StateView::Known(s) => (
             Some(s.failed_attempts),
             Some(s.locked(now(), limit)),
-            enrollment.map(|e| verify::remaining_scratch(&e.scratch, s)),
+            enrollment.map(|e| decision::remaining_scratch(&e.scratch, s)),
         ),
         StateView::Corrupt(why) => {
             problems.push(format!("{why}; the module denies every login"));

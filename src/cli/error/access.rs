@@ -5,7 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use pam_totp::config::ConfigError;
+use pam_totp::config::{ConfigError, SecretPathError};
+use pam_totp::sys::users::AccountError;
 
 use super::{EXIT_FAILED, EXIT_INPUT};
 
@@ -30,7 +31,7 @@ pub enum AccessError {
         err: io::Error,
     },
     /// The account's canonical name did not resolve (the library's reason).
-    Account(String),
+    Account(AccountError),
     ListAccounts(io::Error),
     /// Root only: what the caller tried, and why only root may.
     ResetRootOnly {
@@ -46,7 +47,7 @@ pub enum AccessError {
         err: io::Error,
     },
     /// The config file's `secret` template (the library's reason).
-    SecretTemplate(String),
+    SecretTemplate(SecretPathError),
     NotAFilePath {
         path: PathBuf,
     },
@@ -95,7 +96,7 @@ impl fmt::Display for AccessError {
             }
             NoSuchUser { name } => write!(f, "no such user: {name:?}"),
             UserLookup { name, err } => write!(f, "cannot look up user {name:?}: {err}"),
-            Account(why) => f.write_str(why),
+            Account(why) => why.fmt(f),
             ListAccounts(err) => write!(f, "cannot list the accounts (getpwent): {err}"),
             ResetRootOnly { dir } => write!(
                 f,

@@ -5,9 +5,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use pam_totp::otp::ParamError;
-use pam_totp::otpauth::UriError;
-use pam_totp::verify::Refusal;
+use pam_totp::core::otp::ParamError;
+use pam_totp::secret::otpauth::UriError;
+use pam_totp::state::model::Refusal;
 
 use super::{EXIT_FAILED, EXIT_INPUT};
 

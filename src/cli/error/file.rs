@@ -5,9 +5,10 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use pam_totp::enrollment::{FormatError, SerializeError};
-use pam_totp::files::ReadError;
-use pam_totp::seal::SealError;
+use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::enrollment::SerializeError;
+use pam_totp::secret::seal::SealError;
+use pam_totp::sys::secret_file::ReadError;
 
 use super::{NotSecret, EXIT_FAILED, EXIT_INPUT};
 

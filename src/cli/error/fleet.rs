@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use pam_totp::fleet::FleetError;
+use pam_totp::state::fleet::FleetError;
 
 use super::{EXIT_FAILED, EXIT_INPUT};
 

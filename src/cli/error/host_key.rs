@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use pam_totp::seal::SealError;
+use pam_totp::secret::seal::SealError;
 
 use super::{EXIT_FAILED, EXIT_INPUT};
 

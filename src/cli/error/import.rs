@@ -5,9 +5,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use pam_totp::enrollment::FormatError;
-use pam_totp::files::ReadError;
-use pam_totp::google::GoogleError;
+use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::google::GoogleError;
+use pam_totp::sys::secret_file::ReadError;
 
 use super::{NotGoogle, EXIT_INPUT};
 

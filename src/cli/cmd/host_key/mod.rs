@@ -35,8 +35,9 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use pam_totp::config::Settings;
-use pam_totp::files;
-use pam_totp::seal::{self, HostSecretKey};
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostSecretKey;
+use pam_totp::sys::atomic;
 
 use crate::access::{caller, settings, Caller};
 use crate::args::{HostKeyCommand, HostKeyInitArgs, HostKeyPath};
@@ -75,7 +76,7 @@ fn key_location(
 /// The key's directory must be one only root can change: whoever can
 /// rename files in it can swap the key.
 fn check_key_dir(path: &Path) -> Result<()> {
-    let dir = files::parent_dir(path);
+    let dir = atomic::parent_dir(path);
     let dir_buf = || dir.to_owned();
     let meta = fs::metadata(dir).map_err(|err| KeyError::KeyDirUnreadable {
         dir: dir_buf(),
@@ -99,7 +100,7 @@ fn check_key_dir(path: &Path) -> Result<()> {
 /// flock on the key's directory (no file of its own to leave behind),
 /// released when the process ends, however it ends. Not waited for.
 fn lock_key_dir(path: &Path) -> Result<Flock<fs::File>> {
-    let dir = files::parent_dir(path);
+    let dir = atomic::parent_dir(path);
     let file = fs::File::open(dir).map_err(|err| KeyError::KeyDirOpen {
         dir: dir.to_owned(),
         err,
@@ -135,9 +136,9 @@ fn present(path: &Path) -> Result<bool> {
 /// Writes one key file atomically (replacing only when `replace`).
 fn write_key(path: &Path, text: &str, mode: u32, replace: bool) -> Result<()> {
     let written = if replace {
-        files::write_atomic(path, text.as_bytes(), mode)
+        atomic::write_atomic(path, text.as_bytes(), mode)
     } else {
-        files::write_atomic_new(path, text.as_bytes(), mode)
+        atomic::write_atomic_new(path, text.as_bytes(), mode)
     };
     written.map_err(|err| match err.kind() {
         io::ErrorKind::AlreadyExists => CliError::from(KeyError::KeyAppeared {
@@ -175,7 +176,7 @@ fn init(a: HostKeyInitArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let (_, path) = key_location(&caller, "create", &a.key)?;
     let pub_path = seal::public_path(&path);
-    let dir = files::parent_dir(&path);
+    let dir = atomic::parent_dir(&path);
     if !present(dir)? {
         fs::DirBuilder::new()
             .recursive(true)

@@ -10,10 +10,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use pam_totp::enrollment::{FormatError, SecretFile, SerializeError};
-use pam_totp::files::{self, ReadError};
-use pam_totp::google;
-use pam_totp::seal::{self, HostPublicKey, HostSecretKey, SealError};
+use pam_totp::pam::passwd;
+use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::enrollment::SerializeError;
+use pam_totp::secret::google;
+use pam_totp::secret::native::SecretFile;
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::secret::seal::HostSecretKey;
+use pam_totp::secret::seal::SealError;
+use pam_totp::sys::atomic;
+use pam_totp::sys::secret_file;
+use pam_totp::sys::secret_file::ReadError;
 
 use super::scan::{pam_templates, secret_files, PamTemplates, Target};
 use super::{check_key_dir, check_pair, key_location, lock_key_dir, present, write_key};
@@ -40,7 +48,7 @@ pub(super) fn run(a: HostKeyRotateArgs) -> Result<ExitCode> {
         .secret_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SECRET_DIR));
     let pam_dir = a.pam_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_PAM_DIR));
-    let users = files::all_users().map_err(AccessError::ListAccounts)?;
+    let users = passwd::all_users().map_err(AccessError::ListAccounts)?;
     let mut templates = vec![settings.secret.clone()];
     let pam = pam_templates(&pam_dir, &path);
     for t in &pam.templates {
@@ -171,7 +179,7 @@ fn finish(
         return Ok(ExitCode::SUCCESS);
     }
     fs::remove_file(&old_path)
-        .and_then(|()| files::sync_dir(files::parent_dir(&old_path)))
+        .and_then(|()| atomic::sync_dir(atomic::parent_dir(&old_path)))
         .map_err(|err| FileError::Remove {
             path: old_path.clone(),
             err,
@@ -235,7 +243,7 @@ impl fmt::Display for Problem {
 /// atomically as `enroll` writes it, and read back to check it opens with
 /// the current key alone.
 fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &Target) -> Outcome {
-    let bytes = match files::read_secret_file(&t.loc.path, &t.user, t.loc.as_owner) {
+    let bytes = match secret_file::read_secret_file(&t.loc.path, &t.user, t.loc.as_owner) {
         Ok(b) => b,
         // A directory that is not there holds no file to re-seal (system
         // accounts with a home such as /nonexistent).
@@ -279,11 +287,11 @@ fn rewrite(
     let text = file.to_toml().map_err(Problem::Serialize)?;
     {
         let _id = t.loc.identity(caller, &t.user).map_err(Problem::Identity)?;
-        files::write_atomic(&t.loc.path, text.as_bytes(), SECRET_MODE).map_err(Problem::Write)?;
+        atomic::write_atomic(&t.loc.path, text.as_bytes(), SECRET_MODE).map_err(Problem::Write)?;
     }
     let read_back = || -> std::result::Result<(), Problem> {
-        let bytes =
-            files::read_secret_file(&t.loc.path, &t.user, t.loc.as_owner).map_err(Problem::Read)?;
+        let bytes = secret_file::read_secret_file(&t.loc.path, &t.user, t.loc.as_owner)
+            .map_err(Problem::Read)?;
         let f = SecretFile::parse(&bytes).map_err(Problem::Parse)?;
         let sealed = f.sealed_secret.as_deref().unwrap_or_default();
         seal::open(&keys[..1], &t.user.name, sealed)

@@ -10,7 +10,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use pam_totp::config;
-use pam_totp::files::{self, UserInfo};
+use pam_totp::sys::users;
+use pam_totp::sys::users::UserInfo;
 
 use crate::access::{lookup_user, Location};
 use crate::error::{FileError, Result};
@@ -64,7 +65,7 @@ pub fn secret_files(
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         // Temporary files of an atomic write, and anything not a user name.
-        if !files::valid_user_name(&name) || name.ends_with(".tmp") {
+        if !users::valid_user_name(&name) || name.ends_with(".tmp") {
             continue;
         }
         let user = lookup_user(&name)?.unwrap_or(UserInfo {
@@ -113,7 +114,7 @@ pub fn pam_templates(pam_dir: &Path, host_key: &Path) -> PamTemplates {
             }
         };
         for args in module_lines(&text) {
-            let Ok(s) = config::from_args(&args, &files::read_config_file) else {
+            let Ok(s) = config::from_args(&args, &config::read_config_file) else {
                 continue;
             };
             if s.host_key == host_key && !out.templates.contains(&s.secret) {

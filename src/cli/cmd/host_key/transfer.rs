@@ -17,8 +17,10 @@ use std::process::ExitCode;
 
 use zeroize::Zeroizing;
 
-use pam_totp::files;
-use pam_totp::seal::{self, HostPublicKey, HostSecretKey};
+use pam_totp::secret::seal;
+use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::secret::seal::HostSecretKey;
+use pam_totp::sys::atomic;
 
 use super::{check_key_dir, check_pair, key_location, lock_key_dir, present, write_key};
 use super::{KEY_MODE, PUB_MODE};
@@ -73,7 +75,7 @@ pub(super) fn import(a: HostKeyImportArgs) -> Result<ExitCode> {
 
     let pub_path = seal::public_path(&path);
     let old_path = seal::old_path(&path);
-    let dir = files::parent_dir(&path);
+    let dir = atomic::parent_dir(&path);
     if !present(dir)? {
         fs::DirBuilder::new()
             .recursive(true)

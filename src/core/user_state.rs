@@ -1,0 +1,240 @@
+//! What a login remembers about an account, as values: spent steps and
+//! counters per key, used scratch codes, recent failures. Pure; the state
+//! room (`crate::state`) stores it, `decision` changes it.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::otp::{OtpKey, MAX_PERIOD};
+use crate::core::policy::{in_window, RateLimit, MAX_WINDOW};
+
+/// What changes from one login to the next, kept in the state file.
+///
+/// The state belongs to an account (see `crate::state::Account`), and
+/// inside it the spent steps and counters belong to each key: one entry
+/// of [`keys`](Self::keys) per key fingerprint. A service that reads
+/// another secret file (sshd reading `~/.pam_totp`, sudo a system-wide
+/// file) leaves the other key's entry as it is, so a code spent with one
+/// key stays spent whatever is read in between. Used scratch codes are
+/// kept whatever file is read; nothing is ever forgotten because the file
+/// read this time does not mention it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserState {
+    /// Format version, [`STATE_VERSION`] (version 1 is read and migrated).
+    pub version: u32,
+    /// Unix times of failed attempts still inside the rate-limit window.
+    #[serde(default)]
+    pub failures: Vec<u64>,
+    /// Failed attempts since the last success (rate-limited ones included).
+    #[serde(default)]
+    pub failed_attempts: u64,
+    /// Identifiers of scratch codes already used, whatever file they were
+    /// in. At most [`MAX_USED_SCRATCH`]; never pruned.
+    #[serde(default)]
+    pub used_scratch: Vec<String>,
+    /// Unix time of the last successful login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<u64>,
+    /// Spent steps and counters, one entry per key that has had a code
+    /// accepted. At most [`MAX_KEYS`] (see there for the eviction rule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyState>,
+}
+
+/// What one key has spent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyState {
+    /// The key's fingerprint (`OtpKey::fingerprint`). Empty only for the
+    /// record of a version-1 file that did not say which key it was for:
+    /// the first key that logs in claims it, as version 1 did.
+    pub id: String,
+    /// Unix time a code of this key was last accepted (or spent by enroll).
+    pub last_used: u64,
+    /// The highest TOTP step accepted; it and every earlier step are spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<u64>,
+    /// HOTP: the next counter that may be accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotp_next: Option<u64>,
+}
+
+impl KeyState {
+    /// Whether forgetting this entry could let a spent code in again. An
+    /// HOTP counter is spent for ever. A TOTP step is spent only while it
+    /// can be inside a window: a step accepted at `last_used` is at most
+    /// `MAX_WINDOW` steps ahead of that time, and is inside a window at
+    /// most `MAX_WINDOW` steps later, so after `2 * MAX_WINDOW + 2`
+    /// periods of the longest period it is out of every window for good
+    /// (unless the clock is set back by more than that). A time in the
+    /// future (the clock was set back) keeps the entry.
+    fn still_refuses(&self, now: u64) -> bool {
+        self.hotp_next.is_some()
+            || now
+                .checked_sub(self.last_used)
+                .is_none_or(|age| age < TOTP_REPLAY_HORIZON)
+    }
+}
+
+pub const STATE_VERSION: u32 = 2;
+
+/// Most keys whose spent steps and counters one account's state keeps.
+///
+/// An entry is made only when a code of that key is accepted, and one
+/// account has a handful of keys over its life (a phone, a replacement,
+/// a hardware token), far fewer than 32. Past the cap, the entry unused
+/// for longest is evicted, but only one whose records can no longer
+/// refuse anything ([`KeyState::still_refuses`]: a TOTP key unused for
+/// [`TOTP_REPLAY_HORIZON`]; never an HOTP counter). The user can write a
+/// key of their own into `~/.pam_totp` and log in with it, so "only keys
+/// the administrator enrolled" does not hold; if evicting any entry could
+/// un-spend a code, the new key's code is refused instead
+/// ([`Refusal::KeyTableFull`]) until time frees one, or the administrator
+/// removes the state file.
+pub const MAX_KEYS: usize = 32;
+
+/// How long after its last use a TOTP key's spent steps may still be
+/// inside some window: `2 * MAX_WINDOW + 2` periods of the longest period.
+pub const TOTP_REPLAY_HORIZON: u64 = (2 * MAX_WINDOW + 2) * MAX_PERIOD;
+
+/// Most used scratch codes one account's state keeps: with identifiers of
+/// at most 128 hex digits (a 64-byte salt, the most a file may hold) that
+/// is under 34 KiB, which leaves room in the 64 KiB the state file may
+/// have for [`MAX_KEYS`] keys and the failures of the largest rate limit.
+/// A secret file holds at most 100 scratch codes; this many used ones
+/// means many sets used up. A used identifier is never dropped (that would
+/// let its code in again): past the cap, a further scratch code is refused
+/// ([`Refusal::ScratchTableFull`]) until an administrator removes the state
+/// file (and, wisely, regenerates the scratch codes).
+pub const MAX_USED_SCRATCH: usize = 256;
+
+/// Why a right, unspent code was refused anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The HOTP counter has reached the end of its range (with the
+    /// look-ahead window): nothing after it can be recorded as spent.
+    HotpExhausted,
+    /// [`MAX_KEYS`] keys whose records still refuse codes: a new key's
+    /// code cannot be recorded without un-spending another's.
+    KeyTableFull,
+    /// [`MAX_USED_SCRATCH`] scratch codes used: one more cannot be
+    /// recorded without un-spending another.
+    ScratchTableFull,
+}
+
+impl Refusal {
+    /// A short token for the log line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::HotpExhausted => "hotp-counter-exhausted",
+            Refusal::KeyTableFull => "key-table-full",
+            Refusal::ScratchTableFull => "scratch-table-full",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::HotpExhausted => {
+                "the HOTP counter is at the end of its range; enroll a new token"
+            }
+            Refusal::KeyTableFull => {
+                "the state holds spent codes of the most keys it keeps; a TOTP key's record \
+                 frees itself once its steps are out of every window, or remove the state file"
+            }
+            Refusal::ScratchTableFull => {
+                "the state holds the most used scratch codes it keeps; remove the state file \
+                 and regenerate the scratch codes"
+            }
+        })
+    }
+}
+
+impl UserState {
+    pub fn new() -> UserState {
+        UserState {
+            version: STATE_VERSION,
+            ..UserState::default()
+        }
+    }
+
+    /// Failures that still count against the rate limit at `now`. Times in
+    /// the future (the clock stepped back) count too, up to one window ahead.
+    pub fn recent_failures(&self, now: u64, limit: RateLimit) -> usize {
+        self.failures
+            .iter()
+            .filter(|&&t| in_window(t, now, limit))
+            .count()
+    }
+
+    /// Whether the rate limit refuses every code at `now`.
+    pub fn locked(&self, now: u64, limit: RateLimit) -> bool {
+        self.recent_failures(now, limit) >= limit.max_failures as usize
+    }
+
+    /// What `key` has spent: its own entry, or the unclaimed record of a
+    /// version-1 file.
+    pub fn key_state(&self, key: &OtpKey) -> Option<&KeyState> {
+        let id = key.fingerprint();
+        self.keys
+            .iter()
+            .find(|k| k.id == id)
+            .or_else(|| self.keys.iter().find(|k| k.id.is_empty()))
+    }
+
+    /// The highest TOTP step of `key` accepted.
+    pub fn last_step(&self, key: &OtpKey) -> Option<u64> {
+        self.key_state(key).and_then(|k| k.last_step)
+    }
+
+    /// The next HOTP counter of `key` that may be accepted.
+    pub fn hotp_next(&self, key: &OtpKey) -> Option<u64> {
+        self.key_state(key).and_then(|k| k.hotp_next)
+    }
+
+    /// The entry of `key`, made if need be (evicting one that no longer
+    /// refuses anything past [`MAX_KEYS`]), marked as used at `now`.
+    pub(crate) fn key_entry(&mut self, key: &OtpKey, now: u64) -> Result<&mut KeyState, Refusal> {
+        let id = key.fingerprint();
+        let found = self
+            .keys
+            .iter()
+            .position(|k| k.id == id)
+            .or_else(|| self.keys.iter().position(|k| k.id.is_empty()));
+        let i = match found {
+            Some(i) => i,
+            None if self.keys.len() < MAX_KEYS => {
+                self.keys.push(KeyState::default());
+                self.keys.len() - 1
+            }
+            None => {
+                let i = self
+                    .keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, k)| !k.still_refuses(now))
+                    .min_by_key(|(_, k)| k.last_used)
+                    .map(|(i, _)| i)
+                    .ok_or(Refusal::KeyTableFull)?;
+                self.keys[i] = KeyState::default();
+                i
+            }
+        };
+        let entry = &mut self.keys[i];
+        entry.id = id;
+        entry.last_used = entry.last_used.max(now);
+        Ok(entry)
+    }
+
+    /// Marks a TOTP step of `key` as spent, as a login would: the code typed
+    /// to confirm an enrollment cannot then be used to log in.
+    pub fn spend_step(&mut self, key: &OtpKey, step: u64, now: u64) -> Result<(), Refusal> {
+        let entry = self.key_entry(key, now)?;
+        entry.last_step = Some(entry.last_step.map_or(step, |last| last.max(step)));
+        Ok(())
+    }
+}

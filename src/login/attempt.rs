@@ -1,0 +1,143 @@
+//! One attempt: the decision, under the account's lock, through the state
+//! store; then (forward_pass) the password handed on, and the audit line.
+#![forbid(unsafe_code)]
+
+use crate::config::Settings;
+use crate::core::decision::{self, Credentials, Method, Outcome};
+use crate::core::logtext::reason;
+use crate::secret::enrollment::Enrollment;
+use crate::state::fleet::FleetStateStore;
+use crate::state::local::LocalStore;
+use crate::state::{Account, StateError, StateStore};
+
+use super::audit::Audit;
+use super::error::{self, Denial};
+use super::input::Input;
+use super::{Level, PamIo, Verdict};
+
+/// How one attempt ended.
+pub(crate) enum Attempt {
+    /// The verdict, whatever comes next.
+    Done(Verdict),
+    /// Not accepted, and this was not the last attempt allowed: the caller
+    /// asks again.
+    TryAgain,
+}
+
+/// One attempt. `from_authtok`: the try_first_pass attempt with
+/// PAM_AUTHTOK, after which anything but the right code is asked for
+/// again; otherwise this is the last attempt, and a wrong code is the
+/// verdict.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attempt(
+    io: &mut dyn PamIo,
+    settings: &Settings,
+    audit: &Audit,
+    name: &str,
+    enrollment: &Enrollment,
+    input: &Input,
+    now: u64,
+    from_authtok: bool,
+) -> Result<Attempt, Denial> {
+    let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
+    let mut warnings = Vec::new();
+    let decided = decide(settings, name, enrollment, &candidates, now, &mut warnings);
+    // A fallback to the local state (state_unavailable=local) is logged
+    // before the verdict's line, whatever the verdict.
+    for why in &warnings {
+        io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
+    }
+    let (outcome, remaining) = decided.map_err(Denial::State)?;
+    // Whatever went wrong with the authtok, the prompt follows (also when
+    // rate-limited: the prompt is what every locked or unknown user sees).
+    let again = from_authtok && !outcome.is_success();
+
+    if settings.forward_pass && !again {
+        // Forward the password that went with the accepted reading of the
+        // input (or the first reading), so the next module can check it.
+        let chosen = match &outcome {
+            Outcome::Accepted(Method::Scratch { .. }) => input
+                .candidates
+                .iter()
+                .find(|c| c.scratch)
+                .or(input.candidates.first()),
+            _ => input.candidates.first(),
+        };
+        if let Some(c) = chosen {
+            if !io.set_authtok(&c.password) {
+                return Err(Denial::SetAuthtok);
+            }
+        }
+    }
+
+    let offset = match &outcome {
+        Outcome::Accepted(Method::Totp { step }) => {
+            *step as i128 - enrollment.key.step_at(now) as i128
+        }
+        _ => 0,
+    };
+    let limit = Credentials::of(enrollment).rate_limit(&settings.policy);
+    let (level, result, detail) = error::decided(&outcome, offset, remaining, limit);
+    let detail = match (from_authtok, detail.is_empty()) {
+        (false, _) => detail,
+        (true, true) => "source=authtok".to_owned(),
+        (true, false) => format!("{detail} source=authtok"),
+    };
+    io.log(level, &audit.line(result, &detail));
+    Ok(if outcome.is_success() {
+        Attempt::Done(Verdict::Success)
+    } else if again {
+        Attempt::TryAgain
+    } else {
+        Attempt::Done(Verdict::AuthErr)
+    })
+}
+
+/// The decision through the state store: the account's state is read,
+/// decided on and written back under its lock. The store is the state
+/// server when `state=` is set (its fallback warnings go to `warnings`),
+/// else the local state directory; the decision is the same. The state is
+/// the account's, whatever spelling of its name was typed ([`Account`]).
+/// If the new state cannot be recorded, the store fails and so does the
+/// login: a success's step would not be marked as spent.
+fn decide(
+    settings: &Settings,
+    user: &str,
+    enrollment: &Enrollment,
+    candidates: &[&str],
+    now: u64,
+    warnings: &mut Vec<String>,
+) -> Result<(Outcome, usize), StateError> {
+    let account = Account::resolve(user)?;
+    if settings.fleet.url.is_some() {
+        let store = FleetStateStore::new(&settings.fleet, &settings.state_dir);
+        let decided = decide_in(&store, settings, &account, enrollment, candidates, now);
+        warnings.extend(store.take_warnings());
+        return decided;
+    }
+    let store = LocalStore::open(&settings.state_dir, true)?;
+    decide_in(&store, settings, &account, enrollment, candidates, now)
+}
+
+/// The one decision, in whichever store.
+fn decide_in(
+    store: &dyn StateStore,
+    settings: &Settings,
+    account: &Account,
+    enrollment: &Enrollment,
+    candidates: &[&str],
+    now: u64,
+) -> Result<(Outcome, usize), StateError> {
+    let creds = Credentials::of(enrollment);
+    let mut decided = (Outcome::Wrong, 0);
+    // Re-runnable: each run starts from the state it is given and
+    // overwrites `decided` (see `StateStore::update`).
+    store.update(account, &mut |state| {
+        let outcome = decision::attempt_any(&creds, candidates, now, &settings.policy, state);
+        decided = (
+            outcome,
+            decision::remaining_scratch(&enrollment.scratch, state),
+        );
+    })?;
+    Ok(decided)
+}

@@ -1,0 +1,181 @@
+//! Every way a login ends, typed, and the ONE place each is mapped to its
+//! PAM verdict, its syslog level and its audit line. Fail closed: only an
+//! accepted code is [`Verdict::Success`]; only the group rules and
+//! `nullok` give [`Verdict::Ignore`]; everything else denies.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+
+use crate::config::{ConfigError, SecretPathError};
+use crate::core::decision::{Method, Outcome};
+use crate::core::logtext::{prose, reason, token};
+use crate::core::policy::RateLimit;
+use crate::state::StateError;
+
+use super::secret_command::SecretCommandError;
+use super::{Level, Verdict};
+
+/// Why this module has no say for the user (PAM_IGNORE).
+#[derive(Debug)]
+pub(crate) enum Skip {
+    ExemptGroup(String),
+    NotInRequiredGroup(String),
+    NotEnrolledNullok,
+}
+
+/// Why the group rules could not be applied.
+#[derive(Debug)]
+pub(crate) enum GroupError {
+    Lookup(io::Error),
+    /// `require_group` names a group that does not exist.
+    NoSuchGroup(String),
+}
+
+impl fmt::Display for GroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupError::Lookup(e) => write!(f, "group lookup failed: {e}"),
+            GroupError::NoSuchGroup(g) => {
+                write!(f, "require_group names {}, which does not exist", token(g))
+            }
+        }
+    }
+}
+
+/// A login that ended before a code was decided.
+#[derive(Debug)]
+pub(crate) enum Denial {
+    /// The module's arguments or config.toml (before the user is known).
+    Config(ConfigError),
+    NoUserName,
+    UserLookup(io::Error),
+    Skipped(Skip),
+    Groups(GroupError),
+    SecretPath(SecretPathError),
+    /// `secret_command=` cannot be run (its file, its user).
+    SecretCommand(SecretCommandError),
+    /// The conversation failed or gave nothing.
+    NoCode,
+    NotEnrolled,
+    UnknownUser,
+    /// The secret file exists but cannot be used (the reason).
+    FileProblem(String),
+    State(StateError),
+    SetAuthtok,
+}
+
+/// What a login's end produces: the verdict and one log line.
+pub(crate) struct Ending {
+    pub(crate) verdict: Verdict,
+    pub(crate) level: Level,
+    /// `result=` of the audit line, or `None` for a line without one
+    /// (before the user is known).
+    pub(crate) result: Option<&'static str>,
+    pub(crate) detail: String,
+}
+
+fn ending(verdict: Verdict, level: Level, result: &'static str, detail: String) -> Ending {
+    Ending {
+        verdict,
+        level,
+        result: Some(result),
+        detail,
+    }
+}
+
+impl Denial {
+    pub(crate) fn ending(&self) -> Ending {
+        use Level::*;
+        use Verdict::*;
+        match self {
+            Denial::Config(e) => Ending {
+                verdict: AuthErr,
+                level: Err,
+                result: None,
+                detail: format!("configuration error: {}; denying", prose(&e.to_string())),
+            },
+            Denial::NoUserName => Ending {
+                verdict: AuthErr,
+                level: Err,
+                result: None,
+                detail: "could not get the user name; denying".into(),
+            },
+            Denial::UserLookup(e) => ending(
+                AuthErr,
+                Err,
+                "error",
+                reason(&format!("user lookup failed: {e}")),
+            ),
+            Denial::Skipped(why) => {
+                let why = match why {
+                    Skip::ExemptGroup(g) => format!("reason=exempt_group={}", token(g)),
+                    Skip::NotInRequiredGroup(g) => format!("reason=require_group={}", token(g)),
+                    Skip::NotEnrolledNullok => "reason=not-enrolled,nullok".into(),
+                };
+                ending(Ignore, Info, "skipped", why)
+            }
+            Denial::Groups(e) => ending(AuthErr, Err, "config-error", reason(&e.to_string())),
+            Denial::SecretPath(e) => ending(AuthErr, Err, "config-error", reason(&e.to_string())),
+            Denial::SecretCommand(e) => {
+                ending(AuthErr, Err, "config-error", reason(&e.to_string()))
+            }
+            Denial::NoCode => ending(
+                AuthErr,
+                Notice,
+                "no-code",
+                reason("conversation failed or no code given"),
+            ),
+            Denial::NotEnrolled => {
+                ending(AuthErr, Notice, "not-enrolled", reason("no secret file"))
+            }
+            Denial::UnknownUser => ending(AuthErr, Notice, "unknown-user", String::new()),
+            Denial::FileProblem(why) => ending(AuthErr, Err, "file-problem", reason(why)),
+            Denial::State(e) => ending(AuthErr, Err, "state-error", reason(&e.to_string())),
+            Denial::SetAuthtok => {
+                ending(AuthErr, Err, "error", reason("could not set PAM_AUTHTOK"))
+            }
+        }
+    }
+}
+
+/// The log line of a decided attempt (the verdict is the caller's: a
+/// try_first_pass attempt that fails is followed by the prompt).
+/// `offset`: the accepted TOTP step minus the current one.
+pub(crate) fn decided(
+    outcome: &Outcome,
+    offset: i128,
+    remaining: usize,
+    rate_limit: RateLimit,
+) -> (Level, &'static str, String) {
+    match outcome {
+        Outcome::Accepted(Method::Totp { .. }) => (
+            Level::Notice,
+            "success",
+            format!("method=totp offset={offset}"),
+        ),
+        Outcome::Accepted(Method::Scratch { .. }) => (
+            Level::Notice,
+            "scratch-code-used",
+            format!("method=scratch remaining={remaining}"),
+        ),
+        Outcome::Wrong => (Level::Warning, "wrong-code", String::new()),
+        Outcome::Accepted(Method::Hotp { counter }) => (
+            Level::Notice,
+            "success",
+            format!("method=hotp counter={counter}"),
+        ),
+        Outcome::Replayed(Method::Totp { .. } | Method::Hotp { .. }) => {
+            (Level::Warning, "replayed-code", "method=totp".into())
+        }
+        Outcome::Replayed(Method::Scratch { .. }) => {
+            (Level::Warning, "replayed-code", "method=scratch".into())
+        }
+        Outcome::Refused(_, why) => (Level::Err, "refused", format!("reason={}", why.as_str())),
+        Outcome::RateLimited => (
+            Level::Warning,
+            "rate-limited",
+            format!("rate_limit={rate_limit}"),
+        ),
+    }
+}

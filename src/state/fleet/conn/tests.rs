@@ -1,0 +1,154 @@
+use super::*;
+use std::io::Read;
+
+#[test]
+fn secret_command_is_resp() {
+    let packed = pack_secret_command(&[b"AUTH", b"u", b"p w"]);
+    assert_eq!(&packed[..], b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$3\r\np w\r\n");
+    let same = redis::cmd("AUTH").arg("u").arg("p w").get_packed_command();
+    assert_eq!(&packed[..], &same[..]);
+}
+
+#[test]
+fn server_errors_are_bounded_and_printable() {
+    let v = redis::parse_redis_value(b"-NOPERM no\x07 way\r\n").unwrap();
+    match unexpected(&v) {
+        ConnError::Server { code, detail } => {
+            assert_eq!(code, "NOPERM");
+            assert_eq!(detail, "no way");
+        }
+        e => panic!("{e:?}"),
+    }
+    let long = format!("-ERR {}\r\n", "x".repeat(1000));
+    match unexpected(&redis::parse_redis_value(long.as_bytes()).unwrap()) {
+        ConnError::Server { detail, .. } => assert_eq!(detail.len(), MAX_ERROR_TEXT),
+        e => panic!("{e:?}"),
+    }
+    assert!(expect_ok(&Value::Okay).is_ok());
+    assert!(matches!(
+        expect_ok(&Value::Nil),
+        Err(ConnError::Protocol(_))
+    ));
+}
+
+#[test]
+fn a_past_deadline_times_out_before_connecting() {
+    let url = StateUrl::parse("redis://127.0.0.1:9/0").unwrap();
+    let opts = ConnectOptions {
+        url: &url,
+        credentials: None,
+        ca: None,
+    };
+    let past = Instant::now() - Duration::from_millis(1);
+    assert!(matches!(
+        Conn::connect(&opts, past),
+        Err(ConnError::TimedOut)
+    ));
+    let url = StateUrl::parse("redis+unix:///nonexistent/x.sock").unwrap();
+    let opts = ConnectOptions { url: &url, ..opts };
+    assert!(matches!(
+        Conn::connect(&opts, past),
+        Err(ConnError::TimedOut)
+    ));
+}
+
+#[test]
+fn a_missing_socket_is_a_connect_error() {
+    let url = StateUrl::parse("redis+unix:///nonexistent/x.sock").unwrap();
+    let opts = ConnectOptions {
+        url: &url,
+        credentials: None,
+        ca: None,
+    };
+    let later = Instant::now() + Duration::from_secs(1);
+    assert!(matches!(
+        Conn::connect(&opts, later),
+        Err(ConnError::Connect(_))
+    ));
+}
+
+/// A one-connection fake server: reads the request, then runs `reply`.
+fn fake_server(reply: impl FnOnce(&mut TcpStream) + Send + 'static) -> StateUrl {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+        reply(&mut s);
+    });
+    StateUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap()
+}
+
+fn connect_plain(url: &StateUrl, timeout: Duration) -> Conn {
+    let opts = ConnectOptions {
+        url,
+        credentials: None,
+        ca: None,
+    };
+    Conn::connect(&opts, Instant::now() + timeout).unwrap()
+}
+
+#[test]
+fn a_reply_over_the_size_cap_is_refused() {
+    let url = fake_server(|s| {
+        let _ = s.write_all(format!("${}\r\n", 2 * MAX_REPLY_BYTES).as_bytes());
+        let _ = s.write_all(&vec![b'x'; 2 * MAX_REPLY_BYTES]);
+    });
+    let mut conn = connect_plain(&url, Duration::from_secs(10));
+    match conn.request(redis::cmd("GET").arg("k")) {
+        Err(ConnError::Protocol(m)) => assert!(m.contains("bytes"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        conn.request(&redis::cmd("PING")),
+        Err(ConnError::Broken)
+    ));
+}
+
+/// One byte every 50 ms never lets a single read time out; the
+/// deadline covers the whole reply all the same.
+#[test]
+fn a_slow_drip_reply_hits_the_deadline() {
+    let url = fake_server(|s| {
+        for _ in 0..200 {
+            if s.write_all(b"$").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let mut conn = connect_plain(&url, Duration::from_millis(300));
+    let start = Instant::now();
+    assert!(matches!(
+        conn.request(redis::cmd("GET").arg("k")),
+        Err(ConnError::TimedOut)
+    ));
+    // Generous: the bound is 300 ms; no tight timing assertion.
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_closed_connection_is_typed() {
+    let url = fake_server(|_| {});
+    let mut conn = connect_plain(&url, Duration::from_secs(10));
+    assert!(matches!(
+        conn.request(redis::cmd("GET").arg("k")),
+        Err(ConnError::Closed)
+    ));
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ca.pem");
+    std::fs::write(&p, "not a certificate\n").unwrap();
+    assert!(matches!(
+        tls_config(Some(&p)),
+        Err(ConnError::NoCaCertificates)
+    ));
+    assert!(matches!(
+        tls_config(Some(&dir.path().join("none"))),
+        Err(ConnError::CaFile(CredentialsError::NotFound))
+    ));
+}

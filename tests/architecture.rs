@@ -1,0 +1,431 @@
+//! The house rules, read from the source (issue 12): each folder under
+//! src/ is a room, imports follow only the arrows below, no two rooms
+//! import each other (directly or round a longer cycle), `unsafe` lives
+//! only at the PAM edge, and no library file or function grows past the
+//! size a reviewer can hold in their head.
+//!
+//! Allowed arrows (what a room may import):
+//!
+//! - core → nothing of ours; sys → nothing of ours
+//! - secret, state, config → core, sys
+//! - login → core, secret, state, sys, config
+//! - pam → login, sys (and core for values)
+//! - cli → everything but pam, except `pam::passwd` (the passwd
+//!   enumeration needs `unsafe`, so it lives at the edge; only the tool
+//!   calls it)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const MAX_FILE_LINES: usize = 500;
+const MAX_FN_LINES: usize = 80;
+
+fn allowed(from: &str, to: &str) -> bool {
+    let may: &[&str] = match from {
+        "core" | "sys" => &[],
+        "secret" | "state" => &["core", "sys"],
+        // The fleet's settings (`state=` and friends) are state::fleet types.
+        "config" => &["core", "sys", "state"],
+        "login" => &["core", "secret", "state", "sys", "config"],
+        "pam" => &["login", "sys", "core"],
+        "cli" => &["core", "secret", "state", "sys", "config", "login"],
+        _ => return false,
+    };
+    from == to || may.contains(&to)
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The room a file is in: the first component under src/ (a folder, or
+/// a file's stem); `None` for lib.rs.
+fn room_of(path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(src()).unwrap();
+    let first = rel.components().next()?.as_os_str().to_str()?.to_owned();
+    let room = first.strip_suffix(".rs").unwrap_or(&first).to_owned();
+    (room != "lib").then_some(room)
+}
+
+/// The source with comments, string and character literals blanked
+/// (newlines kept, so line numbers stay right).
+fn code_only(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let at = |i: usize, s: &str| s.chars().enumerate().all(|(k, x)| c.get(i + k) == Some(&x));
+    let ident = |x: char| x.is_alphanumeric() || x == '_';
+    let blank = |out: &mut String, from: usize, to: usize| {
+        for &x in &c[from..to.min(c.len())] {
+            out.push(if x == '\n' { '\n' } else { ' ' });
+        }
+    };
+    let find = |from: usize, end: &str, escapes: bool| {
+        let mut j = from;
+        while j < c.len() && !at(j, end) {
+            if escapes && c[j] == '\\' {
+                j += 1;
+            }
+            j += 1;
+        }
+        (j + end.chars().count()).min(c.len())
+    };
+    while i < c.len() {
+        let prev_ident = i > 0 && ident(c[i - 1]);
+        let end = if at(i, "//") {
+            find(i, "\n", false).saturating_sub(1)
+        } else if at(i, "/*") {
+            find(i + 2, "*/", false)
+        } else if !prev_ident && (at(i, "r\"") || at(i, "r#\"") || at(i, "r##\"")) {
+            let hashes = c[i + 1..].iter().take_while(|&&x| x == '#').count();
+            find(i + 2 + hashes, &format!("\"{}", "#".repeat(hashes)), false)
+        } else if c[i] == '"' {
+            find(i + 1, "\"", true)
+        } else if c[i] == '\'' && (c.get(i + 1) == Some(&'\\') || c.get(i + 2) == Some(&'\'')) {
+            find(i + 1, "'", true)
+        } else {
+            out.push(c[i]);
+            i += 1;
+            continue;
+        };
+        blank(&mut out, i, end);
+        i = end;
+    }
+    out
+}
+
+/// The rooms `code` imports through `root::` (`crate` in the library,
+/// `pam_totp` in the tool): `(room, item path after the room, line)`.
+fn imports(code: &str, root: &str) -> Vec<(String, String, usize)> {
+    let mut found = Vec::new();
+    let pat = format!("{root}::");
+    for (n, line) in code.lines().enumerate() {
+        let mut rest = line;
+        while let Some(i) = rest.find(&pat) {
+            let before = rest[..i].chars().last();
+            let after = &rest[i + pat.len()..];
+            rest = after;
+            if before.is_some_and(|b| b.is_alphanumeric() || b == '_' || b == ':') {
+                continue;
+            }
+            let names: Vec<String> = if let Some(group) = after.strip_prefix('{') {
+                // `crate::{a::b, c}`: the first segment of each entry.
+                let inner = group.split('}').next().unwrap_or("");
+                inner
+                    .split(',')
+                    .map(|e| e.trim().to_owned())
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            } else {
+                let path: String = after
+                    .chars()
+                    .take_while(|&x| x.is_alphanumeric() || x == '_' || x == ':')
+                    .collect();
+                vec![path]
+            };
+            for name in names {
+                let room = name.split("::").next().unwrap_or("").to_owned();
+                let item = name.get(room.len()..).unwrap_or("").to_owned();
+                found.push((room, item, n + 1));
+            }
+        }
+    }
+    found
+}
+
+/// The arrows one file draws, and the ones the plan does not allow.
+fn arrows_of(room: &str, code: &str) -> (BTreeSet<String>, Vec<String>) {
+    let root = if room == "cli" { "pam_totp" } else { "crate" };
+    let mut to = BTreeSet::new();
+    let mut bad = Vec::new();
+    for (target, item, line) in imports(code, root) {
+        if target.is_empty() || target == room {
+            continue;
+        }
+        let edge_exception = room == "cli" && target == "pam" && item.starts_with("::passwd");
+        if !allowed(room, &target) && !edge_exception {
+            bad.push(format!("line {line}: {room} imports {target}{item}"));
+        }
+        to.insert(target);
+    }
+    (to, bad)
+}
+
+/// A cycle in the graph of rooms, if there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|p| p == node) {
+            let mut c = path[start..].to_vec();
+            c.push(node.to_owned());
+            return Some(c);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+/// Lines (1-based) with the keyword `unsafe` in code.
+fn unsafe_lines(code: &str) -> Vec<usize> {
+    let ident = |x: char| x.is_alphanumeric() || x == '_';
+    code.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.match_indices("unsafe").any(|(i, _)| {
+                let before = l[..i].chars().last();
+                let after = l[i + 6..].chars().next();
+                !before.is_some_and(ident) && !after.is_some_and(ident)
+            })
+        })
+        .map(|(n, _)| n + 1)
+        .collect()
+}
+
+/// Functions longer than `max` lines: `(name, first line, lines)`.
+fn long_functions(code: &str, max: usize) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut long = Vec::new();
+    for (n, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        let Some(pos) = t.find("fn ") else { continue };
+        let head = &t[..pos];
+        let is_fn = head.split_whitespace().all(|w| {
+            [
+                "pub",
+                "pub(crate)",
+                "pub(super)",
+                "const",
+                "async",
+                "unsafe",
+                "extern",
+                "\"C\"",
+            ]
+            .contains(&w)
+                || w.starts_with("pub(")
+        });
+        if !is_fn {
+            continue;
+        }
+        let name: String = t[pos + 3..]
+            .chars()
+            .take_while(|&x| x.is_alphanumeric() || x == '_')
+            .collect();
+        // The body: from the first `{` after the signature to its match.
+        let mut depth = 0i32;
+        let mut opened = false;
+        let mut end = None;
+        'scan: for (k, body) in lines.iter().enumerate().skip(n) {
+            for ch in body.chars() {
+                match ch {
+                    ';' if !opened && depth == 0 => break 'scan,
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => {
+                        depth -= 1;
+                        if opened && depth == 0 {
+                            end = Some(k);
+                            break 'scan;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(e) = end {
+            let len = e - n + 1;
+            if len > max {
+                long.push((name, n + 1, len));
+            }
+        }
+    }
+    long
+}
+
+struct Source {
+    path: PathBuf,
+    room: Option<String>,
+    text: String,
+    code: String,
+}
+
+fn sources() -> Vec<Source> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    files.sort();
+    assert!(files.len() > 20, "{files:?}");
+    files
+        .into_iter()
+        .map(|path| {
+            let text = fs::read_to_string(&path).unwrap();
+            Source {
+                room: room_of(&path),
+                code: code_only(&text),
+                path,
+                text,
+            }
+        })
+        .collect()
+}
+
+fn is_test_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "tests.rs")
+}
+
+#[test]
+fn every_import_follows_an_allowed_arrow() {
+    let mut bad = Vec::new();
+    for s in sources() {
+        let Some(room) = &s.room else { continue };
+        for b in arrows_of(room, &s.code).1 {
+            bad.push(format!("{}: {b}", s.path.display()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "imports against the plan:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn no_cycle_between_rooms() {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in sources() {
+        let Some(room) = &s.room else { continue };
+        let (to, _) = arrows_of(room, &s.code);
+        graph.entry(room.clone()).or_default().extend(to);
+    }
+    assert!(graph.len() >= 7, "{graph:?}");
+    assert_eq!(cycle(&graph), None, "{graph:?}");
+}
+
+#[test]
+fn unsafe_lives_only_at_the_pam_edge() {
+    let mut at_the_edge = 0;
+    for s in sources() {
+        let lines = unsafe_lines(&s.code);
+        if s.room.as_deref() == Some("pam") {
+            at_the_edge += lines.len();
+        } else {
+            assert!(
+                lines.is_empty(),
+                "unsafe in {}: {lines:?}",
+                s.path.display()
+            );
+        }
+    }
+    assert!(at_the_edge > 0);
+}
+
+#[test]
+fn no_library_file_is_over_500_lines() {
+    for s in sources() {
+        if s.room.as_deref() == Some("cli") {
+            continue;
+        }
+        let n = s.text.lines().count();
+        assert!(
+            n <= MAX_FILE_LINES,
+            "{} has {n} lines (at most {MAX_FILE_LINES}: split it)",
+            s.path.display()
+        );
+    }
+}
+
+#[test]
+fn no_library_function_is_over_80_lines() {
+    let mut long = Vec::new();
+    for s in sources() {
+        if s.room.as_deref() == Some("cli") || is_test_file(&s.path) {
+            continue;
+        }
+        for (name, line, n) in long_functions(&s.code, MAX_FN_LINES) {
+            long.push(format!(
+                "{}:{line}: fn {name} is {n} lines",
+                s.path.display()
+            ));
+        }
+    }
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
+
+/// The checks above catch what they are for: each rule broken on purpose
+/// in a made-up file is found.
+#[test]
+fn the_checks_catch_violations() {
+    // core importing an I/O room, and in a grouped import.
+    let (_, bad) = arrows_of("core", &code_only("use crate::sys::open::open_checked;\n"));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    let (_, bad) = arrows_of(
+        "core",
+        &code_only("use crate::{state::Account, core::otp};\n"),
+    );
+    assert_eq!(bad, ["line 1: core imports state::Account"]);
+    // Prose and strings are not imports.
+    let (to, bad) = arrows_of(
+        "core",
+        &code_only("// see crate::sys\nlet s = \"crate::pam\";\n/* crate::login */\n"),
+    );
+    assert!(to.is_empty() && bad.is_empty(), "{to:?} {bad:?}");
+    // The tool may not reach the edge but for the passwd enumeration.
+    assert_eq!(arrows_of("cli", "use pam_totp::pam::handle;\n").1.len(), 1);
+    assert!(arrows_of("cli", "pam_totp::pam::passwd::all_users()\n")
+        .1
+        .is_empty());
+    // A cycle of two rooms, and of three.
+    let g = |edges: &[(&str, &str)]| {
+        let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            m.entry(a.to_string()).or_default().insert(b.to_string());
+        }
+        m
+    };
+    assert!(cycle(&g(&[("state", "sys"), ("sys", "state")])).is_some());
+    assert!(cycle(&g(&[("a", "b"), ("b", "c"), ("c", "a")])).is_some());
+    assert!(cycle(&g(&[
+        ("login", "state"),
+        ("state", "sys"),
+        ("login", "sys")
+    ]))
+    .is_none());
+    // unsafe in code, not in comments, strings or identifiers.
+    let text = "// unsafe\nlet s = \"unsafe\";\n#![forbid(unsafe_code)]\nunsafe { f() }\n";
+    assert_eq!(unsafe_lines(&code_only(text)), [4]);
+    // A long function is found, a short one is not.
+    let body = "    x();\n".repeat(MAX_FN_LINES);
+    let long = format!("fn short() {{\n}}\n\npub(crate) fn long() {{\n{body}}}\n");
+    let found = long_functions(&code_only(&long), MAX_FN_LINES);
+    assert_eq!(found, [("long".to_owned(), 4, MAX_FN_LINES + 2)]);
+}
