@@ -5,9 +5,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
 
-use crate::core::logtext::{self, safe_name, token};
+use toml::Spanned;
+
+use crate::core::logtext::{self, token};
 use crate::core::policy::{Policy, RateLimit, MAX_RATE_FAILURES, MAX_WINDOW};
 use crate::sys::users::UserInfo;
 
@@ -95,11 +97,11 @@ impl Settings {
 /// Why the settings were refused. Names the argument or the file's line
 /// and key, never a value (a secret pasted into the wrong place must not
 /// reach syslog); names from outside are shown only through
-/// [`safe_name`] or as a [`token`].
+/// [`safe_name`](logtext::safe_name) or as a [`token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// An argument that is none of the module's: its position (1-based)
-    /// and its name, when [`safe_name`] lets it through.
+    /// and its name, when [`safe_name`](logtext::safe_name) lets it through.
     Unknown {
         position: usize,
         name: Option<String>,
@@ -146,37 +148,6 @@ fn malformed(key: &str, why: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The keys of config.toml: the module arguments, with booleans as booleans.
-#[derive(Deserialize, Default, Debug)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    secret: Option<String>,
-    state_dir: Option<String>,
-    window: Option<u64>,
-    rate_limit: Option<String>,
-    nullok: Option<bool>,
-    require_group: Option<String>,
-    exempt_group: Option<String>,
-    prompt: Option<String>,
-    echo_code: Option<bool>,
-    try_first_pass: Option<bool>,
-    use_first_pass: Option<bool>,
-    forward_pass: Option<bool>,
-    debug: Option<bool>,
-    host_key: Option<String>,
-    // Fleet state: see src/state/fleet/settings.rs.
-    state: Option<String>,
-    state_credentials: Option<String>,
-    state_ca: Option<String>,
-    state_prefix: Option<String>,
-    state_timeout: Option<u64>,
-    state_unavailable: Option<String>,
-    // secret_command=: see src/config/secret_command.rs.
-    secret_command: Option<String>,
-    secret_command_user: Option<String>,
-    secret_command_timeout: Option<u64>,
-}
-
 /// Why a secret path template does not expand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretPathError {
@@ -197,7 +168,8 @@ impl std::error::Error for SecretPathError {}
 
 /// Builds the settings from pam.d arguments. The config file named by
 /// `config=` (or [`DEFAULT_CONFIG`]) is read through `read`; a file named
-/// explicitly must exist, the default one may be absent.
+/// explicitly must exist, the default one may be absent. Both sources go
+/// through the one key table, [`keys::KEYS`]; pam.d wins.
 pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, ConfigError> {
     let mut config_path: Option<&str> = None;
     let mut pairs = Vec::with_capacity(args.len());
@@ -224,168 +196,50 @@ pub fn from_args(args: &[String], read: ConfigReader<'_>) -> Result<Settings, Co
         why,
     };
     match read(path).map_err(|e| file_err(e.to_string()))? {
-        Some(text) => {
-            let file: FileSettings =
-                toml::from_str(&text).map_err(|e| file_err(logtext::toml_problem(&text, &e)))?;
-            apply_file(&mut settings, file).map_err(|e| {
-                let line = match &e {
-                    ConfigError::Malformed { key, .. } => logtext::line_of_key(&text, key),
-                    _ => None,
-                };
-                match line {
-                    Some(n) => file_err(format!("line {n}: {e}")),
-                    None => file_err(e.to_string()),
-                }
-            })?;
-        }
+        Some(text) => apply_file(&mut settings, path, &text)?,
         None if config_path.is_some() => return Err(file_err("does not exist".into())),
         None => {}
     }
-    for (position, key, value) in pairs {
-        apply_arg(&mut settings, key, value).map_err(|e| match e {
-            ConfigError::Unknown {
-                name, with_value, ..
-            } => ConfigError::Unknown {
-                position,
-                name,
-                with_value,
-            },
-            e => e,
-        })?;
+    for (position, name, value) in pairs {
+        let key =
+            keys::key(name).ok_or_else(|| keys::unknown_arg(position, name, value.is_some()))?;
+        keys::apply(&mut settings, key, keys::from_arg(key, value)?)?;
     }
     check(&settings)?;
     Ok(settings)
 }
 
-fn apply_file(s: &mut Settings, f: FileSettings) -> Result<(), ConfigError> {
-    if let Some(v) = f.secret {
-        s.secret = parse_secret_template("secret", &v)?;
-        s.secret_given = true;
-    }
-    if let Some(v) = f.state_dir {
-        s.state_dir = parse_abs_path("state_dir", &v)?;
-    }
-    if let Some(v) = f.window {
-        s.policy.window = check_window(v)?;
-    }
-    if let Some(v) = f.rate_limit {
-        s.policy.rate_limit = parse_rate_limit(&v)?;
-    }
-    if let Some(v) = f.require_group {
-        s.require_group = Some(parse_group("require_group", &v)?);
-    }
-    if let Some(v) = f.exempt_group {
-        s.exempt_group = Some(parse_group("exempt_group", &v)?);
-    }
-    if let Some(v) = f.prompt {
-        s.prompt = Some(v);
-    }
-    if let Some(v) = f.host_key {
-        s.host_key = parse_abs_path("host_key", &v)?;
-    }
-    // Fleet state: see src/state/fleet/settings.rs.
-    for (key, value) in [
-        ("state", f.state),
-        ("state_credentials", f.state_credentials),
-        ("state_ca", f.state_ca),
-        ("state_prefix", f.state_prefix),
-        ("state_timeout", f.state_timeout.map(|n| n.to_string())),
-        ("state_unavailable", f.state_unavailable),
-    ] {
-        if let Some(v) = value {
-            crate::state::fleet::settings::apply(&mut s.fleet, key, &v)
-                .map_err(|why| malformed(key, why.to_string()))?;
-        }
-    }
-    // secret_command=: see src/config/secret_command.rs.
-    let timeout = f.secret_command_timeout.map(|n| n.to_string());
-    for (key, value) in [
-        ("secret_command", f.secret_command),
-        ("secret_command_user", f.secret_command_user),
-        ("secret_command_timeout", timeout),
-    ] {
-        if let Some(v) = value {
-            secret_command::apply(&mut s.secret_command, key, &v)
-                .map_err(|why| malformed(key, why.to_string()))?;
-        }
-    }
-    let flag = |v: Option<bool>, slot: &mut bool| {
-        if let Some(v) = v {
-            *slot = v;
-        }
+/// Applies config.toml's entries in the order of the file; an error
+/// names the file, the line and the key, never the value.
+fn apply_file(s: &mut Settings, path: &Path, text: &str) -> Result<(), ConfigError> {
+    let file_err = |why: String| ConfigError::File {
+        path: path.to_owned(),
+        why,
     };
-    flag(f.nullok, &mut s.nullok);
-    flag(f.echo_code, &mut s.echo_code);
-    flag(f.forward_pass, &mut s.forward_pass);
-    flag(f.debug, &mut s.debug);
-    match (f.try_first_pass, f.use_first_pass) {
-        (Some(true), Some(true)) => {
-            return Err(malformed(
-                "try_first_pass",
-                "try_first_pass and use_first_pass exclude each other",
-            ))
-        }
-        (_, Some(true)) => s.first_pass = FirstPass::Use,
-        (Some(true), _) => s.first_pass = FirstPass::Try,
-        _ => {}
+    let table: BTreeMap<Spanned<String>, toml::Value> =
+        toml::from_str(text).map_err(|e| file_err(logtext::toml_problem(text, &e)))?;
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    let line = |k: &Spanned<String>| logtext::line_at(text, k.span().start);
+    let at = |k: &Spanned<String>, what: &str| {
+        file_err(logtext::problem_at_line(line(k), what, k.get_ref()))
+    };
+    let set = |name: &str| table.get(name) == Some(&toml::Value::Boolean(true));
+    if set("try_first_pass") && set("use_first_pass") {
+        let e = malformed(
+            "try_first_pass",
+            "try_first_pass and use_first_pass exclude each other",
+        );
+        let n = entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == "try_first_pass")
+            .map_or(1, |(k, _)| line(k));
+        return Err(file_err(format!("line {n}: {e}")));
     }
-    Ok(())
-}
-
-fn apply_arg(s: &mut Settings, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
-    let need = |v: Option<&str>| -> Result<String, ConfigError> {
-        v.map(str::to_owned)
-            .ok_or_else(|| malformed(key, format!("expected {key}=VALUE")))
-    };
-    let flag = |v: Option<&str>| -> Result<bool, ConfigError> {
-        match v {
-            None => Ok(true),
-            Some(_) => Err(malformed(key, format!("{key} takes no value"))),
-        }
-    };
-    match key {
-        "secret" => (s.secret, s.secret_given) = (parse_secret_template(key, &need(value)?)?, true),
-        "state_dir" => s.state_dir = parse_abs_path(key, &need(value)?)?,
-        "window" => {
-            let v = need(value)?;
-            let n = v
-                .parse()
-                .map_err(|_| malformed(key, "the value is not a number"))?;
-            s.policy.window = check_window(n)?;
-        }
-        "rate_limit" => s.policy.rate_limit = parse_rate_limit(&need(value)?)?,
-        "require_group" => s.require_group = Some(parse_group(key, &need(value)?)?),
-        "exempt_group" => s.exempt_group = Some(parse_group(key, &need(value)?)?),
-        "prompt" => s.prompt = Some(need(value)?),
-        "host_key" => s.host_key = parse_abs_path(key, &need(value)?)?,
-        "nullok" => s.nullok = flag(value)?,
-        "echo_code" => s.echo_code = flag(value)?,
-        "forward_pass" => s.forward_pass = flag(value)?,
-        "debug" => s.debug = flag(value)?,
-        "try_first_pass" => {
-            flag(value)?;
-            s.first_pass = FirstPass::Try;
-        }
-        "use_first_pass" => {
-            flag(value)?;
-            s.first_pass = FirstPass::Use;
-        }
-        // Fleet state: see src/state/fleet/settings.rs.
-        k if crate::state::fleet::settings::is_key(k) => {
-            crate::state::fleet::settings::apply(&mut s.fleet, k, &need(value)?)
-                .map_err(|why| malformed(k, why.to_string()))?;
-        }
-        k if secret_command::is_key(k) => {
-            secret_command::apply(&mut s.secret_command, k, &need(value)?)
-                .map_err(|why| malformed(k, why.to_string()))?;
-        }
-        _ => {
-            return Err(ConfigError::Unknown {
-                position: 0,
-                name: safe_name(key).map(str::to_owned),
-                with_value: value.is_some(),
-            });
-        }
+    for (name, value) in entries {
+        let key = keys::key(name.get_ref()).ok_or_else(|| at(name, "unknown key"))?;
+        let value = keys::from_toml(key, value).map_err(|p| at(name, p.what()))?;
+        keys::apply(s, key, value).map_err(|e| file_err(format!("line {}: {e}", line(name))))?;
     }
     Ok(())
 }
@@ -492,6 +346,7 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretP
 }
 
 mod file;
+pub mod keys;
 pub mod secret_command;
 #[cfg(test)]
 mod tests;

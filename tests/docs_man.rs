@@ -51,41 +51,16 @@ fn flags_in(line: &str) -> BTreeSet<String> {
 
 // ------------------------------------------------------------ pam_totp(8)
 
-/// Every module argument src/config.rs accepts: the `"key" =>` arms of
-/// `apply_arg`, the fields of `FileSettings`, and `config`.
+/// Every module argument: the one key table, `config::keys::KEYS`, and
+/// the pam.d-only `config`.
 fn module_arguments() -> BTreeSet<String> {
-    let src = read("src/config.rs");
     let mut keys = BTreeSet::from(["config".to_owned()]);
-
-    let start = src
-        .find("fn apply_arg(")
-        .expect("fn apply_arg in src/config.rs");
-    let body = &src[start..];
-    let body = &body[..body.find("\n}\n").expect("end of apply_arg")];
-    for line in body.lines() {
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix('"') {
-            if let Some((key, tail)) = rest.split_once('"') {
-                if tail.trim_start().starts_with("=>") {
-                    keys.insert(key.to_owned());
-                }
-            }
-        }
-    }
-
-    let start = src
-        .find("struct FileSettings {")
-        .expect("struct FileSettings in src/config.rs");
-    let body = &src[start..];
-    let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
-    for line in body.lines() {
-        if let Some((k, _)) = line.trim().split_once(':') {
-            if !k.starts_with("//") && !k.is_empty() {
-                keys.insert(k.trim().to_owned());
-            }
-        }
-    }
-    assert!(keys.len() >= 14, "too few arguments parsed: {keys:?}");
+    keys.extend(
+        pam_totp::config::keys::KEYS
+            .iter()
+            .map(|k| k.name.to_owned()),
+    );
+    assert!(keys.len() >= 14, "too few arguments: {keys:?}");
     keys
 }
 

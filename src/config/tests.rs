@@ -135,3 +135,129 @@ fn expansion() {
         Path::new("/home/alice/.t")
     );
 }
+
+/// A valid value for each key of the table, as pam.d text (the TOML value
+/// is the same, typed). Every key must have one.
+fn sample(key: &keys::Key) -> Option<&'static str> {
+    Some(match key.name {
+        "secret" => "/s/${USER}",
+        "state_dir" => "/st",
+        "window" => "2",
+        "rate_limit" => "5/60",
+        "require_group" => "wheel",
+        "exempt_group" => "staff",
+        "prompt" => "P: ",
+        "host_key" => "/hk",
+        "state" => "redis://127.0.0.1:6379/2",
+        "state_credentials" => "/c",
+        "state_ca" => "/ca",
+        "state_prefix" => "p:",
+        "state_timeout" => "250",
+        "state_unavailable" => "local",
+        "secret_command" => "/usr/lib/pam-totp/secret-command",
+        "secret_command_user" => "nobody",
+        "secret_command_timeout" => "500",
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_key_means_the_same_in_pam_d_and_config_toml() {
+    for key in keys::KEYS {
+        let (arg, toml_line) = match key.kind {
+            keys::Kind::Flag(_) => (key.name.to_owned(), format!("{} = true\n", key.name)),
+            keys::Kind::Text(_) => {
+                let v = sample(key).unwrap_or_else(|| panic!("no sample for {}", key.name));
+                let quoted = toml::Value::String(v.to_owned()).to_string();
+                (
+                    format!("{}={v}", key.name),
+                    format!("{} = {quoted}\n", key.name),
+                )
+            }
+            keys::Kind::Int(..) => {
+                let v = sample(key).unwrap_or_else(|| panic!("no sample for {}", key.name));
+                (format!("{}={v}", key.name), format!("{} = {v}\n", key.name))
+            }
+        };
+        // The secret_command keys only stand together: add the others.
+        let companions: Vec<(&str, &str)> = [
+            ("secret_command", "/usr/lib/pam-totp/secret-command"),
+            ("secret_command_user", "nobody"),
+        ]
+        .into_iter()
+        .filter(|(k, _)| key.name.starts_with("secret_command") && *k != key.name)
+        .collect();
+        let extra_args: Vec<String> = companions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let line2: String = companions
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect();
+        let pam_args: Vec<&str> = std::iter::once(arg.as_str())
+            .chain(extra_args.iter().map(String::as_str))
+            .collect();
+        let toml_line = format!("{toml_line}{line2}");
+        let from_arg = from_args(&args(&pam_args), &none).unwrap_or_else(|e| panic!("{arg}: {e}"));
+        let read =
+            |_: &Path| -> Result<Option<String>, ConfigFileError> { Ok(Some(toml_line.clone())) };
+        let from_file = from_args(&[], &read).unwrap_or_else(|e| panic!("{toml_line}: {e}"));
+        assert_eq!(from_arg, from_file, "{}", key.name);
+        assert_ne!(
+            from_arg,
+            Settings::default(),
+            "{} changes nothing",
+            key.name
+        );
+    }
+}
+
+#[test]
+fn keys_refuse_the_wrong_shape_in_either_source() {
+    for key in keys::KEYS {
+        let name = key.name;
+        let (bad_arg, bad_toml) = match key.kind {
+            keys::Kind::Flag(_) => (format!("{name}=1"), format!("{name} = \"yes\"\n")),
+            keys::Kind::Text(_) => (name.to_owned(), format!("{name} = 1\n")),
+            keys::Kind::Int(..) => (name.to_owned(), format!("{name} = \"1\"\n")),
+        };
+        assert!(from_args(&args(&[&bad_arg]), &none).is_err(), "{bad_arg}");
+        let read =
+            |_: &Path| -> Result<Option<String>, ConfigFileError> { Ok(Some(bad_toml.clone())) };
+        let e = from_args(&[], &read).unwrap_err().to_string();
+        // Names over 15 characters are not shown (logtext::safe_name).
+        let want = match logtext::safe_name(name) {
+            Some(n) => format!("line 1: wrong type of value ({n})"),
+            None => "line 1: wrong type of value".to_owned(),
+        };
+        assert!(e.contains(&want), "{bad_toml}: {e}");
+    }
+}
+
+#[test]
+fn config_toml_problems_keep_their_words() {
+    for (text, want) in [
+        ("window = -1\n", "line 1: invalid value (window)"),
+        ("window = 1.5\n", "line 1: wrong type of value (window)"),
+        ("nullok = true\ncolour = 1\n", "line 2: unknown key (colour)"),
+        ("config = \"/x\"\n", "line 1: unknown key (config)"),
+        ("[window]\n", "line 1: wrong type of value (window)"),
+        (
+            "\nuse_first_pass = true\ntry_first_pass = true\n",
+            "line 3: bad value for try_first_pass: try_first_pass and use_first_pass exclude each other",
+        ),
+        ("debug = true\nwindow = 11\n", "line 2: bad value for window"),
+        ("window = 1\nwindow = 2\n", "line 2: duplicate key (window)"),
+    ] {
+        let read = |_: &Path| -> Result<Option<String>, ConfigFileError> { Ok(Some(text.into())) };
+        let e = from_args(&[], &read).unwrap_err().to_string();
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    // One of the two, or false, is fine; pam.d takes the last one given.
+    let read = |_: &Path| -> Result<Option<String>, ConfigFileError> {
+        Ok(Some(
+            "try_first_pass = false\nuse_first_pass = true\n".into(),
+        ))
+    };
+    assert_eq!(from_args(&[], &read).unwrap().first_pass, FirstPass::Use);
+    let s = from_args(&args(&["try_first_pass", "use_first_pass"]), &none).unwrap();
+    assert_eq!(s.first_pass, FirstPass::Use);
+}

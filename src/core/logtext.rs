@@ -101,15 +101,28 @@ pub fn toml_problem(text: &str, e: &toml::de::Error) -> String {
     let Some(span) = e.span() else {
         return what.to_owned();
     };
-    let start = span.start.min(text.len());
-    let before = text.get(..start).unwrap_or(text);
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line = line_at(text, span.start);
     let this_line = text.lines().nth(line - 1).unwrap_or_default();
     let key = this_line
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches(|c| c == '"' || c == '\''))
         .and_then(safe_name);
     match key {
+        Some(k) => format!("line {line}: {what} ({k})"),
+        None => format!("line {line}: {what}"),
+    }
+}
+
+/// The line (1-based) of the byte at `offset` in `text`.
+pub fn line_at(text: &str, offset: usize) -> usize {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    before.bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// A problem found after parsing, in [`toml_problem`]'s words: the line,
+/// what is wrong and the key when [`safe_name`] lets it through.
+pub fn problem_at_line(line: usize, what: &str, key: &str) -> String {
+    match safe_name(key) {
         Some(k) => format!("line {line}: {what} ({k})"),
         None => format!("line {line}: {what}"),
     }

@@ -2,7 +2,7 @@
 //! `state_credentials=`, `state_ca=`, `state_prefix=`, `state_timeout=`
 //! and `state_unavailable=`, parsed into [`FleetSettings`].
 //!
-//! `config.rs` calls [`apply`] for every key [`is_key`] recognises, from
+//! The key table in `config/keys.rs` calls [`apply`] for these keys, from
 //! the pam.d line and from config.toml alike. Error messages never quote
 //! a value (a password pasted into a URL must not reach syslog).
 #![forbid(unsafe_code)]
@@ -59,21 +59,7 @@ impl Default for FleetSettings {
     }
 }
 
-/// The keys handled here.
-pub const KEYS: &[&str] = &[
-    "state",
-    "state_credentials",
-    "state_ca",
-    "state_prefix",
-    "state_timeout",
-    "state_unavailable",
-];
-
-pub fn is_key(key: &str) -> bool {
-    KEYS.contains(&key)
-}
-
-/// Why a value of one of [`KEYS`] is refused. The message never quotes
+/// Why a value of one of the fleet's keys is refused. The message never quotes
 /// the value.
 #[derive(Debug)]
 pub enum SettingError {
@@ -107,7 +93,7 @@ impl fmt::Display for SettingError {
 
 impl std::error::Error for SettingError {}
 
-/// Sets `key` (one of [`KEYS`]) from `value`.
+/// Sets `key` (one of the fleet's keys) from `value`.
 pub fn apply(f: &mut FleetSettings, key: &str, value: &str) -> Result<(), SettingError> {
     match key {
         "state" => {
