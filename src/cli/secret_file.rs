@@ -6,9 +6,8 @@
 //! in zeroizing buffers and never reach an error message.
 #![forbid(unsafe_code)]
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -21,6 +20,7 @@ use pam_totp::secret::google;
 use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::sys::atomic;
+use pam_totp::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 use pam_totp::sys::secret_file;
 use pam_totp::sys::secret_file::ReadError;
 use pam_totp::sys::secret_file::MAX_SECRET_FILE;
@@ -45,30 +45,24 @@ pub enum Existing {
 /// Looks at the path without following a symlink there; call it with the
 /// identity the file is accessed with.
 pub fn existing(path: &Path) -> io::Result<Existing> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Nothing),
-        Err(e) => return Err(e),
+    // Any owner and mode: this only tells what is there. One byte over the
+    // limit is enough to know it is not ours.
+    let rules = Rules {
+        owner: Owner::Any,
+        forbidden_mode: 0,
+        max_size: MAX_SECRET_FILE,
     };
-    if meta.file_type().is_symlink() {
-        return Ok(Existing::Symlink);
-    }
-    if !meta.is_file() {
-        return Ok(Existing::Other(NotSecret::NotRegular));
-    }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Ok(Existing::Other(NotSecret::NotRegular));
-    }
-    let mut bytes = Zeroizing::new(Vec::new());
-    (&mut file)
-        .take(MAX_SECRET_FILE + 1)
-        .read_to_end(&mut bytes)?;
-    let ours = bytes.len() as u64 <= MAX_SECRET_FILE
-        && (google::looks_like_google(&bytes) || SecretFile::parse(&bytes).is_ok());
+    let bytes = match open_checked(path, &rules) {
+        Ok(b) => b,
+        Err(OpenError::NotFound) => return Ok(Existing::Nothing),
+        Err(OpenError::Symlink) => return Ok(Existing::Symlink),
+        Err(OpenError::Rule(Broken::NotRegular, _)) => {
+            return Ok(Existing::Other(NotSecret::NotRegular))
+        }
+        Err(OpenError::Rule(..)) => return Ok(Existing::Other(NotSecret::NotOurs)),
+        Err(OpenError::Io(e)) => return Err(e),
+    };
+    let ours = google::looks_like_google(&bytes) || SecretFile::parse(&bytes).is_ok();
     Ok(if ours {
         Existing::SecretFile
     } else {

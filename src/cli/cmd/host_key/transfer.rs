@@ -9,9 +9,9 @@
 //! key only with `--force`, keeping it as host.key.old as `rotate` does.
 #![forbid(unsafe_code)]
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -21,6 +21,7 @@ use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::secret::seal::HostSecretKey;
 use pam_totp::sys::atomic;
+use pam_totp::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 
 use super::{check_key_dir, check_pair, key_location, lock_key_dir, present, write_key};
 use super::{KEY_MODE, PUB_MODE};
@@ -151,37 +152,30 @@ pub(super) fn import(a: HostKeyImportArgs) -> Result<ExitCode> {
 /// Reads FILE: not through a symlink, a regular file that gives group and
 /// others no access (it holds a private key).
 fn read_key_file(path: &Path, from: &str) -> Result<Zeroizing<String>> {
-    let read_err = |err| KeyError::ImportRead {
-        from: from.to_owned(),
-        err,
+    let from = || from.to_owned();
+    let rules = Rules {
+        owner: Owner::Any,
+        forbidden_mode: 0o077,
+        max_size: MAX_EXPORT,
     };
-    let meta = fs::symlink_metadata(path).map_err(read_err)?;
-    if meta.file_type().is_symlink() {
-        return Err(KeyError::ImportSymlink {
-            from: from.to_owned(),
-        }
-        .into());
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    if !meta.is_file() {
-        return Err(KeyError::ImportNotFile {
-            from: from.to_owned(),
-        }
-        .into());
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(KeyError::ImportUnsafeMode {
-            from: from.to_owned(),
-            mode: meta.mode() & 0o7777,
-        }
-        .into());
-    }
-    read_limited(file, from)
+    let bytes = open_checked(path, &rules).map_err(|e| match e {
+        OpenError::Symlink => KeyError::ImportSymlink { from: from() },
+        OpenError::Rule(Broken::NotRegular, _) => KeyError::ImportNotFile { from: from() },
+        OpenError::Rule(Broken::Mode, found) => KeyError::ImportUnsafeMode {
+            from: from(),
+            mode: found.mode & 0o7777,
+        },
+        OpenError::Rule(..) => KeyError::ImportMalformed {
+            from: from(),
+            why: "it is too large",
+        },
+        OpenError::NotFound => KeyError::ImportRead {
+            from: from(),
+            err: io::ErrorKind::NotFound.into(),
+        },
+        OpenError::Io(err) => KeyError::ImportRead { from: from(), err },
+    })?;
+    read_limited(&bytes[..], &from())
 }
 
 fn read_limited(input: impl Read, from: &str) -> Result<Zeroizing<String>> {
