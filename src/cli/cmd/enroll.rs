@@ -24,13 +24,16 @@ use pam_totp::core::otp;
 use pam_totp::core::otp::OtpKey;
 use pam_totp::core::policy::Policy;
 use pam_totp::secret::native::SecretFile;
+use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::state::local::StateDir;
 use pam_totp::state::model::UserState;
 use pam_totp::sys::users;
 use pam_totp::sys::users::UserInfo;
 
 use super::{check_new_secret_length, host_name, new_scratch_codes, now, random};
-use crate::access::{caller, locate, require_writable, sealing, settings, target};
+use crate::access::{
+    caller, locate, require_writable, sealing, settings, target, Caller, Location,
+};
 use crate::args::EnrollArgs;
 use crate::error::{AccessError, CliError, EnrollError, Result};
 use crate::output::{self, print_out, EnrollView, UriParts};
@@ -43,17 +46,7 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let user = target(&caller, &a.who)?;
     let settings = settings(a.who.config.as_deref())?;
-    // `--secret-file -`: the file's text goes to standard output, nothing
-    // is written, so there is no path to check (any caller, for an account
-    // `target` lets them act on).
-    let loc = match a.file.is_stdio() {
-        true => None,
-        false => {
-            let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
-            require_writable(&caller, &loc)?;
-            Some(loc)
-        }
-    };
+    let loc = destination(&caller, &user, &settings, &a)?;
     let seal_to = sealing(&caller, &settings, a.no_seal)?;
 
     let mut stdin = io::stdin().lock();
@@ -70,22 +63,8 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
     let mut file = SecretFile::new(&secret, &key, &hashes);
     let b32 = otp::encode_base32(&secret);
-    let uri = output::otpauth_uri(&UriParts {
-        issuer: &issuer,
-        account: &account,
-        secret: &b32,
-        algorithm: a.algorithm,
-        digits: a.digits,
-        period: a.period,
-    })
-    .map_err(EnrollError::EnrollUri)?;
-    if !output::default_params(a.algorithm, a.digits, a.period) {
-        eprintln!(
-            "pam-totp: warning: {}, {} digits, {} seconds: many apps (Google Authenticator among them) \
-             ignore these and use SHA1, 6 digits, 30 seconds; make sure the app's codes work",
-            a.algorithm, a.digits, a.period
-        );
-    }
+    let uri = enrollment_uri(&a, &issuer, &account, &b32)?;
+    warn_if_apps_may_ignore(&a);
     let qr = output::qr(&uri, a.qr)?;
     let view = EnrollView {
         qr: qr.as_deref(),
@@ -130,11 +109,66 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
             secret_file_text: printed.as_deref().map(String::as_str),
         })?;
     }
-    let whence = match &loc {
+    announce(&user, loc.as_ref(), seal_to.as_ref());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the secret file goes: its checked location, or `None` for
+/// `--secret-file -`, where the file's text goes to standard output and
+/// nothing is written, so there is no path to check (any caller, for an
+/// account `target` lets them act on).
+fn destination(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    a: &EnrollArgs,
+) -> Result<Option<Location>> {
+    if a.file.is_stdio() {
+        return Ok(None);
+    }
+    let loc = locate(caller, user, settings, a.file.secret_file.as_deref())?;
+    require_writable(caller, &loc)?;
+    Ok(Some(loc))
+}
+
+/// The otpauth URI the app reads (from the QR code or as text).
+fn enrollment_uri(
+    a: &EnrollArgs,
+    issuer: &str,
+    account: &str,
+    b32: &str,
+) -> Result<Zeroizing<String>> {
+    let uri = output::otpauth_uri(&UriParts {
+        issuer,
+        account,
+        secret: b32,
+        algorithm: a.algorithm,
+        digits: a.digits,
+        period: a.period,
+    })
+    .map_err(EnrollError::EnrollUri)?;
+    Ok(uri)
+}
+
+/// Warns when the parameters are not the ones every app honours.
+fn warn_if_apps_may_ignore(a: &EnrollArgs) {
+    if !output::default_params(a.algorithm, a.digits, a.period) {
+        eprintln!(
+            "pam-totp: warning: {}, {} digits, {} seconds: many apps (Google Authenticator among them) \
+             ignore these and use SHA1, 6 digits, 30 seconds; make sure the app's codes work",
+            a.algorithm, a.digits, a.period
+        );
+    }
+}
+
+/// The closing line on standard error: where the enrollment went, and
+/// whether the secret is sealed.
+fn announce(user: &UserInfo, loc: Option<&Location>, seal_to: Option<&HostPublicKey>) {
+    let whence = match loc {
         Some(l) => l.shown(),
         None => "the secret file's text is on standard output; nothing was written here".into(),
     };
-    match &seal_to {
+    match seal_to {
         Some(k) => eprintln!(
             "pam-totp: enrolled {}: {whence} (secret sealed to host key {}: only root can open it, \
              and it is not shown again)",
@@ -143,7 +177,6 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         ),
         None => eprintln!("pam-totp: enrolled {}: {whence}", user.name),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Shows the enrollment and, unless `--no-confirm`, asks for a code from

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use pam_totp::config::Settings;
 use pam_totp::core::decision;
 use pam_totp::core::decision::Counter;
 use pam_totp::core::decision::Credentials;
@@ -16,6 +17,7 @@ use pam_totp::state::local::StateDir;
 use pam_totp::state::model::UserState;
 use pam_totp::state::StateError;
 use pam_totp::sys::users;
+use pam_totp::sys::users::UserInfo;
 
 use super::{fleet_state, now};
 use crate::access::{self, caller, locate, settings, state_dir, target, Caller};
@@ -57,40 +59,9 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     if let Some(limit) = a.rate_limit {
         settings.policy.rate_limit = limit;
     }
-    // `--secret-file -`: the secret file's text from standard input (what a
-    // central store holds), judged as the module judges a file; empty
-    // input is no enrollment.
-    let (found, shown) = if a.file.is_stdio() {
-        let bytes = read_stdin_text()?;
-        let found = match bytes.is_empty() {
-            true => Found::Missing,
-            false => found_in(&caller, &user, &settings, &bytes, "standard input"),
-        };
-        (found, "-".to_owned())
-    } else {
-        let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
-        (
-            read_enrollment(&caller, &user, &settings, &loc)?,
-            loc.shown(),
-        )
-    };
+    let (found, shown) = find_enrollment(&caller, &user, &settings, &a)?;
     let dir = state_dir(&settings, &a.state.state_dir);
-    // Fleet state (cmd/fleet_state.rs) when configured; a non-root caller
-    // sees the local view (root's, so hidden).
-    let fleet = match caller.root {
-        true => fleet_state::open(&caller, &settings, &a.state)?,
-        false => None,
-    };
-    let state = match fleet {
-        Some(mut store) => {
-            let account = users::state_account(&user.name).map_err(AccessError::Account)?;
-            match fleet_state::read(&mut store, &account)? {
-                Ok(s) => StateView::Known(s),
-                Err(why) => StateView::Corrupt(why),
-            }
-        }
-        None => read_state(&caller, &dir, &user.name)?,
-    };
+    let state = user_state(&caller, &settings, &a, &user, &dir)?;
 
     let mut problems = Vec::new();
     let enrollment = match &found {
@@ -136,6 +107,54 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
         locked,
     };
     show(&report, a.json, problems)
+}
+
+/// The enrollment, and the secret file as the report shows it.
+/// `--secret-file -`: the secret file's text from standard input (what a
+/// central store holds), judged as the module judges a file; empty input
+/// is no enrollment.
+fn find_enrollment(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    a: &StatusArgs,
+) -> Result<(Found, String)> {
+    if a.file.is_stdio() {
+        let bytes = read_stdin_text()?;
+        let found = match bytes.is_empty() {
+            true => Found::Missing,
+            false => found_in(caller, user, settings, &bytes, "standard input"),
+        };
+        return Ok((found, "-".to_owned()));
+    }
+    let loc = locate(caller, user, settings, a.file.secret_file.as_deref())?;
+    Ok((read_enrollment(caller, user, settings, &loc)?, loc.shown()))
+}
+
+/// The user's state: the fleet state (cmd/fleet_state.rs) when configured,
+/// else the local one in `dir`; a non-root caller sees the local view
+/// (root's, so hidden).
+fn user_state(
+    caller: &Caller,
+    settings: &Settings,
+    a: &StatusArgs,
+    user: &UserInfo,
+    dir: &Path,
+) -> Result<StateView> {
+    let fleet = match caller.root {
+        true => fleet_state::open(caller, settings, &a.state)?,
+        false => None,
+    };
+    Ok(match fleet {
+        Some(mut store) => {
+            let account = users::state_account(&user.name).map_err(AccessError::Account)?;
+            match fleet_state::read(&mut store, &account)? {
+                Ok(s) => StateView::Known(s),
+                Err(why) => StateView::Corrupt(why),
+            }
+        }
+        None => read_state(caller, dir, &user.name)?,
+    })
 }
 
 /// The code parameters: the enrollment's, or a sealed file's own word.

@@ -147,6 +147,40 @@ impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use FileError::*;
         match self {
+            CannotUse { .. }
+            | NotReplacing { .. }
+            | NotRemoving { .. }
+            | AlreadyEnrolled { .. }
+            | AppearedMeanwhile { .. }
+            | OnlyRootCanSee { .. }
+            | NotEnrolled { .. }
+            | GoogleNotRewritten { .. } => self.fmt_what_is_there(f),
+            DirNotDir { .. }
+            | DirUnusable { .. }
+            | NotWritable { .. }
+            | Write { .. }
+            | Remove { .. }
+            | Serialize { .. }
+            | ReadBack { .. }
+            | ReadBackParse { .. }
+            | Seal(_) => self.fmt_writing(f),
+            ReadSecret { .. }
+            | Format { .. }
+            | NotNative { .. }
+            | Probe { .. }
+            | ReadDir { .. } => self.fmt_reading(f),
+            TextSerialize(_) | TextParse(_) | Stdin(_) | StdinTooLarge { .. } => {
+                self.fmt_standard_streams(f)
+            }
+        }
+    }
+}
+
+impl FileError {
+    /// What is (or is not) at the path, and why the tool leaves it alone.
+    fn fmt_what_is_there(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use FileError::*;
+        match self {
             CannotUse { path, err } => write!(f, "cannot use {}: {err}", path.display()),
             NotReplacing { path, why } => write!(
                 f,
@@ -163,6 +197,35 @@ impl fmt::Display for FileError {
                 "{user} is already enrolled ({} exists); use --force to replace it",
                 path.display()
             ),
+            AppearedMeanwhile { path } => write!(
+                f,
+                "{} appeared meanwhile; use --force to replace it",
+                path.display()
+            ),
+            OnlyRootCanSee { path } => write!(
+                f,
+                "cannot read {}: permission denied (only root can see this enrollment)",
+                path.display()
+            ),
+            NotEnrolled { user, path } => write!(
+                f,
+                "{user} is not enrolled ({} does not exist)",
+                path.display()
+            ),
+            GoogleNotRewritten { path } => write!(
+                f,
+                "{} is in Google Authenticator's format, which pam-totp does not rewrite; \
+                 enroll anew with --force",
+                path.display()
+            ),
+            _ => unreachable!("fmt sends only what-is-there errors here"),
+        }
+    }
+
+    /// Writing, sealing, reading back and removing a secret file.
+    fn fmt_writing(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use FileError::*;
+        match self {
             DirNotDir { path, dir } => write!(
                 f,
                 "cannot write {}: {} is not a directory",
@@ -178,40 +241,35 @@ impl fmt::Display for FileError {
             NotWritable { path, err } | Write { path, err } => {
                 write!(f, "cannot write {}: {err}", path.display())
             }
-            AppearedMeanwhile { path } => write!(
-                f,
-                "{} appeared meanwhile; use --force to replace it",
-                path.display()
-            ),
-            OnlyRootCanSee { path } => write!(
-                f,
-                "cannot read {}: permission denied (only root can see this enrollment)",
-                path.display()
-            ),
             Remove { path, err } => write!(f, "cannot remove {}: {err}", path.display()),
-            ReadSecret { path, err } => write!(f, "{}: {err}", path.display()),
-            Format { path, err } => write!(f, "{}: {err}", path.display()),
-            NotNative { path } => write!(f, "{}: not a native secret file", path.display()),
             Serialize { path, err } => write!(f, "not writing {}: {err}", path.display()),
             ReadBack { path, err } => write!(f, "wrote {} but it {err}", path.display()),
             ReadBackParse { path, err } => {
                 write!(f, "wrote {} but it does not parse: {err}", path.display())
             }
-            NotEnrolled { user, path } => write!(
-                f,
-                "{user} is not enrolled ({} does not exist)",
-                path.display()
-            ),
-            GoogleNotRewritten { path } => write!(
-                f,
-                "{} is in Google Authenticator's format, which pam-totp does not rewrite; \
-                 enroll anew with --force",
-                path.display()
-            ),
             Seal(err) => write!(f, "cannot seal the secret: {err}"),
+            _ => unreachable!("fmt sends only writing errors here"),
+        }
+    }
+
+    /// Reading a secret file or its directory.
+    fn fmt_reading(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use FileError::*;
+        match self {
+            ReadSecret { path, err } => write!(f, "{}: {err}", path.display()),
+            Format { path, err } => write!(f, "{}: {err}", path.display()),
+            NotNative { path } => write!(f, "{}: not a native secret file", path.display()),
             ReadDir { dir: path, err } | Probe { path, err } => {
                 write!(f, "{}: {err}", path.display())
             }
+            _ => unreachable!("fmt sends only reading errors here"),
+        }
+    }
+
+    /// `--secret-file -`: the secret file on standard input or output.
+    fn fmt_standard_streams(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use FileError::*;
+        match self {
             TextSerialize(err) => write!(f, "not printing the secret file: {err}"),
             TextParse(err) => {
                 write!(
@@ -225,6 +283,7 @@ impl fmt::Display for FileError {
                 "--secret-file -: standard input holds more than {max} bytes, \
                  more than a secret file may"
             ),
+            _ => unreachable!("fmt sends only standard-stream errors here"),
         }
     }
 }

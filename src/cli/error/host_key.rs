@@ -142,6 +142,41 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use KeyError::*;
         match self {
+            HostPubUnusable(_)
+            | HostKeyUnusable { .. }
+            | PairMismatch { .. }
+            | WrittenPairMismatch { .. }
+            | HostKey(_)
+            | HostKeyInput(_)
+            | NoHostKey(_)
+            | BadHostKeyPath { .. }
+            | KeyAppeared { .. }
+            | PubWithoutKey { .. }
+            | KeyExists { .. } => self.fmt_key_pair(f),
+            KeyDirUnreadable { .. }
+            | KeyDirOpen { .. }
+            | KeyDirNotDir { .. }
+            | KeyDirUnsafe { .. }
+            | KeyBusy { .. }
+            | KeyLock { .. }
+            | CreateDir { .. } => self.fmt_key_dir(f),
+            ImportRead { .. }
+            | ImportSymlink { .. }
+            | ImportNotFile { .. }
+            | ImportUnsafeMode { .. }
+            | ImportMalformed { .. }
+            | ImportMismatch { .. }
+            | ImportWouldReplace { .. }
+            | ImportDuringRotation { .. } => self.fmt_import(f),
+        }
+    }
+}
+
+impl KeyError {
+    /// host.key and host.pub themselves: unusable, mismatched, missing or in the way.
+    fn fmt_key_pair(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use KeyError::*;
+        match self {
             HostPubUnusable(err) => write!(f, "{err}; fix the host key pair, or use --no-seal"),
             HostKeyUnusable { err, public } => write!(
                 f,
@@ -165,6 +200,30 @@ impl fmt::Display for KeyError {
                 "{} cannot be the host key: host.pub goes beside it with the extension .pub",
                 path.display()
             ),
+            KeyAppeared { path } => {
+                write!(f, "{} appeared meanwhile; not replacing it", path.display())
+            }
+            PubWithoutKey { public, key } => write!(
+                f,
+                "{} exists without {}: secrets sealed to it cannot be opened; \
+                 remove it, or use --force",
+                public.display(),
+                key.display()
+            ),
+            KeyExists { key } => write!(
+                f,
+                "{} exists; --force replaces the key pair, and secrets sealed to it then \
+                 no longer open (`pam-totp host-key rotate` changes the key and re-seals them)",
+                key.display()
+            ),
+            _ => unreachable!("fmt sends only key-pair errors here"),
+        }
+    }
+
+    /// The directory that holds the key pair, and its lock.
+    fn fmt_key_dir(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use KeyError::*;
+        match self {
             KeyDirUnreadable { dir, err } | KeyDirOpen { dir, err } => {
                 write!(f, "{}: {err}", dir.display())
             }
@@ -183,22 +242,14 @@ impl fmt::Display for KeyError {
             ),
             KeyLock { dir, err } => write!(f, "cannot lock {}: {err}", dir.display()),
             CreateDir { dir, err } => write!(f, "cannot create {}: {err}", dir.display()),
-            KeyAppeared { path } => {
-                write!(f, "{} appeared meanwhile; not replacing it", path.display())
-            }
-            PubWithoutKey { public, key } => write!(
-                f,
-                "{} exists without {}: secrets sealed to it cannot be opened; \
-                 remove it, or use --force",
-                public.display(),
-                key.display()
-            ),
-            KeyExists { key } => write!(
-                f,
-                "{} exists; --force replaces the key pair, and secrets sealed to it then \
-                 no longer open (`pam-totp host-key rotate` changes the key and re-seals them)",
-                key.display()
-            ),
+            _ => unreachable!("fmt sends only key-directory errors here"),
+        }
+    }
+
+    /// `host-key import`: the file given, and the key it would replace.
+    fn fmt_import(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use KeyError::*;
+        match self {
             ImportRead { from, err } => write!(f, "cannot read {from}: {err}"),
             ImportSymlink { from } => {
                 write!(f, "{from} is a symlink; give the key pair's own file")
@@ -229,6 +280,7 @@ impl fmt::Display for KeyError {
                  --drop-old-key` first",
                 old.display()
             ),
+            _ => unreachable!("fmt sends only import errors here"),
         }
     }
 }

@@ -61,56 +61,17 @@ pub(super) fn export(a: HostKeyExportArgs) -> Result<ExitCode> {
 pub(super) fn import(a: HostKeyImportArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let (_, path) = key_location(&caller, "import", &a.key)?;
-    let from = match a.file.as_os_str() == "-" {
-        true => "standard input".to_owned(),
-        false => a.file.display().to_string(),
-    };
-    let text = match a.file.as_os_str() == "-" {
-        true => read_limited(io::stdin().lock(), &from)?,
-        false => read_key_file(&a.file, &from)?,
-    };
-    let (key, public) = parse_pair(&text, &from)?;
-    if key.public() != public {
-        return Err(KeyError::ImportMismatch { from }.into());
-    }
+    let (key, public) = read_pair(&a.file)?;
 
     let pub_path = seal::public_path(&path);
     let old_path = seal::old_path(&path);
-    let dir = atomic::parent_dir(&path);
-    if !present(dir)? {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(|err| KeyError::CreateDir {
-                dir: dir.to_owned(),
-                err,
-            })?;
-    }
+    create_key_dir(&path)?;
     check_key_dir(&path)?;
     let _lock = lock_key_dir(&path)?;
     let id = public.id();
 
     if !present(&path)? {
-        if present(&pub_path)? {
-            let same = seal::load_public_key(&path).ok().as_ref() == Some(&public);
-            if !same && !a.force {
-                return Err(KeyError::PubWithoutKey {
-                    public: pub_path,
-                    key: path,
-                }
-                .into());
-            }
-        }
-        write_key(&path, &key.to_text(), KEY_MODE, false)?;
-        write_key(&pub_path, &public.to_text(), PUB_MODE, true)?;
-        check_pair(&path)?;
-        eprintln!(
-            "pam-totp: installed the host key pair {id}: {} (root, 0600) and {} (0644)",
-            path.display(),
-            pub_path.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+        return install_first(&path, &key, &public, a.force);
     }
 
     let current = seal::load_secret_keys(&path).map_err(KeyError::HostKeyInput)?;
@@ -145,6 +106,70 @@ pub(super) fn import(a: HostKeyImportArgs) -> Result<ExitCode> {
          this host's files to {id} and removes it",
         current[0].public().id(),
         old_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The pair in `file` (`-`: standard input), checked to be one pair.
+fn read_pair(file: &Path) -> Result<(HostSecretKey, HostPublicKey)> {
+    let from = match file.as_os_str() == "-" {
+        true => "standard input".to_owned(),
+        false => file.display().to_string(),
+    };
+    let text = match file.as_os_str() == "-" {
+        true => read_limited(io::stdin().lock(), &from)?,
+        false => read_key_file(file, &from)?,
+    };
+    let (key, public) = parse_pair(&text, &from)?;
+    if key.public() != public {
+        return Err(KeyError::ImportMismatch { from }.into());
+    }
+    Ok((key, public))
+}
+
+/// Creates the directory of the host key `path` (0755) if it is missing.
+fn create_key_dir(path: &Path) -> Result<()> {
+    let dir = atomic::parent_dir(path);
+    if !present(dir)? {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|err| KeyError::CreateDir {
+                dir: dir.to_owned(),
+                err,
+            })?;
+    }
+    Ok(())
+}
+
+/// Installs the pair where there is no host key yet (a host.pub alone is
+/// replaced only if it is this pair's, or with `--force`).
+fn install_first(
+    path: &Path,
+    key: &HostSecretKey,
+    public: &HostPublicKey,
+    force: bool,
+) -> Result<ExitCode> {
+    let pub_path = seal::public_path(path);
+    if present(&pub_path)? {
+        let same = seal::load_public_key(path).ok().as_ref() == Some(public);
+        if !same && !force {
+            return Err(KeyError::PubWithoutKey {
+                public: pub_path,
+                key: path.to_owned(),
+            }
+            .into());
+        }
+    }
+    write_key(path, &key.to_text(), KEY_MODE, false)?;
+    write_key(&pub_path, &public.to_text(), PUB_MODE, true)?;
+    check_pair(path)?;
+    eprintln!(
+        "pam-totp: installed the host key pair {}: {} (root, 0600) and {} (0644)",
+        public.id(),
+        path.display(),
+        pub_path.display()
     );
     Ok(ExitCode::SUCCESS)
 }
