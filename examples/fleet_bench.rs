@@ -42,19 +42,20 @@
 //! - *N accounts*: `--users` accounts (default 1,000), each logged in once
 //!   with its right code; every login must succeed.
 
+#[path = "support/accounts.rs"]
+mod accounts;
 #[path = "support/libpam.rs"]
 mod libpam;
 #[path = "../tests/redis_support/mod.rs"]
 mod redis_support;
 
-use std::ffi::{c_int, CString};
+use std::ffi::c_int;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
@@ -196,54 +197,6 @@ fn set_accounts(etc: &Path, users: usize) {
     // Rewritten in place: the bind mounts refer to these inodes.
     or_die(fs::write(etc.join("passwd"), passwd));
     or_die(fs::write(etc.join("group"), group));
-}
-
-/// Enters a private mount namespace and bind-mounts `etc`/passwd and
-/// `etc`/group over the machine's (after keeping a copy of the machine's,
-/// *.orig, to build on). The machine's files are never written; the
-/// mounts end with this process. As in examples/load_bench.rs.
-fn private_accounts(etc: &Path) {
-    let c = |s: &str| CString::new(s).unwrap_or_else(|_| die("NUL"));
-    // SAFETY: unshare has no memory-safety preconditions; the process is
-    // still single-threaded, as CLONE_NEWNS requires.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        die("unshare(CLONE_NEWNS) failed (run as root)");
-    }
-    let root = c("/");
-    // SAFETY: valid NUL-terminated strings or null where mount(2) allows.
-    let rc = unsafe {
-        libc::mount(
-            ptr::null(),
-            root.as_ptr(),
-            ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            ptr::null(),
-        )
-    };
-    if rc != 0 {
-        die("mount --make-rprivate / failed");
-    }
-    for name in ["passwd", "group"] {
-        let ours = etc.join(name);
-        let orig = etc.join(format!("{name}.orig"));
-        or_die(fs::copy(format!("/etc/{name}"), &orig));
-        or_die(fs::copy(format!("/etc/{name}"), &ours));
-        set_mode(&ours, 0o644);
-        let (s, d) = (c(&ours.to_string_lossy()), c(&format!("/etc/{name}")));
-        // SAFETY: valid NUL-terminated paths; null where mount(2) allows.
-        let rc = unsafe {
-            libc::mount(
-                s.as_ptr(),
-                d.as_ptr(),
-                ptr::null(),
-                libc::MS_BIND,
-                ptr::null(),
-            )
-        };
-        if rc != 0 {
-            die(&format!("bind {} over /etc/{name}", ours.display()));
-        }
-    }
 }
 
 // ---------------------------------------------------------------------
@@ -579,7 +532,7 @@ fn main() {
             .prefix("pam-totp-fleet-bench-etc.")
             .tempdir_in(&base),
     );
-    private_accounts(etc.path());
+    or_die(accounts::private_accounts(etc.path()));
 
     let server = RedisServer::start(Options {
         tcp: true,

@@ -39,16 +39,17 @@
 //! The libpam calls are those of examples/bench.rs, repeated here so that
 //! each example stays one file.
 
+#[path = "support/accounts.rs"]
+mod accounts;
 #[path = "support/libpam.rs"]
 mod libpam;
 
-use std::ffi::{c_int, CString};
+use std::ffi::c_int;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
@@ -215,54 +216,6 @@ impl World {
 
 fn set_mode(path: &Path, mode: u32) {
     or_die(fs::set_permissions(path, fs::Permissions::from_mode(mode)));
-}
-
-/// Enters a private mount namespace and bind-mounts the world's
-/// etc/passwd and etc/group over the machine's there (after keeping a copy
-/// of the machine's, etc/*.orig, to build on). The machine's files are
-/// never written; the mounts end with this process.
-fn private_accounts(world: &World) {
-    let c = |s: &str| CString::new(s).unwrap_or_else(|_| die("NUL"));
-    // SAFETY: unshare has no memory-safety preconditions; the process is
-    // still single-threaded, as CLONE_NEWNS requires.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        die("unshare(CLONE_NEWNS) failed (run as root)");
-    }
-    let root = c("/");
-    // SAFETY: valid NUL-terminated strings or null where mount(2) allows.
-    let rc = unsafe {
-        libc::mount(
-            ptr::null(),
-            root.as_ptr(),
-            ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            ptr::null(),
-        )
-    };
-    if rc != 0 {
-        die("mount --make-rprivate / failed");
-    }
-    for name in ["passwd", "group"] {
-        let ours = world.path().join("etc").join(name);
-        let orig = world.path().join("etc").join(format!("{name}.orig"));
-        or_die(fs::copy(format!("/etc/{name}"), &orig));
-        or_die(fs::copy(format!("/etc/{name}"), &ours));
-        set_mode(&ours, 0o644);
-        let (s, d) = (c(&ours.to_string_lossy()), c(&format!("/etc/{name}")));
-        // SAFETY: valid NUL-terminated paths; null where mount(2) allows.
-        let rc = unsafe {
-            libc::mount(
-                s.as_ptr(),
-                d.as_ptr(),
-                ptr::null(),
-                libc::MS_BIND,
-                ptr::null(),
-            )
-        };
-        if rc != 0 {
-            die(&format!("bind {} over /etc/{name}", ours.display()));
-        }
-    }
 }
 
 // ---------------------------------------------------------------------
@@ -534,7 +487,7 @@ fn main() {
     }
     let module = module.unwrap_or_else(default_module);
     let mut world = World::new(&module, &base);
-    private_accounts(&world);
+    or_die(accounts::private_accounts(&world.path().join("etc")));
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
