@@ -18,7 +18,6 @@ use pam_totp::config::FirstPass;
 use pam_totp::core::policy::MAX_WINDOW;
 use pam_totp::sys::users::UserInfo;
 
-
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
