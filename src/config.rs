@@ -50,6 +50,8 @@ pub struct Settings {
     pub echo_code: bool,
     pub first_pass: FirstPass,
     pub forward_pass: bool,
+    /// Do not tell a rate-limited user how long to wait.
+    pub quiet_lockout: bool,
     pub debug: bool,
     /// The host's private key, which opens sealed secrets; the public key
     /// is beside it (`host.pub`).
@@ -75,6 +77,7 @@ impl Default for Settings {
             echo_code: false,
             first_pass: FirstPass::Prompt,
             forward_pass: false,
+            quiet_lockout: false,
             debug: false,
             host_key: PathBuf::from(DEFAULT_HOST_KEY),
             fleet: crate::state::fleet::FleetSettings::default(),

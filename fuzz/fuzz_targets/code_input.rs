@@ -257,8 +257,23 @@ fn run(input: Input) {
                 }
             }
             refused => {
-                if *refused == Outcome::RateLimited {
+                if let Outcome::RateLimited { retry_after } = refused {
                     assert!(locked, "rate limited below the limit");
+                    // The wait told is exact: still locked a second before
+                    // it ends, unlocked when it does (times here are far
+                    // from the end of the range).
+                    let counted_at = |at: u64| {
+                        before
+                            .failures
+                            .iter()
+                            .filter(|&&t| t + limit.seconds > at && t <= at + limit.seconds)
+                            .filter(|&&t| t + limit.seconds > now && t <= now + limit.seconds)
+                            .count()
+                    };
+                    let max = limit.max_failures as usize;
+                    assert!(*retry_after >= 1, "retry_after 0");
+                    assert!(counted_at(now + retry_after - 1) >= max, "{retry_after}");
+                    assert!(counted_at(now + retry_after) < max, "{retry_after}");
                 } else {
                     assert!(!locked, "checked while rate limited");
                 }

@@ -141,6 +141,10 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Flag(|s, on| s.forward_pass = on),
     },
     Key {
+        name: "quiet_lockout",
+        kind: Kind::Flag(|s, on| s.quiet_lockout = on),
+    },
+    Key {
         name: "debug",
         kind: Kind::Flag(|s, on| s.debug = on),
     },

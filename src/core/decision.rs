@@ -52,7 +52,11 @@ pub enum Outcome {
     /// A valid code whose step, or scratch code, was already used.
     Replayed(Method),
     /// Too many recent failures; the code was not even checked.
-    RateLimited,
+    /// `retry_after`: seconds until a code is checked again
+    /// ([`UserState::retry_after`]), at least 1.
+    RateLimited {
+        retry_after: u64,
+    },
     /// A code that would be right, refused because it could not be
     /// recorded as spent (or, HOTP, because the counter has run out).
     Refused(Method, Refusal),
@@ -122,8 +126,9 @@ pub fn attempt_any(
     state.failures.retain(|&t| in_window(t, now, limit));
 
     if state.locked(now, limit) {
+        let retry_after = state.retry_after(now, limit);
         state.record_failure(now, false);
-        return Outcome::RateLimited;
+        return Outcome::RateLimited { retry_after };
     }
 
     let mut outcome = Outcome::Wrong;

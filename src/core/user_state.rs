@@ -176,6 +176,28 @@ impl UserState {
         self.recent_failures(now, limit) >= limit.max_failures as usize
     }
 
+    /// Seconds from `now` until the rate limit lets a code be checked
+    /// again: until enough of the failures that still count have left the
+    /// window for fewer than `max_failures` to remain (with the limit just
+    /// reached, the oldest of them). At least 1. A failure in the future
+    /// (the clock stepped back) leaves the window a window after its time;
+    /// a limit that refuses with no failure at all gives the window.
+    pub fn retry_after(&self, now: u64, limit: RateLimit) -> u64 {
+        let mut ends: Vec<u64> = self
+            .failures
+            .iter()
+            .filter(|&&t| in_window(t, now, limit))
+            .map(|&t| t.saturating_add(limit.seconds))
+            .collect();
+        ends.sort_unstable();
+        // count - max + 1 failures must leave; the last of them to leave
+        // is the one at index count - max.
+        let last_to_leave = ends.len().saturating_sub(limit.max_failures as usize);
+        ends.get(last_to_leave)
+            .map_or(limit.seconds, |end| end.saturating_sub(now))
+            .max(1)
+    }
+
     /// What `key` has spent: its own entry, or the unclaimed record of a
     /// version-1 file.
     pub fn key_state(&self, key: &OtpKey) -> Option<&KeyState> {
@@ -236,5 +258,67 @@ impl UserState {
         let entry = self.key_entry(key, now)?;
         entry.last_step = Some(entry.last_step.map_or(step, |last| last.max(step)));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: RateLimit = RateLimit {
+        max_failures: 3,
+        seconds: 30,
+    };
+
+    fn with_failures(times: &[u64]) -> UserState {
+        UserState {
+            failures: times.to_vec(),
+            ..UserState::new()
+        }
+    }
+
+    #[test]
+    fn retry_after_is_when_the_oldest_counted_failure_leaves_the_window() {
+        let st = with_failures(&[1000, 1010, 1020]);
+        assert!(st.locked(1020, LIMIT));
+        // The failure at 1000 leaves the window at 1030.
+        assert_eq!(st.retry_after(1020, LIMIT), 10);
+        assert_eq!(st.retry_after(1000, LIMIT), 30);
+        // The last second of the lockout still says 1, never 0.
+        assert_eq!(st.retry_after(1029, LIMIT), 1);
+        assert!(!st.locked(1030, LIMIT));
+        // Order in the file does not matter.
+        assert_eq!(
+            with_failures(&[1020, 1000, 1010]).retry_after(1020, LIMIT),
+            10
+        );
+    }
+
+    #[test]
+    fn retry_after_skips_failures_that_no_longer_count() {
+        // 900 is out of the window at 1025; 1000 is the oldest that counts.
+        let st = with_failures(&[900, 1000, 1010, 1020]);
+        assert_eq!(st.retry_after(1025, LIMIT), 5);
+    }
+
+    #[test]
+    fn retry_after_waits_until_fewer_than_the_limit_remain() {
+        // Four counted failures against a limit of three (the limit was
+        // lowered): two must leave, the second at 1040.
+        let st = with_failures(&[1000, 1010, 1020, 1025]);
+        assert!(st.locked(1025, LIMIT));
+        assert_eq!(st.retry_after(1025, LIMIT), 15);
+        assert!(st.locked(1039, LIMIT));
+        assert!(!st.locked(1040, LIMIT));
+    }
+
+    #[test]
+    fn retry_after_with_the_clock_stepped_back() {
+        // Failures stamped ahead of now count until a window after them.
+        let st = with_failures(&[1100, 1101, 1102]);
+        assert!(st.locked(1090, LIMIT));
+        assert_eq!(st.retry_after(1090, LIMIT), 40);
+        // No failure at all: the window.
+        assert_eq!(UserState::new().retry_after(5, LIMIT), 30);
     }
 }

@@ -84,6 +84,14 @@ pub(crate) fn attempt(
         (true, false) => format!("{detail} source=authtok"),
     };
     io.log(level, &audit.line(result, &detail));
+    // A locked-out user is told how long to wait (issue 16), once per
+    // login: on the attempt that ends it, not on a try_first_pass attempt
+    // the prompt follows. A wrong code keeps its generic refusal.
+    if let (Outcome::RateLimited { retry_after }, false, false) =
+        (&outcome, again, settings.quiet_lockout)
+    {
+        io.error_message(&lockout_message(*retry_after));
+    }
     Ok(if outcome.is_success() {
         Attempt::Done(Verdict::Success)
     } else if again {
@@ -91,6 +99,11 @@ pub(crate) fn attempt(
     } else {
         Attempt::Done(Verdict::AuthErr)
     })
+}
+
+/// What a rate-limited user is shown (unless `quiet_lockout`).
+fn lockout_message(retry_after: u64) -> String {
+    format!("Too many failed codes; try again in {retry_after} seconds.")
 }
 
 /// The decision through the state store: the account's state is read,

@@ -172,7 +172,7 @@ pub(crate) fn decided(
             (Level::Warning, "replayed-code", "method=scratch".into())
         }
         Outcome::Refused(_, why) => (Level::Err, "refused", format!("reason={}", why.as_str())),
-        Outcome::RateLimited => (
+        Outcome::RateLimited { .. } => (
             Level::Warning,
             "rate-limited",
             format!("rate_limit={rate_limit}"),

@@ -63,6 +63,9 @@ pub trait PamIo {
     fn set_authtok(&mut self, value: &str) -> bool;
     /// Asks the user; `None` if the conversation failed or was cancelled.
     fn prompt(&mut self, text: &str, echo: bool) -> Option<Zeroizing<String>>;
+    /// Shows the user an error message (PAM_ERROR_MSG). A conversation
+    /// that fails changes nothing.
+    fn error_message(&mut self, text: &str);
     /// One line to syslog (LOG_AUTHPRIV). Never given a code or a secret.
     fn log(&self, level: Level, msg: &str);
     /// secret_command= (secret_command.rs): runs the command as

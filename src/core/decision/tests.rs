@@ -48,7 +48,7 @@ fn rate_limit_blocks_right_code() {
     let code = key.totp_code(key.step_at(now));
     assert_eq!(
         attempt(&creds, &code, now + 29, &p, &mut st),
-        Outcome::RateLimited
+        Outcome::RateLimited { retry_after: 1 }
     );
     assert_eq!(st.failures.len(), 3);
     assert_eq!(st.failed_attempts, 4);
