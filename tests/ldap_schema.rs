@@ -467,13 +467,9 @@ fn logins_through_the_module_with_secrets_in_a_real_slapd() {
     slapd.add(&person(&alice.name, Some(&plain)));
     slapd.add(&person(&bob.name, None));
 
-    // The command: a root-owned copy under target/, its config at
-    // /etc/pam-totp/ldap.conf in a private namespace.
-    let cmds = tempfile::Builder::new()
-        .prefix("ldap-command.")
-        .tempdir_in(common::profile_dir())
-        .unwrap();
-    fs::set_permissions(cmds.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    // The command: a root-owned copy in a directory the module trusts,
+    // its config at /etc/pam-totp/ldap.conf in a private namespace.
+    let cmds = common::trusted_command_dir("ldap-command.");
     let cmd = cmds.path().join("pam-totp-ldap");
     fs::copy(repo("conf/secret-command/pam-totp-ldap"), &cmd).unwrap();
     fs::set_permissions(&cmd, fs::Permissions::from_mode(0o755)).unwrap();

@@ -27,7 +27,7 @@ const EXTRA_GROUP: &str = "pamtotp-scgrp";
 
 struct World {
     fx: Fixture,
-    /// Root-owned, 0755, under target/.
+    /// Root-owned, 0755 (see `common::trusted_command_dir`).
     cmds: tempfile::TempDir,
     /// Where the commands leave what the test reads (owned by CMD_USER).
     out: PathBuf,
@@ -38,21 +38,9 @@ impl World {
     fn new() -> World {
         let user = ensure_user(CMD_USER, &[EXTRA_GROUP]);
         let fx = Fixture::new();
-        let cmds = tempfile::Builder::new()
-            .prefix("secret-command.")
-            .tempdir_in(profile_dir())
-            .unwrap();
-        fs::set_permissions(cmds.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let mut p = cmds.path();
-        while let Some(parent) = p.parent() {
-            let m = fs::metadata(parent).unwrap();
-            assert!(
-                std::os::unix::fs::MetadataExt::uid(&m) == 0 && m.permissions().mode() & 0o022 == 0,
-                "{} must be root-owned and not group/world-writable for these tests",
-                parent.display()
-            );
-            p = parent;
-        }
+        // Root-owned, 0755, with no directory above it that others can
+        // write to (the module refuses a command anywhere else).
+        let cmds = trusted_command_dir("secret-command.");
         let out = fx.path().join("out");
         fs::create_dir(&out).unwrap();
         std::os::unix::fs::chown(&out, Some(user.uid), Some(user.gid)).unwrap();

@@ -736,3 +736,28 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Whether `dir` and every directory above it are root-owned and not
+/// writable by group or others: where the module accepts a command file.
+fn trusted_for_commands(dir: &Path) -> bool {
+    dir.ancestors()
+        .all(|p| fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == 0 && m.mode() & 0o022 == 0))
+}
+
+/// A temporary directory (root-owned, 0755) for commands the module runs
+/// (`secret_command=`): the module refuses a command under a directory
+/// others can write to, so it goes in the checkout's target/ when every
+/// directory above it qualifies (a clone under /tmp does not), else in
+/// /run or /var/lib. Removed on drop.
+pub fn trusted_command_dir(prefix: &str) -> tempfile::TempDir {
+    let base = [profile_dir(), "/run".into(), "/var/lib".into()]
+        .into_iter()
+        .find(|d| trusted_for_commands(d))
+        .expect("no root-owned directory without group or world write bits for test commands");
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(base)
+        .expect("create a command directory");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod 0755");
+    dir
+}
