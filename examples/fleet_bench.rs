@@ -48,6 +48,8 @@ mod accounts;
 mod libpam;
 #[path = "../tests/redis_support/mod.rs"]
 mod redis_support;
+#[path = "support/workers.rs"]
+mod workers;
 
 use std::ffi::c_int;
 use std::fs;
@@ -56,7 +58,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
 use pam_totp::secret::enrollment;
@@ -377,32 +379,7 @@ fn release_workers(world: &World, service: &str, mode: &str, workers: usize, n: 
             )
         })
         .collect();
-    let mut readers: Vec<_> = children
-        .iter_mut()
-        .map(|c| {
-            let mut r = BufReader::new(c.stdout.take().expect("stdout"));
-            let mut line = String::new();
-            or_die(r.read_line(&mut line));
-            if line.trim() != "ready" {
-                die("a worker did not start");
-            }
-            r
-        })
-        .collect();
-    let start = Instant::now();
-    for c in &mut children {
-        drop(c.stdin.take());
-    }
-    let mut outputs = Vec::new();
-    for r in &mut readers {
-        let mut s = String::new();
-        or_die(r.read_to_string(&mut s));
-        outputs.push(s);
-    }
-    for c in &mut children {
-        or_die(c.wait());
-    }
-    let wall = start.elapsed();
+    let (outputs, wall) = or_die(workers::release_and_collect(&mut children));
     let mut run = Run {
         wall,
         auth: Vec::new(),

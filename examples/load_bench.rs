@@ -43,10 +43,12 @@
 mod accounts;
 #[path = "support/libpam.rs"]
 mod libpam;
+#[path = "support/workers.rs"]
+mod workers;
 
 use std::ffi::c_int;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -289,32 +291,7 @@ fn concurrency(world: &mut World, users: usize, workers: &[usize]) {
                 )
             })
             .collect();
-        let mut readers: Vec<_> = children
-            .iter_mut()
-            .map(|c| {
-                let mut r = BufReader::new(c.stdout.take().unwrap());
-                let mut line = String::new();
-                or_die(r.read_line(&mut line));
-                if line.trim() != "ready" {
-                    die("a worker did not start");
-                }
-                r
-            })
-            .collect();
-        let start = Instant::now();
-        for c in &mut children {
-            drop(c.stdin.take());
-        }
-        let mut outputs = Vec::new();
-        for r in &mut readers {
-            let mut s = String::new();
-            or_die(r.read_to_string(&mut s));
-            outputs.push(s);
-        }
-        for c in &mut children {
-            or_die(c.wait());
-        }
-        let wall = start.elapsed();
+        let (outputs, wall) = or_die(workers::release_and_collect(&mut children));
         let (mut auth, mut whole) = (Vec::new(), Vec::new());
         for line in outputs.iter().flat_map(|s| s.lines()) {
             let f: Vec<u64> = line
