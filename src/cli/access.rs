@@ -27,6 +27,8 @@ use pam_totp::config;
 use pam_totp::config::Settings;
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::secret::store;
+use pam_totp::secret::store::SealingError;
 use pam_totp::sys::identity::FsIdentity;
 use pam_totp::sys::secret_file;
 use pam_totp::sys::users;
@@ -200,25 +202,22 @@ pub fn sealing(
     settings: &Settings,
     no_seal: bool,
 ) -> Result<Option<HostPublicKey>> {
-    let public_path = seal::public_path(&settings.host_key);
-    if no_seal || !exists(&public_path) {
+    if no_seal {
         return Ok(None);
     }
-    let public = seal::load_public_key(&settings.host_key).map_err(KeyError::HostPubUnusable)?;
-    if caller.root {
-        let keys = seal::load_secret_keys(&settings.host_key).map_err(|err| {
-            KeyError::HostKeyUnusable {
+    // The library's choice, shared with the module's enrollment at login.
+    let public_path = || seal::public_path(&settings.host_key);
+    Ok(
+        store::sealing_key(&settings.host_key, caller.root).map_err(|e| match e {
+            SealingError::Public(err) => KeyError::HostPubUnusable(err),
+            SealingError::Private(err) => KeyError::HostKeyUnusable {
                 err,
-                public: public_path.clone(),
-            }
-        })?;
-        if keys[0].public() != public {
-            return Err(KeyError::PairMismatch {
-                public: public_path,
+                public: public_path(),
+            },
+            SealingError::Mismatch => KeyError::PairMismatch {
+                public: public_path(),
                 key: settings.host_key.clone(),
-            }
-            .into());
-        }
-    }
-    Ok(Some(public))
+            },
+        })?,
+    )
 }

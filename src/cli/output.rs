@@ -8,18 +8,14 @@
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 
-use qrcode::{Color, QrCode};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use pam_totp::core::otp::Algorithm;
+use pam_totp::secret::qr::Matrix;
 
 use crate::args::QrStyle;
 use crate::error::{EnrollError, Result};
-
-/// Light modules around the code. The standard asks for four; the terminal
-/// around it is dark, so the light border drawn here is what scanners need.
-const QUIET_ZONE: usize = 4;
 
 // The otpauth URI is built in the library, which also parses it back
 // (tests and the `otpauth` fuzz target check one against the other).
@@ -29,7 +25,7 @@ pub use pam_totp::secret::otpauth::{default_params, uri as otpauth_uri, UriParts
 pub fn qr(text: &str, style: QrStyle) -> Result<Option<String>> {
     let matrix = match style {
         QrStyle::None => return Ok(None),
-        _ => Matrix::new(text)?,
+        _ => Matrix::new(text).map_err(EnrollError::Qr)?,
     };
     Ok(Some(match style {
         QrStyle::Utf8 => matrix.utf8(),
@@ -37,90 +33,9 @@ pub fn qr(text: &str, style: QrStyle) -> Result<Option<String>> {
     }))
 }
 
-/// The QR modules with the quiet zone: `true` is dark.
-struct Matrix {
-    size: usize,
-    dark: Vec<bool>,
-}
-
-impl Matrix {
-    fn new(text: &str) -> Result<Matrix> {
-        let code = QrCode::new(text.as_bytes()).map_err(EnrollError::Qr)?;
-        let width = code.width();
-        let colors = code.to_colors();
-        let size = width + 2 * QUIET_ZONE;
-        let mut dark = vec![false; size * size];
-        for y in 0..width {
-            for x in 0..width {
-                dark[(y + QUIET_ZONE) * size + x + QUIET_ZONE] =
-                    colors[y * width + x] == Color::Dark;
-            }
-        }
-        Ok(Matrix { size, dark })
-    }
-
-    /// Module (x, y); rows past the bottom (the odd half row) are light.
-    fn is_dark(&self, x: usize, y: usize) -> bool {
-        y < self.size && self.dark[y * self.size + x]
-    }
-
-    /// Two module rows per text row; the light modules are drawn, the dark
-    /// ones left to the terminal's (dark) background.
-    fn utf8(&self) -> String {
-        let mut out = String::new();
-        for y in (0..self.size).step_by(2) {
-            for x in 0..self.size {
-                let top = !self.is_dark(x, y);
-                let bottom = !self.is_dark(x, y + 1) && y + 1 < self.size;
-                out.push(match (top, bottom) {
-                    (true, true) => '█',
-                    (true, false) => '▀',
-                    (false, true) => '▄',
-                    (false, false) => ' ',
-                });
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    /// Every cell an upper half block with explicit colours: foreground the
-    /// top module, background the bottom one (black or bright white).
-    fn ansi(&self) -> String {
-        let mut out = String::new();
-        for y in (0..self.size).step_by(2) {
-            let mut last = None;
-            for x in 0..self.size {
-                // The odd half row below the code takes the quiet zone's colour.
-                let cell = (
-                    self.is_dark(x, y),
-                    y + 1 < self.size && self.is_dark(x, y + 1),
-                );
-                if last != Some(cell) {
-                    let fg = if cell.0 { 30 } else { 97 };
-                    let bg = if cell.1 { 40 } else { 107 };
-                    let _ = write!(out, "\x1b[{fg};{bg}m");
-                    last = Some(cell);
-                }
-                out.push('▀');
-            }
-            out.push_str("\x1b[0m\n");
-        }
-        out
-    }
-}
-
-/// A base32 secret in groups of four, for typing by hand.
-pub fn grouped(secret: &str) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(secret.len() * 5 / 4));
-    for (i, c) in secret.chars().enumerate() {
-        if i > 0 && i % 4 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
+// The QR code and the grouped secret are drawn in the library, which the
+// module's enrollment at login shares.
+pub use pam_totp::secret::qr::grouped;
 
 /// The human-readable enrollment: QR code, URI, secret, scratch codes.
 pub struct EnrollView<'a> {
@@ -284,29 +199,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_groups_of_four() {
-        assert_eq!(grouped("ABCDEFGHIJ").as_str(), "ABCD EFGH IJ");
-        assert_eq!(grouped("ABCD").as_str(), "ABCD");
-    }
-
-    #[test]
-    fn utf8_rendering_has_the_quiet_zone_and_half_rows() {
-        let m = Matrix::new("otpauth://totp/h:a?secret=JBSWY3DPEHPK3PXP&issuer=h").unwrap();
-        let text = m.utf8();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), m.size.div_ceil(2));
-        assert!(lines.iter().all(|l| l.chars().count() == m.size));
-        // The top quiet zone is light: full blocks.
-        assert!(lines[0].chars().all(|c| c == '█'));
-        // A finder pattern's dark top edge starts right after the border.
-        assert_eq!(lines[2].chars().nth(QUIET_ZONE), Some(' '));
-    }
-
-    #[test]
-    fn ansi_rendering_sets_colours_and_resets() {
+    fn qr_styles() {
         let text = qr("x", QrStyle::Ansi).unwrap().unwrap();
         assert!(text.starts_with("\x1b[97;107m▀"));
-        assert!(text.lines().all(|l| l.ends_with("\x1b[0m")));
+        let utf8 = qr("x", QrStyle::Utf8).unwrap().unwrap();
+        assert_eq!(utf8, Matrix::new("x").unwrap().utf8());
         assert_eq!(qr("x", QrStyle::None).unwrap(), None);
     }
 

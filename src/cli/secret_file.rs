@@ -19,6 +19,8 @@ use pam_totp::secret::enrollment::FormatError;
 use pam_totp::secret::google;
 use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::secret::store;
+use pam_totp::secret::store::WriteError;
 use pam_totp::sys::atomic;
 use pam_totp::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 use pam_totp::sys::secret_file;
@@ -27,10 +29,10 @@ use pam_totp::sys::secret_file::MAX_SECRET_FILE;
 use pam_totp::sys::users::UserInfo;
 
 use crate::access::{unsealer, Caller, Location};
-use crate::error::{FileError, NotSecret, Result};
+use crate::error::{AccessError, CliError, FileError, NotSecret, Result};
 
 /// Mode of every secret file written.
-pub const SECRET_MODE: u32 = 0o600;
+pub use pam_totp::secret::store::SECRET_MODE;
 
 /// What is at a secret file's path now.
 pub enum Existing {
@@ -134,30 +136,25 @@ pub fn write_secret(
     replace: bool,
 ) -> Result<()> {
     let path = || loc.path.clone();
-    if let Some(key) = seal_to {
-        file.seal(key, &user.name).map_err(FileError::Seal)?;
-    }
-    let text = file
-        .to_toml()
-        .map_err(|err| FileError::Serialize { path: path(), err })?;
-    let written = {
-        let _id = loc.identity(caller, user)?;
-        if replace {
-            atomic::write_atomic(&loc.path, text.as_bytes(), SECRET_MODE)
-        } else {
-            atomic::write_atomic_new(&loc.path, text.as_bytes(), SECRET_MODE)
-        }
-    };
-    written.map_err(|err| match err.kind() {
-        io::ErrorKind::AlreadyExists => FileError::AppearedMeanwhile { path: path() },
-        _ => FileError::Write { path: path(), err },
-    })?;
-    // Read it back the way the module will, so a file it would refuse is
-    // reported now rather than at the next login.
-    let bytes = secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller))
-        .map_err(|err| FileError::ReadBack { path: path(), err })?;
-    SecretFile::parse(&bytes).map_err(|err| FileError::ReadBackParse { path: path(), err })?;
-    Ok(())
+    // The library's write, shared with the module's enrollment at login.
+    let as_owner = loc.read_as_owner(caller);
+    store::write_secret_file(user, &loc.path, as_owner, file, seal_to, replace).map_err(
+        |e| -> CliError {
+            match e {
+                WriteError::Seal(err) => FileError::Seal(err).into(),
+                WriteError::Serialize(err) => FileError::Serialize { path: path(), err }.into(),
+                WriteError::Identity(err) => AccessError::Identity { path: path(), err }.into(),
+                WriteError::AppearedMeanwhile => {
+                    FileError::AppearedMeanwhile { path: path() }.into()
+                }
+                WriteError::Write(err) => FileError::Write { path: path(), err }.into(),
+                WriteError::ReadBack(err) => FileError::ReadBack { path: path(), err }.into(),
+                WriteError::ReadBackParse(err) => {
+                    FileError::ReadBackParse { path: path(), err }.into()
+                }
+            }
+        },
+    )
 }
 
 /// The text of the secret file `write_secret` would write (sealed first

@@ -8,4 +8,6 @@ pub mod enrollment;
 pub mod google;
 pub mod native;
 pub mod otpauth;
+pub mod qr;
 pub mod seal;
+pub mod store;

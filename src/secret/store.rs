@@ -1,0 +1,129 @@
+//! A new secret file saved where the module looks for it, for the tool's
+//! `enroll` (and friends) and the module's enrollment at login alike: the
+//! host key it is sealed to, when there is one, and the write itself
+//! (atomic, mode 0600, with the owner's filesystem identity under their
+//! home, read back as the module will read it).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use crate::secret::enrollment::{FormatError, SerializeError};
+use crate::secret::native::SecretFile;
+use crate::secret::seal::{self, HostPublicKey, SealError};
+use crate::sys::atomic;
+use crate::sys::identity::FsIdentity;
+use crate::sys::secret_file::{self, ReadError};
+use crate::sys::users::UserInfo;
+
+/// Mode of every secret file written.
+pub const SECRET_MODE: u32 = 0o600;
+
+/// Why the host key a new secret would be sealed to cannot be used.
+#[derive(Debug)]
+pub enum SealingError {
+    /// host.pub exists but cannot be read.
+    Public(SealError),
+    /// host.key cannot be read.
+    Private(SealError),
+    /// host.pub is not host.key's public half.
+    Mismatch,
+}
+
+/// The host key a new secret is sealed to: host.pub beside `host_key`
+/// when it exists, else none (a plain secret). With `check_private`
+/// (root), host.key must be there and match, so that no secret is sealed
+/// to a key the module cannot open.
+pub fn sealing_key(
+    host_key: &Path,
+    check_private: bool,
+) -> Result<Option<HostPublicKey>, SealingError> {
+    let public_path = seal::public_path(host_key);
+    // Anything at the path (even a dangling symlink) is taken as meant.
+    if matches!(std::fs::symlink_metadata(&public_path), Err(e) if e.kind() == io::ErrorKind::NotFound)
+    {
+        return Ok(None);
+    }
+    let public = seal::load_public_key(host_key).map_err(SealingError::Public)?;
+    if check_private {
+        let keys = seal::load_secret_keys(host_key).map_err(SealingError::Private)?;
+        if keys[0].public() != public {
+            return Err(SealingError::Mismatch);
+        }
+    }
+    Ok(Some(public))
+}
+
+/// Why a secret file was not written (or not as the module would read it).
+/// Never holds the secret.
+#[derive(Debug)]
+pub enum WriteError {
+    Seal(SealError),
+    Serialize(SerializeError),
+    /// The owner's filesystem identity could not be taken.
+    Identity(io::Error),
+    /// Without `replace`: something is at the path now.
+    AppearedMeanwhile,
+    Write(io::Error),
+    ReadBack(ReadError),
+    ReadBackParse(FormatError),
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::Seal(e) => write!(f, "cannot seal the secret: {e}"),
+            WriteError::Serialize(e) => write!(f, "not written: {e}"),
+            WriteError::Identity(e) => write!(f, "cannot take the owner's identity: {e}"),
+            WriteError::AppearedMeanwhile => f.write_str("a file appeared there meanwhile"),
+            WriteError::Write(e) => write!(f, "cannot write: {e}"),
+            WriteError::ReadBack(e) => write!(f, "written, but it {e}"),
+            WriteError::ReadBackParse(e) => write!(f, "written, but it does not parse: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Writes `user`'s secret file at `path` atomically, mode 0600. With
+/// `as_owner` (a path under the user's home, written by root) the file is
+/// created with the user's filesystem identity, so it is theirs and root
+/// can do nothing there the user could not; otherwise with the process's
+/// own. With `seal_to`, a plaintext secret is sealed first, so the file
+/// holds only `sealed_secret`. Without `replace`, the file is created
+/// exclusively: an entry that appeared meanwhile is left alone
+/// ([`WriteError::AppearedMeanwhile`]). The file is then read back the way
+/// the module will read it, so one it would refuse is reported now.
+pub fn write_secret_file(
+    user: &UserInfo,
+    path: &Path,
+    as_owner: bool,
+    file: &mut SecretFile,
+    seal_to: Option<&HostPublicKey>,
+    replace: bool,
+) -> Result<(), WriteError> {
+    if let Some(key) = seal_to {
+        file.seal(key, &user.name).map_err(WriteError::Seal)?;
+    }
+    let text = file.to_toml().map_err(WriteError::Serialize)?;
+    let written = {
+        let _id = as_owner
+            .then(|| FsIdentity::assume(user.uid, user.gid))
+            .transpose()
+            .map_err(WriteError::Identity)?;
+        if replace {
+            atomic::write_atomic(path, text.as_bytes(), SECRET_MODE)
+        } else {
+            atomic::write_atomic_new(path, text.as_bytes(), SECRET_MODE)
+        }
+    };
+    written.map_err(|err| match err.kind() {
+        io::ErrorKind::AlreadyExists => WriteError::AppearedMeanwhile,
+        _ => WriteError::Write(err),
+    })?;
+    let bytes =
+        secret_file::read_secret_file(path, user, as_owner).map_err(WriteError::ReadBack)?;
+    SecretFile::parse(&bytes).map_err(WriteError::ReadBackParse)?;
+    Ok(())
+}
