@@ -62,6 +62,11 @@ pub struct Settings {
     pub secret_command: SecretCommandSettings,
     /// `secret=` was given (argument or file): it excludes secret_command=.
     pub secret_given: bool,
+    /// A user without a secret enrolls in the login's conversation.
+    pub enroll_at_login: bool,
+    /// `enroll_by=`: before this day a user without a secret passes (as
+    /// with nullok); from it on, not (nullok or not).
+    pub enroll_by: Option<Deadline>,
 }
 
 impl Default for Settings {
@@ -83,6 +88,8 @@ impl Default for Settings {
             fleet: crate::state::fleet::FleetSettings::default(),
             secret_command: SecretCommandSettings::default(),
             secret_given: false,
+            enroll_at_login: false,
+            enroll_by: None,
         }
     }
 }
@@ -257,6 +264,12 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
     }
     secret_command::check(&s.secret_command, s.secret_given)
         .map_err(|e| malformed(e.key(), e.to_string()))?;
+    if s.enroll_at_login && s.secret_command.path.is_some() {
+        return Err(malformed(
+            "enroll_at_login",
+            "enroll_at_login saves a secret file; it cannot be combined with secret_command",
+        ));
+    }
     Ok(())
 }
 
@@ -350,9 +363,11 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretP
 
 mod file;
 pub mod keys;
+pub mod rollout;
 pub mod secret_command;
 #[cfg(test)]
 mod tests;
 
 pub use file::{read_config_file, ConfigFileError, ConfigReader};
+pub use rollout::Deadline;
 pub use secret_command::SecretCommandSettings;

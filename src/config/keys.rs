@@ -94,6 +94,17 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Flag(|s, on| s.nullok = on),
     },
     Key {
+        name: "enroll_at_login",
+        kind: Kind::Flag(|s, on| s.enroll_at_login = on),
+    },
+    Key {
+        name: "enroll_by",
+        kind: Kind::Text(|s, v| {
+            s.enroll_by = Some(super::Deadline::parse(v)?);
+            Ok(())
+        }),
+    },
+    Key {
         name: "require_group",
         kind: Kind::Text(|s, v| {
             s.require_group = Some(parse_group("require_group", v)?);

@@ -52,6 +52,15 @@ fn errors() {
         &["config=/missing.toml"],
         &["forward_pass", "use_first_pass"],
         &["require_group="],
+        &["enroll_by=2030-02-30"],
+        &["enroll_by=tomorrow"],
+        &["enroll_by"],
+        &["enroll_at_login=yes"],
+        &[
+            "enroll_at_login",
+            "secret_command=/usr/lib/pam-totp/secret-command",
+            "secret_command_user=nobody",
+        ],
     ] {
         assert!(from_args(&args(bad), &none).is_err(), "{bad:?}");
     }
@@ -157,6 +166,7 @@ fn sample(key: &keys::Key) -> Option<&'static str> {
         "secret_command" => "/usr/lib/pam-totp/secret-command",
         "secret_command_user" => "nobody",
         "secret_command_timeout" => "500",
+        "enroll_by" => "2030-01-01",
         _ => return None,
     })
 }
@@ -260,4 +270,36 @@ fn config_toml_problems_keep_their_words() {
     assert_eq!(from_args(&[], &read).unwrap().first_pass, FirstPass::Use);
     let s = from_args(&args(&["try_first_pass", "use_first_pass"]), &none).unwrap();
     assert_eq!(s.first_pass, FirstPass::Use);
+}
+
+#[test]
+fn enroll_at_login_refuses_secret_command_in_either_source() {
+    let e = from_args(
+        &args(&[
+            "enroll_at_login",
+            "secret_command=/usr/lib/pam-totp/secret-command",
+            "secret_command_user=nobody",
+        ]),
+        &none,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("enroll_at_login"), "{e}");
+    let read = |_: &Path| -> Result<Option<String>, ConfigFileError> {
+        Ok(Some(
+            "enroll_at_login = true\nsecret_command = \"/x\"\nsecret_command_user = \"nobody\"\n"
+                .into(),
+        ))
+    };
+    assert!(from_args(&[], &read).is_err());
+    let s = from_args(&args(&["enroll_at_login", "enroll_by=2030-01-01"]), &none).unwrap();
+    assert!(s.enroll_at_login);
+    assert_eq!(s.enroll_by.unwrap().to_string(), "2030-01-01");
+    // A malformed date in config.toml names the line, never the value.
+    let read = |_: &Path| -> Result<Option<String>, ConfigFileError> {
+        Ok(Some("enroll_by = \"2030-13-01\"\n".into()))
+    };
+    let e = from_args(&[], &read).unwrap_err().to_string();
+    assert!(e.contains("line 1: bad value for enroll_by"), "{e}");
+    assert!(!e.contains("2030-13-01"), "{e}");
 }
