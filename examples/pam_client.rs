@@ -6,7 +6,7 @@
 //! pam_client --confdir DIR --service NAME --user USER
 //!            [--answer TEXT]... [--authtok TEXT] [--rhost HOST]
 //!            [--wait FIFO] [--answer-wait FIFO] [--syslog | --no-log-socket]
-//!            [--setcred] [--leak-fd FILE]
+//!            [--setcred] [--leak-fd FILE] [--interactive]
 //! ```
 //!
 //! `--leak-fd FILE` opens FILE without close-on-exec before
@@ -14,7 +14,11 @@
 //! command the module runs must not inherit it.
 //!
 //! Prompts are answered with the `--answer` values in order; a prompt with
-//! no answer left fails the conversation. `--wait FIFO` blocks, after
+//! no answer left fails the conversation, unless `--interactive`: then
+//! every message is written to stderr as it comes, as a line
+//! `msg [STYLE,"TEXT"]` (JSON), and a prompt with no answer left writes a
+//! line `ask` and takes the next line of stdin as its answer (EOF fails the
+//! conversation), so a test can answer from what the module showed. `--wait FIFO` blocks, after
 //! pam_start and before pam_authenticate, until the FIFO's writer closes it:
 //! many clients released at the same instant. `--answer-wait FIFO` blocks
 //! the same way inside the conversation, after the first prompt has been
@@ -52,6 +56,18 @@ struct Conversation {
     prompts: Vec<(c_int, String)>,
     /// A FIFO to wait on before answering the first prompt.
     answer_wait: Option<String>,
+    /// `--interactive`: messages to stderr, missing answers from stdin.
+    interactive: bool,
+}
+
+/// `--interactive`: a line of stdin for a prompt with no answer left.
+fn ask_stdin() -> Option<String> {
+    eprintln!("ask");
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(n) if n > 0 => Some(line.trim_end_matches(['\n', '\r']).to_owned()),
+        _ => None,
+    }
 }
 
 /// Blocks until the writer of `fifo` closes it (see `--wait`).
@@ -86,12 +102,20 @@ unsafe extern "C" fn converse(
         let text = unsafe { CStr::from_ptr(m.msg) }
             .to_string_lossy()
             .into_owned();
+        if conv.interactive {
+            eprintln!("msg [{},{}]", m.msg_style, json_str(&text));
+        }
         conv.prompts.push((m.msg_style, text));
         if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
             if let Some(fifo) = conv.answer_wait.take() {
                 wait_for_release(&fifo);
             }
-            let Some(answer) = conv.answers.pop_front() else {
+            let interactive = conv.interactive;
+            let answer = conv
+                .answers
+                .pop_front()
+                .or_else(|| interactive.then(ask_stdin).flatten());
+            let Some(answer) = answer else {
                 for j in 0..i {
                     // SAFETY: entries before i were filled by strdup or are null.
                     unsafe { libc::free((*replies.add(j)).resp as *mut c_void) };
@@ -208,6 +232,7 @@ fn main() {
             "--no-log-socket" => no_log_socket = true,
             "--setcred" => setcred = true,
             "--leak-fd" => leak_fd = Some(val()),
+            "--interactive" => conv.interactive = true,
             _ => die(&format!("unknown argument {a}")),
         }
     }

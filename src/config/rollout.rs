@@ -42,9 +42,7 @@ impl Deadline {
     /// The Unix time at which the day begins (00:00:00 UTC).
     pub fn starts_at(&self) -> u64 {
         let years: u64 = (1970..self.year).map(|y| days_in_year(y) as u64).sum();
-        let months: u64 = (1..self.month)
-            .map(|m| days_in(self.year, m) as u64)
-            .sum();
+        let months: u64 = (1..self.month).map(|m| days_in(self.year, m) as u64).sum();
         (years + months + u64::from(self.day - 1)) * SECONDS_PER_DAY
     }
 
@@ -100,8 +98,19 @@ mod tests {
     #[test]
     fn only_real_days_in_the_one_shape() {
         for bad in [
-            "", "2030-1-01", "2030/01/01", "2030-01-01 ", "30-01-01", "2030-13-01", "2030-00-10",
-            "2030-02-29", "2100-02-29", "1969-12-31", "2030-04-31", "+030-01-01", "2030-01-0x",
+            "",
+            "2030-1-01",
+            "2030/01/01",
+            "2030-01-01 ",
+            "30-01-01",
+            "2030-13-01",
+            "2030-00-10",
+            "2030-02-29",
+            "2100-02-29",
+            "1969-12-31",
+            "2030-04-31",
+            "+030-01-01",
+            "2030-01-0x",
             "２030-01-01",
         ] {
             assert!(Deadline::parse(bad).is_err(), "{bad:?}");

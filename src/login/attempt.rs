@@ -106,6 +106,33 @@ fn lockout_message(retry_after: u64) -> String {
     format!("Too many failed codes; try again in {retry_after} seconds.")
 }
 
+/// [`decide`] for a caller that is not a code's attempt (the enrollment at
+/// login judging the new key's code): the fallback warnings logged, a
+/// store that fails the login's denial.
+pub(crate) fn decide_logged(
+    io: &mut dyn PamIo,
+    settings: &Settings,
+    audit: &Audit,
+    enrollment: &Enrollment,
+    input: &Input,
+    now: u64,
+) -> Result<(Outcome, usize), Denial> {
+    let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
+    let mut warnings = Vec::new();
+    let decided = decide(
+        settings,
+        &audit.user,
+        enrollment,
+        &candidates,
+        now,
+        &mut warnings,
+    );
+    for why in &warnings {
+        io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
+    }
+    decided.map_err(Denial::State)
+}
+
 /// The decision through the state store: the account's state is read,
 /// decided on and written back under its lock. The store is the state
 /// server when `state=` is set (its fallback warnings go to `warnings`),

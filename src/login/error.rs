@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io;
 
-use crate::config::{ConfigError, SecretPathError};
+use crate::config::{ConfigError, Deadline, SecretPathError};
 use crate::core::decision::{Method, Outcome};
 use crate::core::logtext::{prose, reason, token};
 use crate::core::policy::RateLimit;
@@ -22,6 +22,22 @@ pub(crate) enum Skip {
     ExemptGroup(String),
     NotInRequiredGroup(String),
     NotEnrolledNullok,
+    /// No secret, and the `enroll_by=` day is still ahead.
+    BeforeDeadline(Deadline),
+    /// Offered enrollment at login, the user left the code empty (only
+    /// when they may pass without a code: nullok, or before `enroll_by=`).
+    EnrollmentSkipped(Option<Deadline>),
+}
+
+/// How an enrollment at login ended without a saved secret.
+#[derive(Debug)]
+pub(crate) enum EnrollEnd {
+    /// An empty answer (or none) where enrolling is required.
+    NoCode,
+    WrongCode,
+    RateLimited,
+    /// It could not be offered or saved: why (no secret in it).
+    Failed(String),
 }
 
 /// Why the group rules could not be applied.
@@ -63,6 +79,8 @@ pub(crate) enum Denial {
     FileProblem(String),
     State(StateError),
     SetAuthtok,
+    /// Enrollment at login (`enroll_at_login`) saved nothing.
+    Enroll(EnrollEnd),
 }
 
 /// What a login's end produces: the verdict and one log line.
@@ -112,6 +130,11 @@ impl Denial {
                     Skip::ExemptGroup(g) => format!("reason=exempt_group={}", token(g)),
                     Skip::NotInRequiredGroup(g) => format!("reason=require_group={}", token(g)),
                     Skip::NotEnrolledNullok => "reason=not-enrolled,nullok".into(),
+                    Skip::BeforeDeadline(d) => format!("reason=not-enrolled,enroll_by={d}"),
+                    Skip::EnrollmentSkipped(Some(d)) => {
+                        format!("reason=enrollment-skipped,enroll_by={d}")
+                    }
+                    Skip::EnrollmentSkipped(None) => "reason=enrollment-skipped,nullok".into(),
                 };
                 ending(Ignore, Info, "skipped", why)
             }
@@ -135,6 +158,19 @@ impl Denial {
             Denial::SetAuthtok => {
                 ending(AuthErr, Err, "error", reason("could not set PAM_AUTHTOK"))
             }
+            Denial::Enroll(end) => match end {
+                EnrollEnd::NoCode => ending(
+                    AuthErr,
+                    Notice,
+                    "not-enrolled",
+                    reason("enrollment at login declined"),
+                ),
+                EnrollEnd::WrongCode => {
+                    ending(AuthErr, Warning, "enroll-wrong-code", String::new())
+                }
+                EnrollEnd::RateLimited => ending(AuthErr, Warning, "rate-limited", String::new()),
+                EnrollEnd::Failed(why) => ending(AuthErr, Err, "enroll-error", reason(why)),
+            },
         }
     }
 }

@@ -13,8 +13,10 @@
 
 mod attempt;
 mod audit;
+mod enroll;
 mod error;
 mod input;
+mod rollout;
 mod secret_command;
 mod standing;
 
@@ -29,7 +31,7 @@ use crate::sys::users;
 
 use attempt::{attempt, Attempt};
 use audit::Audit;
-use error::{Denial, Skip};
+use error::Denial;
 use input::only;
 use standing::Standing;
 
@@ -66,6 +68,9 @@ pub trait PamIo {
     /// Shows the user an error message (PAM_ERROR_MSG). A conversation
     /// that fails changes nothing.
     fn error_message(&mut self, text: &str);
+    /// Shows the user a message (PAM_TEXT_INFO). A conversation that fails
+    /// changes nothing.
+    fn info_message(&mut self, text: &str);
     /// One line to syslog (LOG_AUTHPRIV). Never given a code or a secret.
     fn log(&self, level: Level, msg: &str);
     /// secret_command= (secret_command.rs): runs the command as
@@ -132,8 +137,11 @@ fn login(
         None => Standing::UnknownUser,
         Some(u) => standing::load_enrollment(settings, u, io)?,
     };
-    if matches!(standing, Standing::NotEnrolled) && settings.nullok {
-        return Err(Denial::Skipped(Skip::NotEnrolledNullok));
+    // No secret file: nullok, the enroll_by deadline, enrollment at login.
+    if let (Standing::NotEnrolled, Some(u)) = (&standing, &user) {
+        if let Some(verdict) = rollout::not_enrolled(io, settings, audit, u, now)? {
+            return Ok(verdict);
+        }
     }
     let digits = match &standing {
         Standing::Enrolled(e) => usize::from(e.key.digits()),

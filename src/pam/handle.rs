@@ -227,6 +227,11 @@ impl PamIo for LibPam {
         let _ = self.converse(PamMsgStyle::ERROR_MSG as c_int, text);
     }
 
+    fn info_message(&mut self, text: &str) {
+        // Whether the application showed it or not, the login goes on.
+        let _ = self.converse(PamMsgStyle::TEXT_INFO as c_int, text);
+    }
+
     // secret_command= (issue 14): the safe runner in sys, with the
     // child-side confinement that needs `unsafe` (confine.rs).
     fn run_secret_command(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError> {

@@ -283,6 +283,39 @@ impl ClientRun {
     pub fn run(self) -> PamResult {
         PamResult::from_output(wait_bounded(self.spawn(), CLIENT_TIMEOUT))
     }
+    /// Runs the client with `--interactive`: each prompt left without an
+    /// `--answer` is answered by `answer`, given every message shown so far
+    /// (style, text). The result is the client's report.
+    pub fn interactive(mut self, mut answer: impl FnMut(&[(i64, String)]) -> String) -> PamResult {
+        use std::io::{BufRead, BufReader, Write};
+        self.cmd
+            .arg("--interactive")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("spawn pam_client");
+        let mut stdin = child.stdin.take().unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut shown = Vec::new();
+        let mut other = String::new();
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if let Some(m) = line.strip_prefix("msg ") {
+                let v: serde_json::Value = serde_json::from_str(m).expect("msg JSON");
+                shown.push((v[0].as_i64().unwrap(), v[1].as_str().unwrap().to_owned()));
+            } else if line == "ask" {
+                let a = answer(&shown);
+                writeln!(stdin, "{a}").unwrap();
+            } else {
+                other.push_str(&line);
+                other.push('\n');
+            }
+        }
+        drop(stdin);
+        let out = wait_bounded(child, CLIENT_TIMEOUT);
+        assert!(out.status.success(), "pam_client failed: {other}");
+        PamResult::from_output(out)
+    }
     pub fn spawn(mut self) -> Child {
         self.cmd
             .stdout(Stdio::piped())

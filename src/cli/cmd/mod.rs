@@ -12,14 +12,13 @@ mod reset;
 mod scratch_codes;
 mod status;
 
-use std::fs;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
-use pam_totp::core::scratch;
 use pam_totp::core::scratch::ScratchHash;
+use pam_totp::secret::fresh;
 
 use crate::args::Command;
 use crate::error::{EnrollError, Result};
@@ -63,43 +62,24 @@ fn now() -> u64 {
 }
 
 fn random<const N: usize>() -> Result<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(EnrollError::Random)?;
-    Ok(b)
+    Ok(fresh::random::<N>().map_err(EnrollError::Random)?)
 }
 
 /// This host's name (the default issuer), as gethostname() gives it.
 fn host_name() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty() && !s.contains(':'))
-        .unwrap_or_else(|| "localhost".to_owned())
+    fresh::host_name()
 }
 
-/// `n` distinct new scratch codes and their salted hashes.
+/// `n` distinct new scratch codes and their salted hashes (the library's,
+/// shared with the module's enrollment at login).
 fn new_scratch_codes(n: usize) -> Result<(Vec<Zeroizing<String>>, Vec<ScratchHash>)> {
-    let mut codes: Vec<Zeroizing<String>> = Vec::with_capacity(n);
-    while codes.len() < n {
-        let mut bytes = random::<32>()?;
-        let code = scratch::code_from_random(bytes);
-        bytes.zeroize();
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
-    }
-    let hashes = codes
-        .iter()
-        .map(|c| Ok(ScratchHash::new(c, random::<16>()?)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((codes, hashes))
+    Ok(fresh::new_scratch_codes(n).map_err(EnrollError::Random)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::CliError;
-    use pam_totp::core::code::SCRATCH_DIGITS;
 
     #[test]
     fn new_secrets_are_at_least_128_bits_unless_allowed() {
@@ -113,20 +93,5 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn scratch_codes_are_distinct_and_hashed() {
-        let (codes, hashes) = new_scratch_codes(20).unwrap();
-        assert_eq!(codes.len(), 20);
-        for (c, h) in codes.iter().zip(&hashes) {
-            assert_eq!(c.len(), SCRATCH_DIGITS);
-            assert!(h.matches(c));
-            assert!(!h.to_string().contains(c.as_str()));
-        }
-        let mut sorted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), 20);
     }
 }
