@@ -607,6 +607,19 @@ impl Sshd {
     /// `code` and `password`: what the askpass program types at a code
     /// prompt and at a password prompt.
     pub fn ssh(&self, user: &str, key: Option<&Path>, code: &str, password: &str) -> SshResult {
+        run_ssh(
+            self.ssh_command(user, key),
+            &self.askpass,
+            user,
+            code,
+            password,
+        )
+    }
+
+    /// The ssh command [`Sshd::ssh`] runs, up to the destination (no
+    /// remote command, no askpass): for a test that drives the client
+    /// itself (under a pseudo-terminal).
+    pub fn ssh_command(&self, user: &str, key: Option<&Path>) -> Command {
         let mut cmd = ssh_base();
         cmd.args(["-p", &self.port.to_string()])
             .arg("-o")
@@ -621,7 +634,7 @@ impl Sshd {
             }
         }
         cmd.arg(format!("{user}@127.0.0.1"));
-        run_ssh(cmd, &self.askpass, user, code, password)
+        cmd
     }
 
     pub fn server_log(&self) -> String {
