@@ -443,6 +443,7 @@ const UNSET_BY_DEFAULT: &[&str] = &[
     "state_ca",
     "secret_command",
     "secret_command_user",
+    "enroll_by",
 ];
 
 #[test]

@@ -1,7 +1,8 @@
 //! Every way a login ends, typed, and the ONE place each is mapped to its
 //! PAM verdict, its syslog level and its audit line. Fail closed: only an
-//! accepted code is [`Verdict::Success`]; only the group rules and
-//! `nullok` give [`Verdict::Ignore`]; everything else denies.
+//! accepted code (or an enrollment at login confirmed by one, `enroll.rs`)
+//! is [`Verdict::Success`]; only the group rules, `nullok` and the time
+//! before `enroll_by` give [`Verdict::Ignore`]; everything else denies.
 #![forbid(unsafe_code)]
 
 use std::fmt;
