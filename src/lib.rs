@@ -30,7 +30,9 @@
 //!
 //! pam args → settings ([`config::from_args`]) → standing (the user, the
 //! group rules, nullok) → secret (the file read through `sys`, parsed and
-//! unsealed by `secret`) → input (authtok or prompt, before any lock) →
+//! unsealed by `secret`; a user without a secret file meets nullok,
+//! `enroll_by` and `enroll_at_login` in `login::rollout`) → input
+//! (authtok or prompt, before any lock) →
 //! decision ([`core::decision`]) under the account's lock
 //! ([`StateStore::update`](state::StateStore::update)) → one audit line,
 //! mapped with the verdict in one place (`login::error`).

@@ -266,3 +266,54 @@ fn enroll_at_login_with_secret_command_is_a_configuration_error() {
         "{log}"
     );
 }
+
+/// A file that appears while the user types is never overwritten: the new
+/// secret is created exclusively, and the login is denied.
+#[test]
+fn a_file_that_appeared_meanwhile_is_kept() {
+    let fx = Fixture::new();
+    let svc = at_login_service(
+        &fx,
+        "eal",
+        &format!("{}/secrets/${{USER}}", fx.path().display()),
+        "",
+    );
+    let user = ensure_user("pamtotp-eal-race", &[]);
+    let work = fx.path().to_owned();
+    let mut planted = None;
+    avoid_step_edge(30, 8);
+    let r = fx.client(&svc, &user.name).syslog().interactive(|shown| {
+        let secret = uri_secret(&decoded_uri(shown, &work));
+        planted = Some(fx.enroll(&user.name, SECRET, "SHA1", 6, 30));
+        oathtool_totp(&secret, "sha1", 6, 30, 0)
+    });
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.audit_results(), ["enroll-error"], "{:?}", r.syslog);
+    let text = fs::read_to_string(planted.unwrap()).unwrap();
+    assert!(text.contains(SECRET), "replaced: {text}");
+}
+
+/// A host key pair that does not match: nothing is shown or saved (a
+/// secret must never be sealed to a key the module cannot open).
+#[test]
+fn a_mismatched_host_key_pair_enrolls_nothing() {
+    let fx = Fixture::new();
+    let host_key = fx.path().join("host.key");
+    let key = HostSecretKey::generate().unwrap();
+    fs::write(&host_key, key.to_text().as_bytes()).unwrap();
+    fs::set_permissions(&host_key, fs::Permissions::from_mode(0o600)).unwrap();
+    let other = HostSecretKey::generate().unwrap();
+    fs::write(seal::public_path(&host_key), other.public().to_text()).unwrap();
+    let svc = at_login_service(
+        &fx,
+        "eal",
+        &format!("{}/secrets/${{USER}}", fx.path().display()),
+        "",
+    );
+    let user = ensure_user("pamtotp-eal-keys", &[]);
+    let r = fx.client(&svc, &user.name).syslog().run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert!(r.prompts.is_empty(), "{r:?}");
+    assert_eq!(r.audit_results(), ["enroll-error"], "{:?}", r.syslog);
+    assert!(!fx.path().join("secrets").join(&user.name).exists());
+}

@@ -72,7 +72,7 @@ pub(crate) fn at_login(
     // anything is shown: a configuration that cannot save ends here.
     let path = config::expand_secret(&settings.secret, user).map_err(Denial::SecretPath)?;
     let seal_to = store::sealing_key(&settings.host_key, true)
-        .map_err(|e| Denial::Enroll(EnrollEnd::Failed(format!("host key: {e:?}"))))?;
+        .map_err(|e| Denial::Enroll(EnrollEnd::Failed(format!("cannot seal a new secret: {e}"))))?;
     let new = new_key(user).map_err(|why| Denial::Enroll(EnrollEnd::Failed(why)))?;
 
     show(io, settings, &new, may_skip, now);

@@ -31,6 +31,17 @@ pub enum SealingError {
     Mismatch,
 }
 
+impl fmt::Display for SealingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealingError::Public(e) | SealingError::Private(e) => e.fmt(f),
+            SealingError::Mismatch => f.write_str("host.pub is not the public half of host.key"),
+        }
+    }
+}
+
+impl std::error::Error for SealingError {}
+
 /// The host key a new secret is sealed to: host.pub beside `host_key`
 /// when it exists, else none (a plain secret). With `check_private`
 /// (root), host.key must be there and match, so that no secret is sealed
