@@ -404,8 +404,10 @@ fn report_reads_the_fleet_state_on_the_server() {
         w.fx.state_dir_names()
     );
 
-    // The tool lists the server's keys (SCAN) as an administrator.
-    let admin = server.credentials_file("admin.toml", ADMIN_USER, ADMIN_PASSWORD, 0o600);
+    // The tool lists the server's keys (SCAN) as the administrator's ACL
+    // user the README recommends, set up with its line.
+    let admin = server.credentials_file("admin.toml", "pamtotp-admin", ADMIN_PASSWORD, 0o600);
+    readme_admin_acl(&server);
     let url = server.unix_url();
     let fleet = [
         "--state",
@@ -456,4 +458,39 @@ fn report_reads_the_fleet_state_on_the_server() {
     assert_eq!(r.stdout, "", "{r:?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
     assert!(r.stderr.contains("NOPERM"), "{r:?}");
+}
+
+/// The README's `user pamtotp-admin ...` line, as ACL SETUSER on the
+/// server (with [`ADMIN_PASSWORD`]), run by the server's own admin user.
+fn readme_admin_acl(server: &RedisServer) {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("user pamtotp-admin "))
+        .expect("the README's pamtotp-admin ACL line");
+    let rules: Vec<String> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|w| match w.starts_with('>') {
+            true => format!(">{ADMIN_PASSWORD}"),
+            false => w.to_owned(),
+        })
+        .collect();
+    let out = Command::new("redis-cli")
+        .args(["-s", server.socket().to_str().unwrap()])
+        .args([
+            "--user",
+            ADMIN_USER,
+            "--pass",
+            ADMIN_PASSWORD,
+            "--no-auth-warning",
+        ])
+        .args(["ACL", "SETUSER"])
+        .args(&rules)
+        .output()
+        .expect("redis-cli");
+    assert!(
+        out.status.success() && out.stdout.starts_with(b"OK"),
+        "{out:?}"
+    );
 }

@@ -30,7 +30,7 @@ use values::{absolute_path, algorithm, digits, label_part, period, rate_limit, s
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status: 0 done; 1 the work failed (an I/O error, no code confirmed, or
-`status` found a problem); 2 bad input (an option, a user, a path, a
+`status` or `report` found a problem); 2 bad input (an option, a user, a path, a
 permission), with nothing written. Messages and prompts go to standard
 error; data (and JSON) to standard output.";
 

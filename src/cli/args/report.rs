@@ -22,7 +22,7 @@ sorted by name.
 
 For each: enrolled (yes; no; or error when the secret file is there but the
 module cannot use it: unsafe owner or mode, unreadable, malformed, sealed to
-a key it cannot open), where the secret file is, whether it is sealed, the
+a key it cannot open, a home directory that cannot be searched), where the secret file is, whether it is sealed, the
 number of keys, the scratch codes left, the failed attempts since the last
 successful login, whether the rate limit locks the account out now (judged as
 `status` judges it) and the last successful login (UTC).
@@ -31,6 +31,9 @@ A table by default; with --json, one JSON object per line and account. An
 account that cannot be read gets its reason in `error` and the others are
 still reported; every error (even of an account a filter leaves out) is also
 a line on standard error, and the exit status is then 1.
+
+On a fleet, the accounts are listed with SCAN: use --state-credentials of
+an ACL user allowed +scan (not the module's, which need not list keys).
 
 Only root can report: the secret files and the state are root's.";
 
