@@ -6,6 +6,10 @@
 //! no account, and a state whose account was deleted; with the local state
 //! directory and with the fleet's state on a real redis-server.
 //!
+//! `keys` is 1 for every enrollment in today's formats (`key_count` in
+//! src/cli/cmd/report/mod.rs); an account with two keys joins the local
+//! test's accounts with the format of several named keys.
+//!
 //! Every path (secrets, state, host key, config.toml, pam.d) is the test's
 //! own fixture; the machine's other accounts are listed too (report lists
 //! every account) but none of them can be enrolled or locked here, so the

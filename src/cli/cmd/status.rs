@@ -31,7 +31,8 @@ pub(super) enum StateView {
     Known(UserState),
     /// The module denies until `reset`: the reason.
     Corrupt(String),
-    /// Not readable by this (non-root) caller: the reason.
+    /// Unknown: not readable by this (non-root) caller, or, for `report`,
+    /// not read (the account is refused, or the read failed): the reason.
     Hidden(String),
 }
 

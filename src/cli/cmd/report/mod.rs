@@ -62,7 +62,8 @@ pub(super) fn run(a: ReportArgs) -> Result<ExitCode> {
     })
 }
 
-/// How many keys an enrollment holds.
+/// How many keys an enrollment holds: one, in today's formats (the one
+/// place `report` counts them).
 fn key_count(_enrollment: &Enrollment) -> usize {
     1
 }
