@@ -17,18 +17,20 @@ use pam_totp::core::policy::RateLimit;
 use crate::error::EXIT_INPUT;
 
 mod host_key;
+mod report;
 mod values;
 
 pub use host_key::{
     HostKeyCommand, HostKeyExportArgs, HostKeyImportArgs, HostKeyInitArgs, HostKeyPath,
     HostKeyRotateArgs,
 };
+pub use report::{ReportArgs, ReportFilter};
 
 use values::{absolute_path, algorithm, digits, label_part, period, rate_limit, scratch_count};
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status: 0 done; 1 the work failed (an I/O error, no code confirmed, or
-`status` found a problem); 2 bad input (an option, a user, a path, a
+`status` or `report` found a problem); 2 bad input (an option, a user, a path, a
 permission), with nothing written. Messages and prompts go to standard
 error; data (and JSON) to standard output.";
 
@@ -151,6 +153,10 @@ their home directory; the state directory is root's, so their state is left
         after_help = EXIT_STATUS_HELP
     )]
     Disable(DisableArgs),
+
+    /// Every account at once: who is enrolled, locked, low on scratch codes (root only).
+    #[command(long_about = report::LONG_ABOUT, after_help = EXIT_STATUS_HELP)]
+    Report(ReportArgs),
 
     /// Convert a Google Authenticator file to pam-totp's format (the original is left as it is).
     #[command(

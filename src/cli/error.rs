@@ -28,7 +28,7 @@ pub use import::ImportError;
 /// Exit status for bad input: usage, values, users, paths, permissions.
 pub const EXIT_INPUT: u8 = 2;
 /// Exit status when the work itself failed (I/O, no confirmation, a problem
-/// found by `status`).
+/// found by `status` or `report`).
 pub const EXIT_FAILED: u8 = 1;
 
 pub type Result<T> = std::result::Result<T, CliError>;

@@ -1,8 +1,9 @@
 //! What the tool shows: the otpauth URI (built by `pam_totp::otpauth`), the
 //! QR code drawn in the terminal, the secret in groups of four, scratch
-//! codes, status, and the JSON objects of the contract: formatting,
-//! strings in, strings out; and the two ways data reaches standard output
-//! ([`print_out`], [`print_json`]). Messages go to standard error.
+//! codes, status, the report's table (`report`), and the JSON objects of
+//! the contract: formatting, strings in, strings out; and the two ways
+//! data reaches standard output ([`print_out`], [`print_json`]). Messages
+//! go to standard error.
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
@@ -16,6 +17,10 @@ use pam_totp::secret::qr::Matrix;
 
 use crate::args::QrStyle;
 use crate::error::{EnrollError, Result};
+
+mod report;
+
+pub use report::{report_table, utc_iso8601, ReportRow, ENROLLED, ENROLLED_ERROR, NOT_ENROLLED};
 
 // The otpauth URI is built in the library, which also parses it back
 // (tests and the `otpauth` fuzz target check one against the other).

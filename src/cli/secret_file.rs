@@ -209,18 +209,33 @@ pub fn read_enrollment(
     settings: &Settings,
     loc: &Location,
 ) -> Result<Found> {
+    Ok(read_enrollment_sealed(caller, user, settings, loc)?.0)
+}
+
+/// [`read_enrollment`], and whether the file holds its secret sealed to the
+/// host key (`pam-totp report`).
+pub fn read_enrollment_sealed(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    loc: &Location,
+) -> Result<(Found, bool)> {
     let bytes = match secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller)) {
         Ok(b) => b,
-        Err(ReadError::NotFound) => return Ok(Found::Missing),
+        Err(ReadError::NotFound) => return Ok((Found::Missing, false)),
         Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied && !caller.root => {
             return Err(FileError::OnlyRootCanSee {
                 path: loc.path.clone(),
             }
             .into())
         }
-        Err(e) => return Ok(Found::Unusable(format!("{}: {e}", loc.shown()))),
+        Err(e) => return Ok((Found::Unusable(format!("{}: {e}", loc.shown())), false)),
     };
-    Ok(found_in(caller, user, settings, &bytes, &loc.shown()))
+    let sealed = SecretFile::parse(&bytes).is_ok_and(|f| f.sealed_secret.is_some());
+    Ok((
+        found_in(caller, user, settings, &bytes, &loc.shown()),
+        sealed,
+    ))
 }
 
 /// What a secret file's text holds, as the module would see it; `shown`

@@ -131,6 +131,24 @@ impl StateDir {
     pub fn state_path(&self, user: &str) -> PathBuf {
         self.path.join(user)
     }
+
+    /// The accounts that have a state here (for `pam-totp report`), in no
+    /// particular order: the names of the entries that are state files by
+    /// their name (lock and temporary files are not). Nothing is locked or
+    /// read; an entry that is not a valid state file is still listed, so
+    /// reading it reports the corruption.
+    pub fn accounts(&self) -> Result<Vec<String>, StateError> {
+        let listing = |e| io_err("cannot list the state directory", &self.path)(e);
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.path).map_err(listing)? {
+            let name = entry.map_err(listing)?.file_name();
+            match name.to_str() {
+                Some(n) if valid_user_name(n) => names.push(n.to_owned()),
+                _ => {}
+            }
+        }
+        Ok(names)
+    }
 }
 
 /// A held lock on one user's state; released on drop.

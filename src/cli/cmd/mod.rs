@@ -8,6 +8,7 @@ mod enroll;
 mod fleet_state;
 mod host_key;
 mod import_google;
+mod report;
 mod reset;
 mod scratch_codes;
 mod status;
@@ -36,6 +37,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::ScratchCodes(a) => scratch_codes::run(a),
         Command::Reset(a) => reset::run(a),
         Command::Disable(a) => disable::run(a),
+        Command::Report(a) => report::run(a),
         Command::HostKey(c) => host_key::run(c),
         Command::ImportGoogleAuthenticator(a) => import_google::run(a),
     }

@@ -27,11 +27,12 @@ use crate::output::{self, print_out};
 use crate::secret_file::{found_in, read_enrollment, read_stdin_text, Found};
 
 /// The user's state as far as this caller can see it.
-enum StateView {
+pub(super) enum StateView {
     Known(UserState),
     /// The module denies until `reset`: the reason.
     Corrupt(String),
-    /// Not readable by this (non-root) caller: the reason.
+    /// Unknown: not readable by this (non-root) caller, or, for `report`,
+    /// not read (the account is refused, or the read failed): the reason.
     Hidden(String),
 }
 
@@ -63,8 +64,53 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     let dir = state_dir(&settings, &a.state.state_dir);
     let state = user_state(&caller, &settings, &a, &user, &dir)?;
 
+    if let StateView::Hidden(why) = &state {
+        eprintln!(
+            "pam-totp: note: the state directory {} is root's ({why}); \
+             scratch_codes_remaining, failed_attempts and locked are unknown",
+            dir.display()
+        );
+    }
+    let judged = judge(&found, &state, &settings, now());
+    let (algorithm, digits, period) = parameters(&found, judged.enrollment);
+    let report = output::Status {
+        user: user.name.clone(),
+        enrolled: !matches!(found, Found::Missing),
+        secret_file: shown,
+        algorithm: algorithm.map(|a| a.as_str().to_owned()),
+        digits,
+        period,
+        scratch_codes_remaining: judged.scratch_codes_remaining,
+        failed_attempts: judged.failed_attempts,
+        locked: judged.locked,
+    };
+    show(&report, a.json, judged.problems)
+}
+
+/// One account as `status` and `report` judge it, from its secret file and
+/// its state; `None` is unknown (or, for scratch codes, not enrolled).
+pub(super) struct Judged<'a> {
+    pub enrollment: Option<&'a Enrollment>,
+    pub scratch_codes_remaining: Option<usize>,
+    pub failed_attempts: Option<u64>,
+    /// Whether the rate limit refuses a code now (a corrupt state: always).
+    pub locked: Option<bool>,
+    /// The last successful login (seconds since the epoch).
+    pub last_success: Option<u64>,
+    /// What makes the module deny every login: the reasons.
+    pub problems: Vec<String>,
+}
+
+/// Judges one account at `now`, with the rate limit the module would use
+/// for it (the settings', made stricter by a Google file's own).
+pub(super) fn judge<'a>(
+    found: &'a Found,
+    state: &StateView,
+    settings: &Settings,
+    now: u64,
+) -> Judged<'a> {
     let mut problems = Vec::new();
-    let enrollment = match &found {
+    let enrollment = match found {
         Found::Enrolled(e) => Some(e),
         Found::Unusable(why) => {
             problems.push(format!("{why}; the module denies every login"));
@@ -75,38 +121,27 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     let limit = enrollment.map_or(settings.policy.rate_limit, |e| {
         Credentials::of(e).rate_limit(&settings.policy)
     });
-    let (failed_attempts, locked, remaining) = match &state {
+    let (failed_attempts, locked, remaining, last_success) = match state {
         StateView::Known(s) => (
             Some(s.failed_attempts),
-            Some(s.locked(now(), limit)),
+            Some(s.locked(now, limit)),
             enrollment.map(|e| decision::remaining_scratch(&e.scratch, s)),
+            s.last_success,
         ),
         StateView::Corrupt(why) => {
             problems.push(format!("{why}; the module denies every login"));
-            (None, Some(true), None)
+            (None, Some(true), None, None)
         }
-        StateView::Hidden(why) => {
-            eprintln!(
-                "pam-totp: note: the state directory {} is root's ({why}); \
-                 scratch_codes_remaining, failed_attempts and locked are unknown",
-                dir.display()
-            );
-            (None, None, None)
-        }
+        StateView::Hidden(_) => (None, None, None, None),
     };
-    let (algorithm, digits, period) = parameters(&found, enrollment);
-    let report = output::Status {
-        user: user.name.clone(),
-        enrolled: !matches!(found, Found::Missing),
-        secret_file: shown,
-        algorithm: algorithm.map(|a| a.as_str().to_owned()),
-        digits,
-        period,
+    Judged {
+        enrollment,
         scratch_codes_remaining: remaining,
         failed_attempts,
         locked,
-    };
-    show(&report, a.json, problems)
+        last_success,
+        problems,
+    }
 }
 
 /// The enrollment, and the secret file as the report shows it.

@@ -40,6 +40,7 @@ pub enum AccessError {
     HostKeyRootOnly {
         verb: &'static str,
     },
+    ReportRootOnly,
     Config(ConfigError),
     SecretFileRootOnly,
     SecretFilePath {
@@ -69,6 +70,7 @@ impl AccessError {
             | NoSuchUser { .. }
             | ResetRootOnly { .. }
             | HostKeyRootOnly { .. }
+            | ReportRootOnly
             | Config(_)
             | SecretFileRootOnly
             | SecretFilePath { .. }
@@ -106,6 +108,9 @@ impl fmt::Display for AccessError {
             HostKeyRootOnly { verb } => write!(
                 f,
                 "only root can {verb} the host key: the private key is root's"
+            ),
+            ReportRootOnly => f.write_str(
+                "only root can report on every account: the secret files and the state are root's",
             ),
             Config(err) => write!(f, "{err}"),
             SecretFileRootOnly => f.write_str(

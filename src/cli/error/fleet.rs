@@ -19,6 +19,8 @@ pub enum FleetCliError {
     Config(String),
     /// The server could not be reached, refused, or its value is corrupt.
     Server(FleetError),
+    /// `report` could not list the accounts on the server (SCAN).
+    List(FleetError),
 }
 
 impl FleetCliError {
@@ -28,7 +30,7 @@ impl FleetCliError {
             | FleetCliError::CredentialsWithoutState
             | FleetCliError::RootOnly
             | FleetCliError::Config(_) => EXIT_INPUT,
-            FleetCliError::Server(_) => EXIT_FAILED,
+            FleetCliError::Server(_) | FleetCliError::List(_) => EXIT_FAILED,
         }
     }
 }
@@ -45,6 +47,11 @@ impl fmt::Display for FleetCliError {
             ),
             FleetCliError::Config(why) => f.write_str(why),
             FleetCliError::Server(e) => write!(f, "{e}"),
+            FleetCliError::List(e) => write!(
+                f,
+                "cannot list the accounts on the state server (SCAN; the ACL user of \
+                 --state-credentials must be allowed +scan): {e}"
+            ),
         }
     }
 }

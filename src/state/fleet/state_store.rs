@@ -118,6 +118,19 @@ impl FleetStore {
         parse(value.as_deref()).map_err(FleetError::Corrupt)
     }
 
+    /// The accounts that have a state on the server (for `pam-totp
+    /// report`), in no particular order; a key whose name is not UTF-8 is
+    /// no account's. Each page of the walk is bounded by the timeout.
+    pub fn accounts(&mut self) -> Result<Vec<String>, FleetError> {
+        let names = self.store.scan(&state_key("")).map_err(FleetError::of)?;
+        Ok(names
+            .into_iter()
+            .filter_map(|n| String::from_utf8(n).ok())
+            .filter_map(|n| n.strip_prefix(&state_key("")).map(str::to_owned))
+            .filter(|n| !n.is_empty())
+            .collect())
+    }
+
     /// Deletes the account's state; true if there was one.
     pub fn remove(&mut self, account: &str) -> Result<bool, FleetError> {
         self.store.del(&state_key(account)).map_err(FleetError::of)

@@ -79,6 +79,10 @@ pub enum StoreError {
     },
     /// An empty key name.
     EmptyName,
+    /// [`Store::scan`] found more keys than it holds.
+    TooManyKeys {
+        max: usize,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -90,6 +94,9 @@ impl fmt::Display for StoreError {
                 "state update abandoned after {attempts} attempts: other hosts kept changing it"
             ),
             StoreError::EmptyName => write!(f, "empty state key name"),
+            StoreError::TooManyKeys { max } => {
+                write!(f, "more than {max} keys to list on the state server")
+            }
         }
     }
 }
@@ -201,6 +208,47 @@ impl Store {
         }
     }
 
+    /// The names (after the prefix) of every key whose name starts with
+    /// `start`, each once, in no particular order: `SCAN` with `MATCH`, a
+    /// page at a time. Each page gets a fresh timeout (as
+    /// [`renew_deadline`](Self::renew_deadline)), so a dead server stops
+    /// the walk within one; a keyspace holding more than [`MAX_SCAN_NAMES`]
+    /// such keys is refused rather than held in memory.
+    pub fn scan(&mut self, start: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let pattern = [
+            glob_escape(self.prefix.as_bytes()),
+            glob_escape(start.as_bytes()),
+        ]
+        .concat();
+        let pattern = [pattern.as_slice(), b"*"].concat();
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = b"0".to_vec();
+        loop {
+            self.renew_deadline();
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(&cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_PAGE);
+            let (next, keys) = scan_page(self.conn.request(&scan)?)?;
+            for key in keys {
+                if let Some(name) = key.strip_prefix(self.prefix.as_bytes()) {
+                    seen.insert(name.to_vec());
+                }
+            }
+            if seen.len() > MAX_SCAN_NAMES {
+                return Err(StoreError::TooManyKeys {
+                    max: MAX_SCAN_NAMES,
+                });
+            }
+            if next == b"0" {
+                return Ok(seen.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+
     /// Atomically replaces the value under `name` with what `decide`
     /// returns for the current one (`None`: absent). `decide` returning
     /// `Ok(None)` leaves the value as it is; `Err(e)` stops with
@@ -305,6 +353,44 @@ impl Store {
     }
 }
 
+/// Keys `SCAN` is asked to look at per page.
+const SCAN_PAGE: u32 = 1000;
+/// Most key names [`Store::scan`] returns.
+pub const MAX_SCAN_NAMES: usize = 1_000_000;
+
+/// `bytes` matched literally in a `MATCH` pattern: `*`, `?`, `[`, `]` and
+/// `\` escaped with a backslash (the prefix is the administrator's).
+fn glob_escape(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// A SCAN reply: the next cursor and this page's keys.
+fn scan_page(reply: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>), ConnError> {
+    let Value::Array(parts) = reply else {
+        return Err(unexpected(&reply));
+    };
+    let [cursor, keys] = <[Value; 2]>::try_from(parts)
+        .map_err(|_| ConnError::Protocol("SCAN reply length".into()))?;
+    let (Value::BulkString(cursor), Value::Array(keys)) = (cursor, keys) else {
+        return Err(ConnError::Protocol("SCAN reply shape".into()));
+    };
+    let keys = keys
+        .into_iter()
+        .map(|k| match k {
+            Value::BulkString(k) => Ok(k),
+            other => Err(unexpected(&other)),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((cursor, keys))
+}
+
 /// A GET reply: a bulk string or nil.
 fn bulk(reply: Value) -> Result<Option<Vec<u8>>, ConnError> {
     match reply {
@@ -328,6 +414,17 @@ mod tests {
         assert!(matches!(bulk(Value::Int(1)), Err(ConnError::Protocol(_))));
         let err = redis::parse_redis_value(b"-WRONGTYPE nope\r\n").unwrap();
         assert!(matches!(bulk(err), Err(ConnError::Server { .. })));
+    }
+
+    #[test]
+    fn scan_patterns_and_replies() {
+        assert_eq!(glob_escape(b"a*b?[c]\\:"), b"a\\*b\\?\\[c\\]\\\\:");
+        let page = redis::parse_redis_value(b"*2\r\n$2\r\n17\r\n*1\r\n$3\r\nk:a\r\n").unwrap();
+        assert_eq!(
+            scan_page(page).unwrap(),
+            (b"17".to_vec(), vec![b"k:a".to_vec()])
+        );
+        assert!(scan_page(Value::Int(1)).is_err());
     }
 
     #[test]
