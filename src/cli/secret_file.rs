@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use pam_totp::config::Settings;
 use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::enrollment::Format;
 use pam_totp::secret::enrollment::FormatError;
 use pam_totp::secret::google;
 use pam_totp::secret::native::SecretFile;
@@ -27,7 +28,7 @@ use pam_totp::sys::secret_file::MAX_SECRET_FILE;
 use pam_totp::sys::users::UserInfo;
 
 use crate::access::{unsealer, Caller, Location};
-use crate::error::{FileError, NotSecret, Result};
+use crate::error::{CliError, FileError, NotSecret, Result};
 
 /// Mode of every secret file written.
 pub const SECRET_MODE: u32 = 0o600;
@@ -193,6 +194,45 @@ pub fn read_stdin_text() -> Result<Zeroizing<Vec<u8>>> {
         .into());
     }
     Ok(bytes)
+}
+
+/// The user's native secret file, to be rewritten (`scratch-codes`,
+/// `enroll --add`, `remove-key`): it must exist, be in the native format
+/// and be usable as the module would judge it (a sealed file that only
+/// root can open is taken as it is). `google`: the error for a Google
+/// Authenticator file, which is never rewritten.
+pub fn read_native(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    loc: &Location,
+    google: impl FnOnce() -> CliError,
+) -> Result<SecretFile> {
+    let path = || loc.path.clone();
+    let bytes = match secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller)) {
+        Ok(b) => b,
+        Err(ReadError::NotFound) => {
+            return Err(FileError::NotEnrolled {
+                user: user.name.clone(),
+                path: path(),
+            }
+            .into())
+        }
+        Err(err) => return Err(FileError::ReadSecret { path: path(), err }.into()),
+    };
+    if google::looks_like_google(&bytes) {
+        return Err(google());
+    }
+    let file = SecretFile::parse(&bytes).map_err(|err| FileError::Format { path: path(), err })?;
+    let unseal = unsealer(caller, settings, user);
+    let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
+    match file.to_enrollment_with(unseal) {
+        Ok(e) if e.format == Format::Native => Ok(file),
+        Ok(_) => Err(FileError::NotNative { path: path() }.into()),
+        // Sealed and not root: the file is the user's, but only root can check it.
+        Err(FormatError::Sealed) => Ok(file),
+        Err(err) => Err(FileError::Format { path: path(), err }.into()),
+    }
 }
 
 /// What the user's secret file holds, as the module would see it.

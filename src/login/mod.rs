@@ -136,7 +136,7 @@ fn login(
         return Err(Denial::Skipped(Skip::NotEnrolledNullok));
     }
     let digits = match &standing {
-        Standing::Enrolled(e) => usize::from(e.key.digits()),
+        Standing::Enrolled(e) => usize::from(e.digits()),
         _ => usize::from(DEFAULT_DIGITS),
     };
 
