@@ -50,10 +50,9 @@ impl fmt::Display for BadValue {
             }
             BadValue::LabelControl => f.write_str("must not contain control characters"),
             BadValue::LabelTooLong => f.write_str("longer than 200 bytes"),
-            BadValue::KeyName => write!(
-                f,
-                "a key name is 1 to {MAX_KEY_NAME} of A-Z a-z 0-9 . _ -"
-            ),
+            BadValue::KeyName => {
+                write!(f, "a key name is 1 to {MAX_KEY_NAME} of A-Z a-z 0-9 . _ -")
+            }
         }
     }
 }

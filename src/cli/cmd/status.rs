@@ -97,9 +97,9 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
     };
     let keys = key_list(&found, enrollment);
     // The fields of one key stay as they were: the first key's.
-    let (algorithm, digits, period) = keys
-        .first()
-        .map_or((None, None, None), |k| (k.algorithm.clone(), k.digits, k.period));
+    let (algorithm, digits, period) = keys.first().map_or((None, None, None), |k| {
+        (k.algorithm.clone(), k.digits, k.period)
+    });
     let report = output::Status {
         user: user.name.clone(),
         enrolled: !matches!(found, Found::Missing),

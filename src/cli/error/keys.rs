@@ -13,14 +13,31 @@ pub enum KeysError {
     /// `enroll --add` with `--secret-file -`: there is no file to add to.
     AddToStdio,
     /// A Google Authenticator file holds one key.
-    GoogleSingleKey { path: PathBuf },
-    Duplicate { user: String, name: String },
-    Unknown { user: String, name: String },
+    GoogleSingleKey {
+        path: PathBuf,
+    },
+    Duplicate {
+        user: String,
+        name: String,
+    },
+    Unknown {
+        user: String,
+        name: String,
+    },
     /// The last key: `disable` removes the enrollment.
-    LastKey { user: String, name: String },
-    TooMany { user: String, max: usize },
+    LastKey {
+        user: String,
+        name: String,
+    },
+    TooMany {
+        user: String,
+        max: usize,
+    },
     /// The keys of one file have the same number of digits.
-    Digits { have: u64, asked: u8 },
+    Digits {
+        have: u64,
+        asked: u8,
+    },
 }
 
 impl KeysError {

@@ -421,7 +421,13 @@ fn an_hotp_counter_at_the_end_is_refused_not_accepted_again() {
     for _ in 0..2 {
         assert_eq!(
             attempt(&at(u64::MAX), &code, 0, &p, &mut st),
-            Outcome::Refused(Method::Hotp { key: 0, counter: u64::MAX }, Refusal::HotpExhausted)
+            Outcome::Refused(
+                Method::Hotp {
+                    key: 0,
+                    counter: u64::MAX
+                },
+                Refusal::HotpExhausted
+            )
         );
     }
     assert_eq!(st.hotp_next(&k), None);

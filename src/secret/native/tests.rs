@@ -31,10 +31,7 @@ fn a_file_holds_several_named_keys() {
     let again = parse(text.as_bytes()).unwrap();
     assert_eq!(again.keys.len(), 2);
     assert_eq!(again.keys[1].name, "token-2");
-    assert_eq!(
-        again.keys[1].key.fingerprint(),
-        e.keys[1].key.fingerprint()
-    );
+    assert_eq!(again.keys[1].key.fingerprint(), e.keys[1].key.fingerprint());
 }
 
 #[test]
@@ -57,7 +54,10 @@ fn a_single_key_file_is_one_key_named_default_and_stays_in_its_layout() {
     // One key named otherwise is written as [[keys]].
     let mut file = SecretFile::parse(written.as_bytes()).unwrap();
     file.keys[0].name = "phone".into();
-    assert!(file.to_toml().unwrap().contains("[[keys]]\nname = \"phone\""));
+    assert!(file
+        .to_toml()
+        .unwrap()
+        .contains("[[keys]]\nname = \"phone\""));
 }
 
 #[test]
@@ -103,7 +103,9 @@ fn malformed_key_lists_are_refused_without_showing_a_secret() {
         (
             format!(
                 "version = 1\n{}",
-                (0..=MAX_FILE_KEYS).map(|i| key(&format!("k{i}"), "")).collect::<String>()
+                (0..=MAX_FILE_KEYS)
+                    .map(|i| key(&format!("k{i}"), ""))
+                    .collect::<String>()
             ),
             "17 keys (at most 16)",
         ),

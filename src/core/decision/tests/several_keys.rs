@@ -80,7 +80,10 @@ fn a_wrong_code_with_several_keys_is_one_failure() {
         .map(|n| format!("{n:06}"))
         .find(|c| !near.iter().any(|k| k.as_str() == c))
         .unwrap();
-    assert_eq!(attempt(&creds, &wrong, now, &policy, &mut st), Outcome::Wrong);
+    assert_eq!(
+        attempt(&creds, &wrong, now, &policy, &mut st),
+        Outcome::Wrong
+    );
     assert_eq!((st.failures.len(), st.failed_attempts), (1, 1));
     // Password + code readings of one answer are still one attempt.
     assert_eq!(
