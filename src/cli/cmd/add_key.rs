@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 
 use pam_totp::core::otp;
 use pam_totp::core::otp::OtpKey;
-use pam_totp::secret::native::{KeyEntry, MAX_FILE_KEYS};
+use pam_totp::secret::native::{KeyEntry, SecretFile, MAX_FILE_KEYS};
+use pam_totp::secret::seal::HostPublicKey;
 
 use super::check_new_secret_length;
 use super::enroll::{
@@ -42,28 +43,7 @@ pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
         }
         .into()
     })?;
-    if file.key_index(&name).is_some() {
-        return Err(KeysError::Duplicate {
-            user: user.name.clone(),
-            name,
-        }
-        .into());
-    }
-    if file.keys.len() >= MAX_FILE_KEYS {
-        return Err(KeysError::TooMany {
-            user: user.name.clone(),
-            max: MAX_FILE_KEYS,
-        }
-        .into());
-    }
-    let have = file.keys.first().map_or(u64::from(a.digits), |k| k.digits);
-    if have != u64::from(a.digits) {
-        return Err(KeysError::Digits {
-            have,
-            asked: a.digits,
-        }
-        .into());
-    }
+    check_addable(&file, &name, &user.name, a.digits)?;
 
     let mut stdin = io::stdin().lock();
     let secret = new_secret(a.secret.take().map(Zeroizing::new), &mut stdin)?;
@@ -114,17 +94,46 @@ pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
             secret_file_text: None,
         })?;
     }
-    let sealed = match &seal_to {
+    announce(&name, &user.name, &loc.shown(), seal_to.as_ref());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a name the file has, a full file, or digits other than the
+/// file's (its keys have the same number of digits).
+fn check_addable(file: &SecretFile, name: &str, user: &str, digits: u8) -> Result<()> {
+    if file.key_index(name).is_some() {
+        return Err(KeysError::Duplicate {
+            user: user.to_owned(),
+            name: name.to_owned(),
+        }
+        .into());
+    }
+    if file.keys.len() >= MAX_FILE_KEYS {
+        return Err(KeysError::TooMany {
+            user: user.to_owned(),
+            max: MAX_FILE_KEYS,
+        }
+        .into());
+    }
+    let have = file.keys.first().map_or(u64::from(digits), |k| k.digits);
+    if have != u64::from(digits) {
+        return Err(KeysError::Digits {
+            have,
+            asked: digits,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The closing line on standard error.
+fn announce(name: &str, user: &str, shown: &str, seal_to: Option<&HostPublicKey>) {
+    let sealed = match seal_to {
         Some(k) => format!(
             " (secret sealed to host key {}: only root can open it, and it is not shown again)",
             k.id()
         ),
         None => String::new(),
     };
-    eprintln!(
-        "pam-totp: added key \"{name}\" for {}: {}{sealed}",
-        user.name,
-        loc.shown()
-    );
-    Ok(ExitCode::SUCCESS)
+    eprintln!("pam-totp: added key \"{name}\" for {user}: {shown}{sealed}");
 }

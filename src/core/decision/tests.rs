@@ -473,11 +473,10 @@ fn failures_near_the_end_of_time_still_count() {
     assert!(st.locked(u64::MAX - 20, limit));
 }
 
-/// A code right for two keys (same secret, steps of 30 and 31 seconds:
-/// both are at step 0 in the first 30 seconds) that is spent for one of
-/// them is a replay, even though it is fresh for the other: which device
-/// showed it cannot be told, and a code once accepted never logs in again.
-/// The other key's step is left unspent, and it is one failure.
+/// A code right for two keys (same secret, steps of 30 and 31 seconds: both
+/// at step 0 at first) spent for one is a replay, though fresh for the
+/// other: which device showed it cannot be told, and a code once accepted
+/// never logs in again. The other key's step stays unspent; one failure.
 #[test]
 fn a_code_spent_on_one_key_and_fresh_on_another_is_a_replay() {
     let a = key();
