@@ -397,3 +397,94 @@ fn files_in_todays_single_key_layout_are_still_read() {
 fn owner_mode(p: &std::path::Path) -> (u32, u32) {
     cli_support::owner_mode(p)
 }
+
+#[test]
+fn host_key_rotate_reseals_every_key_of_a_file() {
+    let fx = Fixture::new();
+    let svc = fx.module_service("keys", "rate_limit=100/60");
+    install_test_host_key(&fx);
+    // No home holds a file of this template: rotate looks at secrets/ only.
+    let cfg = fs::read_to_string(fx.config()).unwrap();
+    let nowhere = fx.path().join("nowhere");
+    fs::write(
+        fx.config(),
+        format!("{cfg}secret = \"{}/${{USER}}\"\n", nowhere.display()),
+    )
+    .unwrap();
+    let text = fs::read_to_string(data("single-key-sealed.toml")).unwrap();
+    fx.secret_file("root", &text);
+    let r = tool(
+        &fx,
+        "root",
+        &["enroll", "--add", "phone", "--no-confirm", "--secret", A],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+
+    let pam_dir = fx.path().join("no-pam.d");
+    fs::create_dir(&pam_dir).unwrap();
+    let secrets = fx.path().join("secrets");
+    let cfg = fx.config();
+    let r = run(
+        &[
+            "host-key",
+            "rotate",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--secret-dir",
+            secrets.to_str().unwrap(),
+            "--pam-dir",
+            pam_dir.to_str().unwrap(),
+            "--drop-old-key",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = pam_totp::secret::seal::load_public_key(&fx.path().join("host.key"))
+        .unwrap()
+        .id();
+    assert_ne!(id, "fc53fef7c88ef984");
+    let written = fs::read_to_string(secret_file(&fx, "root")).unwrap();
+    assert_eq!(
+        written
+            .matches(&format!("sealed_secret = \"v1:{id}:"))
+            .count(),
+        2,
+        "{written}"
+    );
+    avoid_step_edge(30, 4);
+    for secret in [A, B] {
+        let r = login(&fx, &svc, "root", &oathtool_totp(secret, "SHA1", 6, 30, 0));
+        assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    }
+}
+
+#[test]
+fn a_user_adds_and_removes_keys_of_their_own_file_only() {
+    let user = TestUser::get("keys-self");
+    let sb = cli_support::Sandbox::new("");
+    let cfg = sb.config();
+    let as_user = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", &cfg]);
+        cli_support::run_as(&user, &all, "")
+    };
+    let r = as_user(&["enroll", "--no-confirm", "--secret", A]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = as_user(&["enroll", "--add", "phone", "--no-confirm", "--secret", B]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let file = user.secret_path();
+    assert_eq!(cli_support::owner_mode(&file), (user.uid, 0o600));
+    assert!(fs::read_to_string(&file)
+        .unwrap()
+        .contains("name = \"phone\""));
+    // Only root may name another user.
+    as_user(&["remove-key", "phone", "--user", "root"])
+        .bad_input("only root may name another user");
+    as_user(&["enroll", "--add", "x", "--no-confirm", "--user", "root"])
+        .bad_input("only root may name another user");
+    let r = as_user(&["remove-key", "phone"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(cli_support::owner_mode(&file), (user.uid, 0o600));
+    assert!(!fs::read_to_string(&file).unwrap().contains("phone"));
+}
