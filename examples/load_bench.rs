@@ -98,7 +98,7 @@ fn key() -> Enrollment {
 }
 
 fn right_code(key: &Enrollment) -> String {
-    let k = &key.key;
+    let k = key.first_key();
     k.totp_code(k.step_at(now())).to_string()
 }
 

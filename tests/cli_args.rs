@@ -579,7 +579,8 @@ fn status_of_someone_not_enrolled() {
         serde_json::json!({
             "user": "root", "enrolled": false, "secret_file": file.to_str().unwrap(),
             "algorithm": null, "digits": null, "period": null,
-            "scratch_codes_remaining": null, "failed_attempts": 0, "locked": false
+            "scratch_codes_remaining": null, "failed_attempts": 0, "locked": false,
+            "keys": []
         })
     );
     assert_eq!(r.stderr, "");
@@ -665,7 +666,8 @@ fn status_text_output() {
              period:                  60\n\
              scratch_codes_remaining: 2\n\
              failed_attempts:         0\n\
-             locked:                  no\n",
+             locked:                  no\n\
+             key default:             SHA256, 8 digits, period 60, not sealed\n",
             file.display()
         )
     );

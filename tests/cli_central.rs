@@ -125,7 +125,7 @@ fn enroll_prints_exactly_the_file_text_and_writes_nothing() {
     // Standard output is the file's text and nothing else: it parses as a
     // secret file, whole, and holds none of what is shown to people.
     let file = SecretFile::parse(r.stdout.as_bytes()).unwrap_or_else(|e| panic!("{e}: {r:?}"));
-    assert!(file.sealed_secret.is_none());
+    assert!(file.keys[0].sealed_secret.is_none());
     assert!(
         r.stdout
             .starts_with(|c: char| c.is_ascii_alphabetic() || c == '#'),

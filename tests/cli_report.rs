@@ -6,9 +6,8 @@
 //! no account, and a state whose account was deleted; with the local state
 //! directory and with the fleet's state on a real redis-server.
 //!
-//! `keys` is 1 for every enrollment in today's formats (`key_count` in
-//! src/cli/cmd/report/mod.rs); an account with two keys joins the local
-//! test's accounts with the format of several named keys.
+//! `keys` counts the named keys of a file: an account with a second key
+//! (`enroll --add`) shows 2.
 //!
 //! Every path (secrets, state, host key, config.toml, pam.d) is the test's
 //! own fixture; the machine's other accounts are listed too (report lists
@@ -176,7 +175,26 @@ fn report_shows_every_state_of_the_local_store_and_filters_them() {
     let locked = TestUser::get("rp-locked");
     let scratch = TestUser::get("rp-scratch");
     let bad = TestUser::get("rp-bad");
+    let two = TestUser::get("rp-two");
     w.enroll(&plain, 3, &["--no-seal"]);
+    w.enroll(&two, 2, &[]);
+    let cfg = w.cfg();
+    let r = run(
+        &[
+            "enroll",
+            "--config",
+            &cfg,
+            "--user",
+            &two.name,
+            "--add",
+            "tablet",
+            "--secret",
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+            "--no-confirm",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
     w.enroll(&sealed, 5, &[]);
     w.enroll(&locked, 5, &[]);
     let codes = w.enroll(&scratch, 2, &["--no-seal"]);
@@ -230,6 +248,17 @@ fn report_shows_every_state_of_the_local_store_and_filters_them() {
     assert_eq!(
         (s["keys"].as_u64(), s["scratch_codes_remaining"].as_u64()),
         (Some(1), Some(5))
+    );
+
+    let t = row(&two.name);
+    assert_eq!(
+        (
+            t["enrolled"].as_str(),
+            t["keys"].as_u64(),
+            t["sealed"].as_bool()
+        ),
+        (Some("yes"), Some(2), Some(true)),
+        "{t}"
     );
 
     let l = row(&locked.name);
@@ -309,7 +338,7 @@ fn report_shows_every_state_of_the_local_store_and_filters_them() {
         rows(&enrolled).into_keys().collect::<Vec<_>>(),
         names(
             "pamtotp-rp-",
-            &["bad", "ghost", "locked", "plain", "scratch", "sealed"]
+            &["bad", "ghost", "locked", "plain", "scratch", "sealed", "two"]
         ),
         "{enrolled:?}"
     );
@@ -435,6 +464,7 @@ fn report_reads_the_fleet_state_on_the_server() {
         "{p}"
     );
     assert!(p["last_login"].is_string(), "{p}");
+
     let l = row(&locked.name);
     assert_eq!(
         (l["failed_attempts"].as_u64(), l["locked"].as_bool()),

@@ -62,7 +62,9 @@ fn a_user_enrolls_themself_and_logs_in_with_the_default_file() {
             "user": user.name, "enrolled": true,
             "secret_file": user.secret_path().to_str().unwrap(),
             "algorithm": "SHA1", "digits": 6, "period": 30,
-            "scratch_codes_remaining": null, "failed_attempts": null, "locked": null
+            "scratch_codes_remaining": null, "failed_attempts": null, "locked": null,
+            "keys": [{"name": "default", "algorithm": "SHA1", "digits": 6, "period": 30,
+                      "sealed": false}]
         })
     );
     assert!(

@@ -122,7 +122,7 @@ fn run(input: Input) {
         None => Counter::Time,
     };
     let creds = Credentials {
-        key: &key,
+        keys: vec![&key],
         scratch: &scratch,
         counter,
         limits: &limits,
@@ -233,7 +233,7 @@ fn run(input: Input) {
                 assert_eq!(state.failed_attempts, 0);
                 assert_eq!(state.last_success, Some(now));
                 match method {
-                    Method::Totp { step } => {
+                    Method::Totp { step, .. } => {
                         assert_eq!(counter, Counter::Time);
                         assert!(reach.contains(step) && *step >= unspent_from, "step {step}");
                         assert!(
@@ -242,7 +242,7 @@ fn run(input: Input) {
                         );
                         assert_eq!(state.last_step(&key), Some(*step));
                     }
-                    Method::Hotp { counter: c } => {
+                    Method::Hotp { counter: c, .. } => {
                         assert!(matches!(counter, Counter::Event { .. }));
                         assert!(reach.contains(c), "counter {c}");
                         assert!(candidates.contains(&reference(*c)), "wrong code accepted");

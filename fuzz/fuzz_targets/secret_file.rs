@@ -2,8 +2,8 @@
 //!
 //! - `enrollment::parse` never panics; neither its error nor the parsed
 //!   enrollment's `Debug` shows the secret.
-//! - Native files round-trip: parse → `SecretFile::to_toml` → parse gives
-//!   the same fields, and both copies give the same enrollment (or error);
+//! - Native files (one key or several `[[keys]]`) round-trip: parse →
+//!   `SecretFile::to_toml` → parse gives the same fields, and both copies give the same enrollment (or error);
 //!   `to_toml` refuses (never writes an empty text) only files the module
 //!   would refuse.
 #![no_main]
@@ -38,36 +38,45 @@ fuzz_target!(|data: &[u8]| {
     let again = SecretFile::parse(text.as_bytes())
         .unwrap_or_else(|e| panic!("to_toml wrote what parse refuses: {e}"));
     assert_eq!(again.version, file.version);
-    assert_eq!(again.secret, file.secret);
-    assert_eq!(again.sealed_secret, file.sealed_secret);
-    assert_eq!(again.algorithm, file.algorithm);
-    assert_eq!(again.digits, file.digits);
-    assert_eq!(again.period, file.period);
+    assert_eq!(again.keys.len(), file.keys.len());
+    for (a, b) in again.keys.iter().zip(&file.keys) {
+        assert_eq!(a.name, b.name);
+        assert_eq!(a.secret, b.secret);
+        assert_eq!(a.sealed_secret, b.sealed_secret);
+        assert_eq!(a.algorithm, b.algorithm);
+        assert_eq!(a.digits, b.digits);
+        assert_eq!(a.period, b.period);
+    }
     assert_eq!(again.scratch_codes, file.scratch_codes);
     assert_eq!(again.to_toml().ok(), Some(text), "to_toml is stable");
 
     match (file.to_enrollment(), again.to_enrollment()) {
         (Ok(a), Ok(b)) => {
-            assert_eq!(a.key.algorithm(), b.key.algorithm());
-            assert_eq!(a.key.digits(), b.key.digits());
-            assert_eq!(a.key.period(), b.key.period());
-            assert_eq!(a.key.fingerprint(), b.key.fingerprint());
+            assert_eq!(a.keys.len(), b.keys.len());
+            for (a, b) in a.keys.iter().zip(&b.keys) {
+                assert_eq!(a.name, b.name);
+                assert_eq!(a.key.algorithm(), b.key.algorithm());
+                assert_eq!(a.key.digits(), b.key.digits());
+                assert_eq!(a.key.period(), b.key.period());
+                assert_eq!(a.key.fingerprint(), b.key.fingerprint());
+                assert_eq!(a.key.totp_code(1), b.key.totp_code(1));
+            }
             assert_eq!(a.scratch, b.scratch);
-            assert_eq!(a.key.totp_code(1), b.key.totp_code(1));
         }
         (Err(a), Err(b)) => assert_eq!(a, b),
         (a, b) => panic!("verdicts differ: {a:?} / {b:?}"),
     }
 });
 
-/// The value of a top-level `secret = "..."` when it is base32 that can be
+/// The value of a top-level `secret = "..."` (or the first key's) when it is base32 that can be
 /// told apart: long enough, with a letter hex cannot have (so no hash or
 /// identifier printed in hex matches it by chance), and once in the input
 /// (so a message quoting some other field does not count).
 fn lone_secret(data: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(data).ok()?;
     let table: toml::Table = toml::from_str(text).ok()?;
-    let secret = table.get("secret")?.as_str()?;
+    let first_key = || table.get("keys")?.as_array()?.first()?.get("secret");
+    let secret = table.get("secret").or_else(first_key)?.as_str()?;
     let start = text.find(secret)?;
     let distinct = secret.len() >= 16
         && secret

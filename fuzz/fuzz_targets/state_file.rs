@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let policy = Policy::default();
     for counter in [Counter::Time, Counter::Event { first: 0 }] {
         let creds = Credentials {
-            key: &key,
+            keys: vec![&key],
             scratch: &[],
             counter,
             limits: &limits,
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut s = state.clone();
         match decision::attempt(&creds, &code, NOW, &policy, &mut s) {
-            Outcome::Accepted(decision::Method::Totp { step }) => {
+            Outcome::Accepted(decision::Method::Totp { step, .. }) => {
                 let spent = state.last_step(&key);
                 assert!(
                     spent.is_none_or(|last| step > last),

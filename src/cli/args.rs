@@ -17,6 +17,8 @@ use pam_totp::core::policy::RateLimit;
 use crate::error::EXIT_INPUT;
 
 mod host_key;
+mod import;
+mod keys;
 mod report;
 mod values;
 
@@ -24,9 +26,13 @@ pub use host_key::{
     HostKeyCommand, HostKeyExportArgs, HostKeyImportArgs, HostKeyInitArgs, HostKeyPath,
     HostKeyRotateArgs,
 };
+pub use import::ImportArgs;
+pub use keys::RemoveKeyArgs;
 pub use report::{ReportArgs, ReportFilter};
 
-use values::{absolute_path, algorithm, digits, label_part, period, rate_limit, scratch_count};
+use values::{
+    absolute_path, algorithm, digits, key_name, label_part, period, rate_limit, scratch_count,
+};
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status: 0 done; 1 the work failed (an I/O error, no code confirmed, or
@@ -75,7 +81,13 @@ home directory.
 key pair exists) goes to standard output once confirmed, for a central store
 (`pam-totp enroll --user alice --secret-file - | ldapmodify ...`); the QR
 code, the secret, the scratch codes and the prompt go to standard error. As
-with a file, root marks the confirmation code as used in the user's state.",
+with a file, root marks the confirmation code as used in the user's state.
+
+--add NAME adds a key for another device (a backup phone, a hardware token)
+to the user's existing native secret file instead: a new secret under that
+name, confirmed the same way, sealed the same way; the other keys and the
+scratch codes are kept. Refused for a name the file has, a Google
+Authenticator file (one key only) or no enrollment. A code of any key logs in.",
         after_help = EXIT_STATUS_HELP
     )]
     Enroll(EnrollArgs),
@@ -157,6 +169,10 @@ their home directory; the state directory is root's, so their state is left
     /// Every account at once: who is enrolled, locked, low on scratch codes (root only).
     #[command(long_about = report::LONG_ABOUT, after_help = EXIT_STATUS_HELP)]
     Report(ReportArgs),
+
+    /// Remove one key (device) from a user's secret file; never the last one.
+    #[command(name = "remove-key", long_about = keys::REMOVE_KEY_HELP, after_help = EXIT_STATUS_HELP)]
+    RemoveKey(RemoveKeyArgs),
 
     /// Convert a Google Authenticator file to pam-totp's format (the original is left as it is).
     #[command(
@@ -309,8 +325,13 @@ pub struct EnrollArgs {
     pub no_confirm: bool,
 
     /// Replace an existing enrollment.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "add")]
     pub force: bool,
+
+    /// Add a key named NAME (A-Z a-z 0-9 . _ -, at most 32) for another
+    /// device to the existing enrollment; no new scratch codes.
+    #[arg(long, value_name = "NAME", value_parser = key_name)]
+    pub add: Option<String>,
 
     /// Store the secret in the clear even though the host key pair exists
     /// (by default it is sealed to host.pub, which only root can open).
@@ -353,8 +374,9 @@ pub struct StatusArgs {
     pub rate_limit: Option<RateLimit>,
 
     /// Print {"user","enrolled","secret_file","algorithm","digits","period",
-    /// "scratch_codes_remaining","failed_attempts","locked"}; unknown values
-    /// are null.
+    /// "scratch_codes_remaining","failed_attempts","locked","keys"}; unknown
+    /// values are null; "keys" lists {"name","algorithm","digits","period",
+    /// "sealed"}, the other parameters are the first key's.
     #[arg(long)]
     pub json: bool,
 }
@@ -396,39 +418,6 @@ pub struct DisableArgs {
     pub file: SecretFileArg,
     #[command(flatten)]
     pub state: StateDirArg,
-}
-
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    #[command(flatten)]
-    pub who: UserArgs,
-    #[command(flatten)]
-    pub file: SecretFileArg,
-
-    /// The Google Authenticator file, only read [default: the user's
-    /// ~/.google_authenticator].
-    #[arg(value_name = "FILE")]
-    pub google_file: Option<PathBuf>,
-
-    /// Replace an existing enrollment.
-    #[arg(long)]
-    pub force: bool,
-
-    /// Import a secret shorter than 128 bits (an 80-bit one, as older
-    /// versions of google-authenticator wrote). Refused otherwise: enroll
-    /// anew instead (RFC 4226 R6).
-    #[arg(long)]
-    pub allow_short_secret: bool,
-
-    /// Store the secret in the clear even though the host key pair exists
-    /// (by default it is sealed to host.pub, which only root can open).
-    #[arg(long)]
-    pub no_seal: bool,
-
-    /// Print {"user","secret_file","secret","otpauth_uri","scratch_codes",
-    /// "imported_from"} on standard output once saved.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Parses the command line. Help and version print and exit 0; any other

@@ -12,6 +12,7 @@ mod file;
 mod fleet;
 mod host_key;
 mod import;
+mod keys;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub use file::FileError;
 pub use fleet::FleetCliError;
 pub use host_key::KeyError;
 pub use import::ImportError;
+pub use keys::KeysError;
 
 /// Exit status for bad input: usage, values, users, paths, permissions.
 pub const EXIT_INPUT: u8 = 2;
@@ -54,6 +56,8 @@ pub enum CliError {
     Enroll(EnrollError),
     HostKey(KeyError),
     Import(ImportError),
+    /// The keys of a secret file (`enroll --add`, `remove-key`).
+    Keys(KeysError),
     /// The fleet's state server (`--state`, config.toml's `state`).
     Fleet(FleetCliError),
     /// The login state could not be read, written or removed.
@@ -68,6 +72,7 @@ impl CliError {
             CliError::Enroll(e) => e.exit_status(),
             CliError::HostKey(e) => e.exit_status(),
             CliError::Import(e) => e.exit_status(),
+            CliError::Keys(e) => e.exit_status(),
             CliError::Fleet(e) => e.exit_status(),
             CliError::State(_) => EXIT_FAILED,
         }
@@ -87,6 +92,7 @@ impl fmt::Display for CliError {
             CliError::Enroll(e) => write!(f, "{e}"),
             CliError::HostKey(e) => write!(f, "{e}"),
             CliError::Import(e) => write!(f, "{e}"),
+            CliError::Keys(e) => write!(f, "{e}"),
             CliError::Fleet(e) => write!(f, "{e}"),
             CliError::State(e) => write!(f, "{e}"),
         }
@@ -128,6 +134,12 @@ impl From<FleetCliError> for CliError {
 impl From<ImportError> for CliError {
     fn from(e: ImportError) -> Self {
         CliError::Import(e)
+    }
+}
+
+impl From<KeysError> for CliError {
+    fn from(e: KeysError) -> Self {
+        CliError::Keys(e)
     }
 }
 

@@ -144,6 +144,18 @@ pub struct Status {
     pub scratch_codes_remaining: Option<usize>,
     pub failed_attempts: Option<u64>,
     pub locked: Option<bool>,
+    /// The keys (devices) of the enrollment; never a secret.
+    pub keys: Vec<KeyStatus>,
+}
+
+/// One key of `status`: its name and parameters, and whether it is sealed.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct KeyStatus {
+    pub name: String,
+    pub algorithm: Option<String>,
+    pub digits: Option<u8>,
+    pub period: Option<u64>,
+    pub sealed: bool,
 }
 
 /// Serializes one JSON object. A failure is an error, never an empty
@@ -196,6 +208,18 @@ pub fn status_text(s: &Status) -> String {
     for (k, v) in rows {
         let _ = writeln!(out, "{:<24} {v}", format!("{k}:"));
     }
+    for k in &s.keys {
+        let _ = writeln!(
+            out,
+            "{:<24} {}, {} digits, {}, {}",
+            format!("key {}:", k.name),
+            opt(&k.algorithm, "unknown"),
+            opt(&k.digits, "unknown"),
+            k.period
+                .map_or_else(|| "counter".to_owned(), |p| format!("period {p}")),
+            if k.sealed { "sealed" } else { "not sealed" }
+        );
+    }
     out
 }
 
@@ -224,6 +248,7 @@ mod tests {
             scratch_codes_remaining: None,
             failed_attempts: Some(0),
             locked: Some(false),
+            keys: vec![],
         };
         let t = status_text(&s);
         assert!(t.contains("enrolled:                no\n"), "{t}");

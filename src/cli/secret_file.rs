@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use pam_totp::config::Settings;
 use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::enrollment::Format;
 use pam_totp::secret::enrollment::FormatError;
 use pam_totp::secret::google;
 use pam_totp::secret::native::SecretFile;
@@ -192,6 +193,45 @@ pub fn read_stdin_text() -> Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
+/// The user's native secret file, to be rewritten (`scratch-codes`,
+/// `enroll --add`, `remove-key`): it must exist, be in the native format
+/// and be usable as the module would judge it (a sealed file that only
+/// root can open is taken as it is). `google`: the error for a Google
+/// Authenticator file, which is never rewritten.
+pub fn read_native(
+    caller: &Caller,
+    user: &UserInfo,
+    settings: &Settings,
+    loc: &Location,
+    google: impl FnOnce() -> CliError,
+) -> Result<SecretFile> {
+    let path = || loc.path.clone();
+    let bytes = match secret_file::read_secret_file(&loc.path, user, loc.read_as_owner(caller)) {
+        Ok(b) => b,
+        Err(ReadError::NotFound) => {
+            return Err(FileError::NotEnrolled {
+                user: user.name.clone(),
+                path: path(),
+            }
+            .into())
+        }
+        Err(err) => return Err(FileError::ReadSecret { path: path(), err }.into()),
+    };
+    if google::looks_like_google(&bytes) {
+        return Err(google());
+    }
+    let file = SecretFile::parse(&bytes).map_err(|err| FileError::Format { path: path(), err })?;
+    let unseal = unsealer(caller, settings, user);
+    let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
+    match file.to_enrollment_with(unseal) {
+        Ok(e) if e.format == Format::Native => Ok(file),
+        Ok(_) => Err(FileError::NotNative { path: path() }.into()),
+        // Sealed and not root: the file is the user's, but only root can check it.
+        Err(FormatError::Sealed) => Ok(file),
+        Err(err) => Err(FileError::Format { path: path(), err }.into()),
+    }
+}
+
 /// What the user's secret file holds, as the module would see it.
 pub enum Found {
     Missing,
@@ -231,7 +271,9 @@ pub fn read_enrollment_sealed(
         }
         Err(e) => return Ok((Found::Unusable(format!("{}: {e}", loc.shown())), false)),
     };
-    let sealed = SecretFile::parse(&bytes).is_ok_and(|f| f.sealed_secret.is_some());
+    // Sealed: every key of the file (one plaintext key is what a thief reads).
+    let sealed =
+        SecretFile::parse(&bytes).is_ok_and(|f| f.keys.iter().all(|k| k.sealed_secret.is_some()));
     Ok((
         found_in(caller, user, settings, &bytes, &loc.shown()),
         sealed,

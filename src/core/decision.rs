@@ -1,5 +1,5 @@
-//! The verification decision: one typed code against a user's key, scratch
-//! codes and state, at a given time.
+//! The verification decision: one typed code against a user's keys,
+//! scratch codes and state, at a given time.
 //!
 //! Pure: the caller reads the state under its lock, calls [`attempt`], and
 //! writes the state back before releasing the lock. Replay protection, the
@@ -35,11 +35,12 @@ pub struct FileLimits {
     pub spent_step: Option<u64>,
 }
 
-/// How a code was accepted.
+/// How a code was accepted. `key`: the index of the key in
+/// [`Credentials::keys`] whose code it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Method {
-    Totp { step: u64 },
-    Hotp { counter: u64 },
+    Totp { key: usize, step: u64 },
+    Hotp { key: usize, counter: u64 },
     Scratch { id: String },
 }
 
@@ -68,10 +69,18 @@ impl Outcome {
     }
 }
 
-/// A user's credentials: their key, the hashes of their scratch codes, and
-/// what their file says about counters and limits.
+/// A user's credentials: their keys (one per device, at least one), the
+/// hashes of their scratch codes, and what their file says about counters
+/// and limits.
+///
+/// A code of any key is accepted, and each key's steps and counters are
+/// spent separately (in the key's own entry of [`UserState::keys`]). A
+/// code that is right for more than one key is one attempt: it is
+/// refused as a replay if it is spent for any key it matches (which
+/// device showed it cannot be told, and a code once accepted must not
+/// log in again), and otherwise spends the step of every key it matches.
 pub struct Credentials<'a> {
-    pub key: &'a OtpKey,
+    pub keys: Vec<&'a OtpKey>,
     pub scratch: &'a [ScratchHash],
     pub counter: Counter,
     pub limits: &'a FileLimits,
@@ -132,11 +141,14 @@ pub fn attempt_any(
     }
 
     let mut outcome = Outcome::Wrong;
+    let mut also = Vec::new();
     for typed in candidates {
         let typed = without_spaces(typed);
-        match check_code(creds, &typed, now, policy, state) {
+        let checked = check_code(creds, &typed, now, policy, state);
+        match checked.outcome {
             o @ Outcome::Accepted(_) => {
                 outcome = o;
+                also = checked.also;
                 break;
             }
             o @ (Outcome::Replayed(_) | Outcome::Refused(..)) if outcome == Outcome::Wrong => {
@@ -146,7 +158,10 @@ pub fn attempt_any(
         }
     }
     if let Outcome::Accepted(method) = &outcome {
-        match state.spend(creds.key, method, now) {
+        let spent = std::iter::once(method)
+            .chain(&also)
+            .try_for_each(|m| state.spend(creds, m, now));
+        match spent {
             Ok(()) => {
                 state.failed_attempts = 0;
                 state.last_success = Some(now);
@@ -167,46 +182,36 @@ pub fn remaining_scratch(scratch: &[ScratchHash], state: &UserState) -> usize {
         .count()
 }
 
+/// What one reading of the input is: the verdict, and (accepted) every
+/// other key's step or counter it matches, spent with it.
+struct Checked {
+    outcome: Outcome,
+    also: Vec<Method>,
+}
+
 fn check_code(
     creds: &Credentials<'_>,
     typed: &str,
     now: u64,
     policy: &Policy,
     state: &UserState,
-) -> Outcome {
-    let key = creds.key;
-    let code_form = Code::parse(typed, usize::from(key.digits())).is_some();
-    let (back, ahead) = creds.window(policy);
-    // An HOTP counter whose look-ahead would run past the end of the range.
+) -> Checked {
+    // Every key is checked, whatever matched before it.
+    let mut fresh = Vec::new();
+    let mut replayed = None;
     let mut exhausted = None;
-    let code_match = match (code_form, creds.counter) {
-        (false, _) => None,
-        (true, Counter::Time) => {
-            // Clamping the window to the range of steps only leaves out
-            // steps that do not exist; `match_totp` never matches a step
-            // whose time is past the end of the range.
-            let now_step = key.step_at(now);
-            key.match_totp(
-                typed,
-                now_step.saturating_sub(back),
-                now_step.saturating_add(ahead),
-            )
-            .map(|step| Method::Totp { step })
-        }
-        (true, Counter::Event { first }) => {
-            // Look ahead from the first unused counter; never behind it.
-            let next = state.hotp_next(key).unwrap_or(0).max(first);
-            match next.checked_add(back + ahead) {
-                Some(last) => key
-                    .match_hotp(typed, next, last)
-                    .map(|counter| Method::Hotp { counter }),
-                None => {
-                    exhausted = Some(Method::Hotp { counter: next });
-                    None
-                }
+    for (i, key) in creds.keys.iter().enumerate() {
+        match check_key(creds, i, key, typed, now, policy, state) {
+            KeyMatch::Fresh(m) => fresh.push(m),
+            KeyMatch::Spent(m) => {
+                replayed.get_or_insert(m);
             }
+            KeyMatch::Exhausted(m) => {
+                exhausted.get_or_insert(m);
+            }
+            KeyMatch::No => {}
         }
-    };
+    }
     // Every scratch hash is derived, so the cost does not tell which matched.
     let scratch_id = if ScratchCode::parse(typed).is_some() {
         creds.scratch.iter().fold(None, |found, h| {
@@ -220,29 +225,92 @@ fn check_code(
         None
     };
 
-    match (code_match, scratch_id) {
-        (Some(method @ Method::Totp { step }), _) => {
-            let spent = state.last_step(key).max(creds.limits.spent_step);
-            if spent.is_some_and(|last| step <= last) {
-                Outcome::Replayed(method)
-            } else {
-                Outcome::Accepted(method)
-            }
+    let outcome = if let Some(method) = replayed {
+        fresh.clear();
+        Outcome::Replayed(method)
+    } else if !fresh.is_empty() {
+        Outcome::Accepted(fresh.remove(0))
+    } else if let Some(id) = scratch_id {
+        let used = state.used_scratch.contains(&id);
+        let method = Method::Scratch { id };
+        if used {
+            Outcome::Replayed(method)
+        } else {
+            Outcome::Accepted(method)
         }
-        (Some(method), _) => Outcome::Accepted(method),
-        (None, Some(id)) => {
-            let used = state.used_scratch.contains(&id);
-            let method = Method::Scratch { id };
-            if used {
-                Outcome::Replayed(method)
-            } else {
-                Outcome::Accepted(method)
-            }
-        }
-        (None, None) => match exhausted {
+    } else {
+        match exhausted {
             Some(method) => Outcome::Refused(method, Refusal::HotpExhausted),
             None => Outcome::Wrong,
-        },
+        }
+    };
+    Checked {
+        outcome,
+        also: fresh,
+    }
+}
+
+/// What a typed code is for one key.
+enum KeyMatch {
+    No,
+    Fresh(Method),
+    /// Right, but its step is already spent.
+    Spent(Method),
+    /// HOTP: the look-ahead would run past the end of the range.
+    Exhausted(Method),
+}
+
+fn check_key(
+    creds: &Credentials<'_>,
+    index: usize,
+    key: &OtpKey,
+    typed: &str,
+    now: u64,
+    policy: &Policy,
+    state: &UserState,
+) -> KeyMatch {
+    if Code::parse(typed, usize::from(key.digits())).is_none() {
+        return KeyMatch::No;
+    }
+    let (back, ahead) = creds.window(policy);
+    match creds.counter {
+        Counter::Time => {
+            // Clamping the window to the range of steps only leaves out
+            // steps that do not exist; `match_totp` never matches a step
+            // whose time is past the end of the range.
+            let now_step = key.step_at(now);
+            let Some(step) = key.match_totp(
+                typed,
+                now_step.saturating_sub(back),
+                now_step.saturating_add(ahead),
+            ) else {
+                return KeyMatch::No;
+            };
+            let method = Method::Totp { key: index, step };
+            let spent = state.last_step(key).max(creds.limits.spent_step);
+            if spent.is_some_and(|last| step <= last) {
+                KeyMatch::Spent(method)
+            } else {
+                KeyMatch::Fresh(method)
+            }
+        }
+        Counter::Event { first } => {
+            // Look ahead from the first unused counter; never behind it.
+            let next = state.hotp_next(key).unwrap_or(0).max(first);
+            match next.checked_add(back + ahead) {
+                Some(last) => match key.match_hotp(typed, next, last) {
+                    Some(counter) => KeyMatch::Fresh(Method::Hotp {
+                        key: index,
+                        counter,
+                    }),
+                    None => KeyMatch::No,
+                },
+                None => KeyMatch::Exhausted(Method::Hotp {
+                    key: index,
+                    counter: next,
+                }),
+            }
+        }
     }
 }
 
@@ -250,10 +318,11 @@ fn check_code(
 impl UserState {
     /// Records an accepted code; `Err` if it cannot be recorded as spent
     /// (then it must not be accepted).
-    fn spend(&mut self, key: &OtpKey, method: &Method, now: u64) -> Result<(), Refusal> {
+    fn spend(&mut self, creds: &Credentials<'_>, method: &Method, now: u64) -> Result<(), Refusal> {
         match method {
-            Method::Totp { step } => self.spend_step(key, *step, now),
-            Method::Hotp { counter } => {
+            Method::Totp { key, step } => self.spend_step(creds.keys[*key], *step, now),
+            Method::Hotp { key, counter } => {
+                let key = creds.keys[*key];
                 // A counter at the end of the range cannot be followed:
                 // saturating would leave it unspent, to be accepted again.
                 let next = counter.checked_add(1).ok_or(Refusal::HotpExhausted)?;

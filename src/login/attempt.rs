@@ -4,8 +4,9 @@
 
 use crate::config::Settings;
 use crate::core::decision::{self, Credentials, Method, Outcome};
-use crate::core::logtext::reason;
+use crate::core::logtext::{reason, token};
 use crate::secret::enrollment::Enrollment;
+use crate::secret::native::DEFAULT_KEY_NAME;
 use crate::state::fleet::FleetStateStore;
 use crate::state::local::LocalStore;
 use crate::state::{Account, StateError, StateStore};
@@ -71,13 +72,17 @@ pub(crate) fn attempt(
     }
 
     let offset = match &outcome {
-        Outcome::Accepted(Method::Totp { step }) => {
-            *step as i128 - enrollment.key.step_at(now) as i128
-        }
+        Outcome::Accepted(Method::Totp { key, step }) => enrollment
+            .keys
+            .get(*key)
+            .map_or(0, |k| *step as i128 - k.key.step_at(now) as i128),
         _ => 0,
     };
     let limit = Credentials::of(enrollment).rate_limit(&settings.policy);
-    let (level, result, detail) = error::decided(&outcome, offset, remaining, limit);
+    let (level, result, mut detail) = error::decided(&outcome, offset, remaining, limit);
+    if let Some(name) = key_name(enrollment, &outcome) {
+        detail = format!("{detail} key={}", token(name));
+    }
     let detail = match (from_authtok, detail.is_empty()) {
         (false, _) => detail,
         (true, true) => "source=authtok".to_owned(),
@@ -99,6 +104,17 @@ pub(crate) fn attempt(
     } else {
         Attempt::Done(Verdict::AuthErr)
     })
+}
+
+/// The name of the key whose code was accepted, for the audit line; none
+/// for a file of one key named `default` (the single-key layout).
+fn key_name<'a>(enrollment: &'a Enrollment, outcome: &Outcome) -> Option<&'a str> {
+    let index = match outcome {
+        Outcome::Accepted(Method::Totp { key, .. } | Method::Hotp { key, .. }) => *key,
+        _ => return None,
+    };
+    let name = enrollment.keys.get(index)?.name.as_str();
+    (enrollment.keys.len() > 1 || name != DEFAULT_KEY_NAME).then_some(name)
 }
 
 /// What a rate-limited user is shown (unless `quiet_lockout`).

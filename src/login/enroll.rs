@@ -24,9 +24,9 @@ use crate::core::decision::{Counter, FileLimits, Method, Outcome};
 use crate::core::logtext::token;
 use crate::core::otp::{self, Algorithm, OtpKey, DEFAULT_DIGITS, DEFAULT_PERIOD};
 use crate::core::scratch::ScratchHash;
-use crate::secret::enrollment::{Enrollment, Format};
+use crate::secret::enrollment::{Enrollment, Format, NamedKey};
 use crate::secret::fresh;
-use crate::secret::native::SecretFile;
+use crate::secret::native::{SecretFile, DEFAULT_KEY_NAME};
 use crate::secret::otpauth::{self, UriParts};
 use crate::secret::qr::{self, Matrix};
 use crate::secret::seal::HostPublicKey;
@@ -94,7 +94,7 @@ pub(crate) fn at_login(
         _ => return Err(Denial::Enroll(EnrollEnd::WrongCode)),
     }
 
-    let mut file = SecretFile::new(&new.secret, &new.enrollment.key, &new.hashes);
+    let mut file = SecretFile::new(&new.secret, new.enrollment.first_key(), &new.hashes);
     save(user, &path, &mut file, seal_to.as_ref())?;
     io.info_message(&scratch_text(&new.codes));
     enrolled(io, audit, &path, seal_to.is_some());
@@ -144,7 +144,11 @@ fn new_key(user: &UserInfo) -> Result<NewKey, String> {
         secret,
         secret_b32,
         enrollment: Enrollment {
-            key,
+            keys: vec![NamedKey {
+                name: DEFAULT_KEY_NAME.to_owned(),
+                key,
+                sealed: false,
+            }],
             scratch: Vec::new(),
             counter: Counter::Time,
             limits: FileLimits::default(),

@@ -197,7 +197,7 @@ pub(crate) fn decided(
             format!("method=scratch remaining={remaining}"),
         ),
         Outcome::Wrong => (Level::Warning, "wrong-code", String::new()),
-        Outcome::Accepted(Method::Hotp { counter }) => (
+        Outcome::Accepted(Method::Hotp { counter, .. }) => (
             Level::Notice,
             "success",
             format!("method=hotp counter={counter}"),

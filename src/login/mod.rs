@@ -144,7 +144,7 @@ fn login(
         }
     }
     let digits = match &standing {
-        Standing::Enrolled(e) => usize::from(e.key.digits()),
+        Standing::Enrolled(e) => usize::from(e.digits()),
         _ => usize::from(DEFAULT_DIGITS),
     };
 

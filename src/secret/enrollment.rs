@@ -17,7 +17,7 @@ use crate::core::otp::{Algorithm, OtpKey, ParamError, DEFAULT_DIGITS};
 use crate::core::policy::RateLimit;
 use crate::core::scratch::{BadScratchHash, ScratchHash};
 use crate::secret::google::{self, GoogleError, GoogleFile};
-use crate::secret::native::SecretFile;
+use crate::secret::native::{SecretFile, DEFAULT_KEY_NAME, MAX_FILE_KEYS, MAX_KEY_NAME};
 use crate::secret::seal::SealError;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -27,12 +27,26 @@ pub const MAX_SCRATCH_CODES: usize = 100;
 /// A parsed secret file, in either format.
 #[derive(Debug)]
 pub struct Enrollment {
-    pub key: OtpKey,
+    /// The keys, one per device: at least one, at most
+    /// [`MAX_FILE_KEYS`](crate::secret::native::MAX_FILE_KEYS), all with
+    /// the same number of digits. A Google Authenticator file, and a native
+    /// file in the single-key layout, have one, named `default`.
+    pub keys: Vec<NamedKey>,
     pub scratch: Vec<ScratchHash>,
     pub counter: Counter,
     /// Limits the file itself sets (Google Authenticator files only).
     pub limits: FileLimits,
     pub format: Format,
+}
+
+/// One key of an enrollment and its name (1 to 32 of `A-Z a-z 0-9 . _ -`,
+/// so it may be shown and logged as it is).
+#[derive(Debug)]
+pub struct NamedKey {
+    pub name: String,
+    pub key: OtpKey,
+    /// Whether the file holds it sealed to the host key.
+    pub sealed: bool,
 }
 
 /// Which format a secret file is in.
@@ -70,6 +84,19 @@ pub enum FormatError {
     /// The sealed secret did not open.
     Unseal(SealError),
     Google(GoogleError),
+    /// Both a top-level secret (or key parameter) and `[[keys]]`.
+    MixedLayout,
+    TooManyKeys(usize),
+    /// The name of the n-th key (from 1) is not a valid name.
+    KeyName(usize),
+    DuplicateKeyName(String),
+    /// Keys with different numbers of digits.
+    MixedDigits,
+    /// An error about one key of a `[[keys]]` file (its name was checked).
+    InKey {
+        name: String,
+        error: Box<FormatError>,
+    },
     /// An error about one key of the file, and the line that sets it.
     AtLine {
         line: usize,
@@ -120,6 +147,19 @@ impl fmt::Display for FormatError {
             FormatError::Sealed => f.write_str("the secret is sealed and cannot be opened here"),
             FormatError::Unseal(why) => write!(f, "cannot open the sealed secret: {why}"),
             FormatError::Google(e) => e.fmt(f),
+            FormatError::MixedLayout => {
+                f.write_str("both a top-level secret (or its parameters) and [[keys]]")
+            }
+            FormatError::TooManyKeys(n) => write!(f, "{n} keys (at most {MAX_FILE_KEYS})"),
+            FormatError::KeyName(n) => write!(
+                f,
+                "key {n}: a name is 1 to {MAX_KEY_NAME} of A-Z a-z 0-9 . _ -"
+            ),
+            FormatError::DuplicateKeyName(name) => write!(f, "two keys named \"{name}\""),
+            FormatError::MixedDigits => {
+                f.write_str("keys with different numbers of digits (all must have the same)")
+            }
+            FormatError::InKey { name, error } => write!(f, "key \"{name}\": {error}"),
             FormatError::AtLine { line, error } => write!(f, "line {line}: {error}"),
         }
     }
@@ -150,7 +190,7 @@ impl<'a> Credentials<'a> {
     /// What the decision needs of an enrollment.
     pub fn of(e: &'a Enrollment) -> Credentials<'a> {
         Credentials {
-            key: &e.key,
+            keys: e.keys.iter().map(|k| &k.key).collect(),
             scratch: &e.scratch,
             counter: e.counter,
             limits: &e.limits,
@@ -159,6 +199,16 @@ impl<'a> Credentials<'a> {
 }
 
 impl Enrollment {
+    /// The first key (the only one of a single-key file).
+    pub fn first_key(&self) -> &OtpKey {
+        &self.keys[0].key
+    }
+
+    /// The number of digits of its codes (the same for every key).
+    pub fn digits(&self) -> u8 {
+        self.first_key().digits()
+    }
+
     /// The enrollment a Google Authenticator file describes: SHA1, six
     /// digits, its step size, counter, window, rate limit, spent steps and
     /// plain-text scratch codes.
@@ -175,7 +225,11 @@ impl Enrollment {
             .map(|c| ScratchHash::from_plain(c, &g.secret))
             .collect();
         Ok(Enrollment {
-            key,
+            keys: vec![NamedKey {
+                name: DEFAULT_KEY_NAME.to_owned(),
+                key,
+                sealed: false,
+            }],
             scratch,
             counter: match g.hotp_counter {
                 Some(first) => Counter::Event { first },
@@ -227,9 +281,9 @@ mod tests {
     #[test]
     fn parses_minimal_file() {
         let e = parse(b"version = 1\nsecret = \"jbsw y3dp ehpk 3pxp====\"\n").unwrap();
-        assert_eq!(e.key.digits(), 6);
-        assert_eq!(e.key.period(), 30);
-        assert_eq!(e.key.algorithm(), Algorithm::Sha1);
+        assert_eq!(e.first_key().digits(), 6);
+        assert_eq!(e.first_key().period(), 30);
+        assert_eq!(e.first_key().algorithm(), Algorithm::Sha1);
         assert!(e.scratch.is_empty());
     }
 
@@ -321,11 +375,11 @@ mod tests {
         let keys = [host];
         let unseal = |s: &str| seal::open(&keys, "alice", s);
         let e = parse_with(text.as_bytes(), Some(&unseal)).unwrap();
-        assert_eq!(e.key.totp_code(1), key.totp_code(1));
+        assert_eq!(e.first_key().totp_code(1), key.totp_code(1));
         // Sealing again changes nothing.
-        let before = file.sealed_secret.clone();
+        let before = file.keys[0].sealed_secret.clone();
         file.seal(&keys[0].public(), "alice").unwrap();
-        assert_eq!(file.sealed_secret, before);
+        assert_eq!(file.keys[0].sealed_secret, before);
     }
 
     #[test]
@@ -337,9 +391,9 @@ mod tests {
             &[ScratchHash::new("12345678", [1; 16])],
         );
         let e = parse(file.to_toml().unwrap().as_bytes()).unwrap();
-        assert_eq!(e.key.algorithm(), Algorithm::Sha256);
-        assert_eq!(e.key.digits(), 8);
-        assert_eq!(e.key.period(), 60);
+        assert_eq!(e.first_key().algorithm(), Algorithm::Sha256);
+        assert_eq!(e.first_key().digits(), 8);
+        assert_eq!(e.first_key().period(), 60);
         assert!(e.scratch[0].matches("12345678"));
     }
 
@@ -350,22 +404,22 @@ mod tests {
         // unreadable file.
         let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap();
         let mut file = SecretFile::new(b"12345678901234567890", &key, &[]);
-        file.period = u64::MAX;
+        file.keys[0].period = u64::MAX;
         assert_eq!(
             file.to_toml().map(|t| t.to_string()),
             Err(SerializeError(FormatError::Param(ParamError::Period(
                 u64::MAX
             ))))
         );
-        file.period = 0;
+        file.keys[0].period = 0;
         assert!(file.to_toml().is_err());
-        file.period = 30;
-        file.secret = None;
+        file.keys[0].period = 30;
+        file.keys[0].secret = None;
         assert_eq!(
             file.to_toml().map(|t| t.to_string()),
             Err(SerializeError(FormatError::NoSecret))
         );
-        file.secret = Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into());
+        file.keys[0].secret = Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into());
         assert!(file.to_toml().unwrap().contains("period = 30"));
     }
 }

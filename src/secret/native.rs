@@ -1,4 +1,6 @@
-//! The native secret-file format, TOML, as written on disk:
+//! The native secret-file format, TOML, as written on disk. One key (the
+//! layout every file had before several devices; read as one key named
+//! `default`):
 //!
 //! ```toml
 //! version = 1
@@ -8,6 +10,31 @@
 //! period = 30
 //! scratch_codes = ["pbkdf2-sha256$10000$...$..."]
 //! ```
+//!
+//! or one or more named keys, one per device (scratch codes stay the
+//! file's):
+//!
+//! ```toml
+//! version = 1
+//! scratch_codes = ["pbkdf2-sha256$10000$...$..."]
+//!
+//! [[keys]]
+//! name = "phone"
+//! secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+//! algorithm = "SHA1"
+//! digits = 6
+//! period = 30
+//!
+//! [[keys]]
+//! name = "token"
+//! sealed_secret = "v1:..."
+//! ```
+//!
+//! A file with both a top-level key and `[[keys]]` is malformed. Names are
+//! 1 to [`MAX_KEY_NAME`] of `A-Z a-z 0-9 . _ -`, unique in the file; at
+//! most [`MAX_FILE_KEYS`] keys, all with the same number of digits (the
+//! prompt and `forward_pass` split the answer by it). A file of one key
+//! named `default` is written in the first layout.
 //!
 //! Pure: bytes in, typed values out. Opening the file safely is
 //! `crate::sys::open`'s job.
@@ -25,15 +52,33 @@ use crate::core::otp::{
 };
 use crate::core::scratch::ScratchHash;
 use crate::secret::enrollment::{
-    Enrollment, Format, FormatError, SerializeError, Unsealer, FORMAT_VERSION, MAX_SCRATCH_CODES,
+    Enrollment, Format, FormatError, NamedKey, SerializeError, Unsealer, FORMAT_VERSION,
+    MAX_SCRATCH_CODES,
 };
 use crate::secret::seal::{self, HostPublicKey, SealError};
 
-/// The file as written on disk. `secret` is wiped on drop.
+/// The name of the one key of a file in the single-key layout.
+pub const DEFAULT_KEY_NAME: &str = "default";
+/// Most keys one file holds: well under the keys one account's state
+/// keeps (`core::user_state::MAX_KEYS`), which also counts replaced ones.
+pub const MAX_FILE_KEYS: usize = 16;
+/// Longest key name.
+pub const MAX_KEY_NAME: usize = 32;
+
+/// Whether `name` may name a key: 1 to [`MAX_KEY_NAME`] characters of
+/// `A-Z a-z 0-9 . _ -`, so it can be shown and logged as it is.
+pub fn valid_key_name(name: &str) -> bool {
+    (1..=MAX_KEY_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// One key of the file. `secret` is wiped on drop.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
-pub struct SecretFile {
-    pub version: u32,
+pub struct KeyEntry {
+    pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,8 +89,35 @@ pub struct SecretFile {
     pub digits: u64,
     #[serde(default = "default_period")]
     pub period: u64,
-    #[serde(default)]
+}
+
+/// The file: its keys (at least one to be usable) and scratch codes.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct SecretFile {
+    pub version: u32,
+    pub keys: Vec<KeyEntry>,
     pub scratch_codes: Vec<String>,
+}
+
+/// The file as written on disk, in either layout.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    algorithm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digits: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    period: Option<u64>,
+    #[serde(default)]
+    scratch_codes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keys: Option<Vec<KeyEntry>>,
 }
 
 fn default_algorithm() -> String {
@@ -58,45 +130,102 @@ fn default_period() -> u64 {
     DEFAULT_PERIOD
 }
 
-impl fmt::Debug for SecretFile {
+impl fmt::Debug for KeyEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretFile")
-            .field("version", &self.version)
+        f.debug_struct("KeyEntry")
+            .field("name", &self.name)
             .field("algorithm", &self.algorithm)
             .field("digits", &self.digits)
             .field("period", &self.period)
+            .field("sealed", &self.sealed_secret.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl SecretFile {
-    /// The file for a new enrollment.
-    pub fn new(secret: &[u8], key: &OtpKey, scratch: &[ScratchHash]) -> SecretFile {
-        SecretFile {
-            version: FORMAT_VERSION,
+impl fmt::Debug for SecretFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretFile")
+            .field("version", &self.version)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyEntry {
+    /// A key with a plaintext secret.
+    pub fn new(name: &str, secret: &[u8], key: &OtpKey) -> KeyEntry {
+        KeyEntry {
+            name: name.to_owned(),
             secret: Some(encode_base32(secret).to_string()),
             sealed_secret: None,
             algorithm: key.algorithm().as_str().to_owned(),
             digits: u64::from(key.digits()),
             period: key.period(),
-            scratch_codes: scratch.iter().map(ToString::to_string).collect(),
         }
     }
 
-    /// Seals the plaintext `secret` for `user` to the host key: the file
-    /// then holds `sealed_secret` instead, which only the host's private
-    /// key opens, and only for `user`. Everything else is kept. A file
-    /// that has no plaintext secret (already sealed) is left as it is.
+    /// Seals a plaintext `secret` for `user` (see [`SecretFile::seal`]).
     pub fn seal(&mut self, key: &HostPublicKey, user: &str) -> Result<(), SealError> {
         let Some(b32) = self.secret.as_deref() else {
             return Ok(());
         };
-        // A file built by `new` holds valid base32; one read from disk was
+        // A key built by `new` holds valid base32; one read from disk was
         // checked by whoever parsed it. Either way, refuse rather than seal junk.
         let secret = decode_base32(b32).ok_or(SealError::Malformed)?;
         self.sealed_secret = Some(seal::seal(key, user, &secret)?);
         self.secret.zeroize();
         Ok(())
+    }
+
+    /// Every field but the secret's value checked.
+    fn check_params(&self) -> Result<(), FormatError> {
+        if self.secret.is_none() == self.sealed_secret.is_none() {
+            return Err(FormatError::NoSecret);
+        }
+        self.algorithm.parse::<Algorithm>()?;
+        otp::check_digits(self.digits)?;
+        otp::check_period(self.period)?;
+        Ok(())
+    }
+
+    fn to_key(&self, unseal: Option<Unsealer<'_>>) -> Result<OtpKey, FormatError> {
+        let secret = match (&self.secret, &self.sealed_secret, unseal) {
+            (Some(s), None, _) => decode_base32(s).ok_or(FormatError::Base32)?,
+            (None, Some(sealed), Some(unseal)) => unseal(sealed).map_err(FormatError::Unseal)?,
+            (None, Some(_), None) => return Err(FormatError::Sealed),
+            _ => return Err(FormatError::NoSecret),
+        };
+        let algorithm: Algorithm = self.algorithm.parse()?;
+        Ok(OtpKey::new(&secret, algorithm, self.digits, self.period)?)
+    }
+}
+
+impl SecretFile {
+    /// The file for a new enrollment: one key, named `default`.
+    pub fn new(secret: &[u8], key: &OtpKey, scratch: &[ScratchHash]) -> SecretFile {
+        SecretFile {
+            version: FORMAT_VERSION,
+            keys: vec![KeyEntry::new(DEFAULT_KEY_NAME, secret, key)],
+            scratch_codes: scratch.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// Whether the file is written in the single-key layout.
+    fn single(&self) -> bool {
+        matches!(&self.keys[..], [k] if k.name == DEFAULT_KEY_NAME)
+    }
+
+    /// The key named `name`, if any.
+    pub fn key_index(&self, name: &str) -> Option<usize> {
+        self.keys.iter().position(|k| k.name == name)
+    }
+
+    /// Seals every plaintext secret for `user` to the host key: those keys
+    /// then hold `sealed_secret` instead, which only the host's private
+    /// key opens, and only for `user`. Everything else is kept; keys
+    /// already sealed are left as they are.
+    pub fn seal(&mut self, key: &HostPublicKey, user: &str) -> Result<(), SealError> {
+        self.keys.iter_mut().try_for_each(|k| k.seal(key, user))
     }
 
     /// The file's text. An error, never an empty string: a file whose
@@ -106,8 +235,9 @@ impl SecretFile {
     /// empty or unusable one.
     pub fn to_toml(&self) -> Result<Zeroizing<String>, SerializeError> {
         self.check_params().map_err(SerializeError)?;
+        let raw = self.to_raw();
         let text = Zeroizing::new(
-            toml::to_string(self).map_err(|_| SerializeError(FormatError::NoSecret))?,
+            toml::to_string(&raw).map_err(|_| SerializeError(FormatError::NoSecret))?,
         );
         SecretFile::parse(text.as_bytes()).map_err(SerializeError)?;
         if text.trim().is_empty() {
@@ -116,54 +246,149 @@ impl SecretFile {
         Ok(text)
     }
 
-    /// Every field but the secret checked as [`to_enrollment`](Self::to_enrollment) checks it.
+    fn to_raw(&self) -> Raw {
+        let mut raw = Raw {
+            version: self.version,
+            secret: None,
+            sealed_secret: None,
+            algorithm: None,
+            digits: None,
+            period: None,
+            scratch_codes: self.scratch_codes.clone(),
+            keys: None,
+        };
+        match &self.keys[..] {
+            [k] if self.single() => {
+                raw.secret.clone_from(&k.secret);
+                raw.sealed_secret.clone_from(&k.sealed_secret);
+                raw.algorithm = Some(k.algorithm.clone());
+                raw.digits = Some(k.digits);
+                raw.period = Some(k.period);
+            }
+            keys => {
+                let copy = keys.iter().map(|k| KeyEntry {
+                    name: k.name.clone(),
+                    secret: k.secret.clone(),
+                    sealed_secret: k.sealed_secret.clone(),
+                    algorithm: k.algorithm.clone(),
+                    digits: k.digits,
+                    period: k.period,
+                });
+                raw.keys = Some(copy.collect());
+            }
+        }
+        raw
+    }
+
+    /// An error about the key at `i`: as it is for a single-key file (the
+    /// caller adds the line), else naming the key.
+    fn in_key(&self, i: usize, error: FormatError) -> FormatError {
+        // Sealed: nothing to open any key with, not a fault of this one.
+        if self.single() || error == FormatError::Sealed {
+            return error;
+        }
+        FormatError::InKey {
+            name: self.keys[i].name.clone(),
+            error: Box::new(error),
+        }
+    }
+
+    /// Every field but the secrets' values checked as
+    /// [`to_enrollment`](Self::to_enrollment) checks them.
     fn check_params(&self) -> Result<(), FormatError> {
-        if self.version != FORMAT_VERSION {
-            return Err(FormatError::Version(self.version));
+        self.check_names()?;
+        for (i, k) in self.keys.iter().enumerate() {
+            k.check_params().map_err(|e| self.in_key(i, e))?;
         }
-        if self.secret.is_none() == self.sealed_secret.is_none() {
-            return Err(FormatError::NoSecret);
+        if self.keys.iter().any(|k| k.digits != self.keys[0].digits) {
+            return Err(FormatError::MixedDigits);
         }
-        self.algorithm.parse::<Algorithm>()?;
-        otp::check_digits(self.digits)?;
-        otp::check_period(self.period)?;
         if self.scratch_codes.len() > MAX_SCRATCH_CODES {
             return Err(FormatError::TooManyScratchCodes(self.scratch_codes.len()));
         }
         Ok(())
     }
 
-    pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| FormatError::NotUtf8)?;
-        toml::from_str(text).map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))
+    /// The version, and the keys' number and names (checked before any
+    /// error names a key).
+    fn check_names(&self) -> Result<(), FormatError> {
+        if self.version != FORMAT_VERSION {
+            return Err(FormatError::Version(self.version));
+        }
+        if self.keys.is_empty() {
+            return Err(FormatError::NoSecret);
+        }
+        if self.keys.len() > MAX_FILE_KEYS {
+            return Err(FormatError::TooManyKeys(self.keys.len()));
+        }
+        for (i, k) in self.keys.iter().enumerate() {
+            if !valid_key_name(&k.name) {
+                return Err(FormatError::KeyName(i + 1));
+            }
+            if self.keys[..i].iter().any(|o| o.name == k.name) {
+                return Err(FormatError::DuplicateKeyName(k.name.clone()));
+            }
+        }
+        Ok(())
     }
 
-    /// Checks every field and builds the key. A sealed secret fails with
+    /// The file's structure: TOML of known keys, in one layout or the other.
+    /// The values are checked by [`to_enrollment`](Self::to_enrollment).
+    pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| FormatError::NotUtf8)?;
+        let mut raw: Raw =
+            toml::from_str(text).map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))?;
+        let keys = match raw.keys.take() {
+            Some(keys) => {
+                let top = raw.secret.is_some()
+                    || raw.sealed_secret.is_some()
+                    || raw.algorithm.is_some()
+                    || raw.digits.is_some()
+                    || raw.period.is_some();
+                if top {
+                    return Err(FormatError::MixedLayout);
+                }
+                keys
+            }
+            None => vec![KeyEntry {
+                name: DEFAULT_KEY_NAME.to_owned(),
+                secret: raw.secret.take(),
+                sealed_secret: raw.sealed_secret.take(),
+                algorithm: raw.algorithm.take().unwrap_or_else(default_algorithm),
+                digits: raw.digits.unwrap_or_else(default_digits),
+                period: raw.period.unwrap_or_else(default_period),
+            }],
+        };
+        Ok(SecretFile {
+            version: raw.version,
+            keys,
+            scratch_codes: std::mem::take(&mut raw.scratch_codes),
+        })
+    }
+
+    /// Checks every field and builds the keys. A sealed secret fails with
     /// [`FormatError::Sealed`]; see [`to_enrollment_with`](Self::to_enrollment_with).
     pub fn to_enrollment(&self) -> Result<Enrollment, FormatError> {
         self.to_enrollment_with(None)
     }
 
-    /// Like [`to_enrollment`](Self::to_enrollment), opening a
+    /// Like [`to_enrollment`](Self::to_enrollment), opening each
     /// `sealed_secret` with `unseal`.
     pub fn to_enrollment_with(
         &self,
         unseal: Option<Unsealer<'_>>,
     ) -> Result<Enrollment, FormatError> {
-        if self.version != FORMAT_VERSION {
-            return Err(FormatError::Version(self.version));
+        self.check_names()?;
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for (i, k) in self.keys.iter().enumerate() {
+            let key = k.to_key(unseal).map_err(|e| self.in_key(i, e))?;
+            keys.push(NamedKey {
+                name: k.name.clone(),
+                key,
+                sealed: k.sealed_secret.is_some(),
+            });
         }
-        let secret = match (&self.secret, &self.sealed_secret, unseal) {
-            (Some(s), None, _) => decode_base32(s).ok_or(FormatError::Base32)?,
-            (None, Some(sealed), Some(unseal)) => unseal(sealed).map_err(FormatError::Unseal)?,
-            (None, Some(_), None) => return Err(FormatError::Sealed),
-            _ => return Err(FormatError::NoSecret),
-        };
-        let algorithm: Algorithm = self.algorithm.parse()?;
-        let key = OtpKey::new(&secret, algorithm, self.digits, self.period)?;
-        if self.scratch_codes.len() > MAX_SCRATCH_CODES {
-            return Err(FormatError::TooManyScratchCodes(self.scratch_codes.len()));
-        }
+        self.check_params()?;
         let scratch = self
             .scratch_codes
             .iter()
@@ -171,7 +396,7 @@ impl SecretFile {
             .collect::<Result<Vec<_>, _>>()
             .map_err(FormatError::Scratch)?;
         Ok(Enrollment {
-            key,
+            keys,
             scratch,
             counter: Counter::Time,
             limits: FileLimits::default(),
@@ -179,3 +404,6 @@ impl SecretFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

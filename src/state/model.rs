@@ -145,7 +145,7 @@ mod tests {
             spent_step: None,
         };
         Credentials {
-            key: k,
+            keys: vec![k],
             scratch: &[],
             counter: Counter::Time,
             limits: &LIMITS,
@@ -196,7 +196,7 @@ mod tests {
             ..FileLimits::default()
         };
         let creds = Credentials {
-            key: &k,
+            keys: vec![&k],
             scratch: &[],
             counter: Counter::Event { first: 0 },
             limits: &limits,

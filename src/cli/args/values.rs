@@ -13,6 +13,7 @@ use pam_totp::core::otp::Algorithm;
 use pam_totp::core::otp::ParamError;
 use pam_totp::core::policy::RateLimit;
 use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
+use pam_totp::secret::native::{valid_key_name, MAX_KEY_NAME};
 
 /// Why clap refuses a value; clap shows it after "invalid value ...".
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +28,7 @@ pub enum BadValue {
     LabelLeadingSpace,
     LabelControl,
     LabelTooLong,
+    KeyName,
 }
 
 impl fmt::Display for BadValue {
@@ -48,6 +50,9 @@ impl fmt::Display for BadValue {
             }
             BadValue::LabelControl => f.write_str("must not contain control characters"),
             BadValue::LabelTooLong => f.write_str("longer than 200 bytes"),
+            BadValue::KeyName => {
+                write!(f, "a key name is 1 to {MAX_KEY_NAME} of A-Z a-z 0-9 . _ -")
+            }
         }
     }
 }
@@ -113,6 +118,14 @@ pub fn label_part(s: &str) -> Result<String> {
         return Err(BadValue::LabelTooLong);
     }
     Ok(s.to_owned())
+}
+
+/// The name of a key (a device) in a secret file.
+pub fn key_name(s: &str) -> Result<String> {
+    match valid_key_name(s) {
+        true => Ok(s.to_owned()),
+        false => Err(BadValue::KeyName),
+    }
 }
 
 #[cfg(test)]

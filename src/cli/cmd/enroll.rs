@@ -43,6 +43,9 @@ use crate::secret_file::{check_destination, secret_text, write_secret};
 const SECRET_BYTES: usize = 20;
 
 pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
+    if let Some(name) = a.add.take() {
+        return super::add_key::run(a, name);
+    }
     let caller = caller()?;
     let user = target(&caller, &a.who)?;
     let settings = settings(a.who.config.as_deref())?;
@@ -132,7 +135,7 @@ fn destination(
 }
 
 /// The otpauth URI the app reads (from the QR code or as text).
-fn enrollment_uri(
+pub(super) fn enrollment_uri(
     a: &EnrollArgs,
     issuer: &str,
     account: &str,
@@ -151,7 +154,7 @@ fn enrollment_uri(
 }
 
 /// Warns when the parameters are not the ones every app honours.
-fn warn_if_apps_may_ignore(a: &EnrollArgs) {
+pub(super) fn warn_if_apps_may_ignore(a: &EnrollArgs) {
     if !output::default_params(a.algorithm, a.digits, a.period) {
         eprintln!(
             "pam-totp: warning: {}, {} digits, {} seconds: many apps (Google Authenticator among them) \
@@ -181,7 +184,7 @@ fn announce(user: &UserInfo, loc: Option<&Location>, seal_to: Option<&HostPublic
 
 /// Shows the enrollment and, unless `--no-confirm`, asks for a code from
 /// the app; saves only after a right one. The confirmed step, if any.
-fn show_and_save(
+pub(super) fn show_and_save(
     a: &EnrollArgs,
     view: &EnrollView<'_>,
     key: &OtpKey,
@@ -216,7 +219,7 @@ fn show_and_save(
 }
 
 /// The secret: random, or `--secret` (`-`: a line of standard input).
-fn new_secret(
+pub(super) fn new_secret(
     given: Option<Zeroizing<String>>,
     stdin: &mut impl BufRead,
 ) -> Result<Zeroizing<Vec<u8>>> {
@@ -236,7 +239,7 @@ fn new_secret(
 }
 
 /// The issuer and the account name the app shows.
-fn app_names(a: &mut EnrollArgs, user: &UserInfo) -> Result<(String, String)> {
+pub(super) fn app_names(a: &mut EnrollArgs, user: &UserInfo) -> Result<(String, String)> {
     let host = host_name();
     let issuer = a.issuer.take().unwrap_or_else(|| host.clone());
     let account = match a.label.take() {
@@ -258,7 +261,7 @@ fn app_names(a: &mut EnrollArgs, user: &UserInfo) -> Result<(String, String)> {
 /// an existing state directory is required (the module creates it at the
 /// first login otherwise). Best effort: a failure is reported, not fatal,
 /// since the enrollment itself is saved.
-fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64) {
+pub(super) fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64) {
     let dir = &settings.state_dir;
     if !dir.exists() {
         return;
@@ -287,14 +290,14 @@ fn spend_confirmed_step(settings: &Settings, user: &str, key: &OtpKey, step: u64
 /// confirmation has no rate limit and nothing spent yet.
 fn confirmed_step(key: &OtpKey, typed: &str, now: u64) -> Option<u64> {
     let creds = Credentials {
-        key,
+        keys: vec![key],
         scratch: &[],
         counter: Counter::Time,
         limits: &FileLimits::default(),
     };
     let mut state = UserState::new();
     match decision::attempt(&creds, typed, now, &Policy::default(), &mut state) {
-        Outcome::Accepted(Method::Totp { step }) => Some(step),
+        Outcome::Accepted(Method::Totp { step, .. }) => Some(step),
         _ => None,
     }
 }

@@ -86,7 +86,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         .iter()
         .map(|c| ScratchHash::import_plain(c, &g.secret))
         .collect();
-    let mut file = SecretFile::new(&g.secret, &imported.key, &hashes);
+    let mut file = SecretFile::new(&g.secret, imported.first_key(), &hashes);
     let printed = match &loc {
         Some(loc) => {
             write_secret(&caller, &user, loc, &mut file, seal_to.as_ref(), a.force)?;

@@ -3,11 +3,13 @@
 //! refused before anything is written (exit status 2, one line).
 #![forbid(unsafe_code)]
 
+mod add_key;
 mod disable;
 mod enroll;
 mod fleet_state;
 mod host_key;
 mod import_google;
+mod remove_key;
 mod report;
 mod reset;
 mod scratch_codes;
@@ -38,6 +40,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Reset(a) => reset::run(a),
         Command::Disable(a) => disable::run(a),
         Command::Report(a) => report::run(a),
+        Command::RemoveKey(a) => remove_key::run(a),
         Command::HostKey(c) => host_key::run(c),
         Command::ImportGoogleAuthenticator(a) => import_google::run(a),
     }

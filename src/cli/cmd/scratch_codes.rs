@@ -6,20 +6,12 @@
 
 use std::process::ExitCode;
 
-use pam_totp::secret::enrollment;
-use pam_totp::secret::enrollment::Format;
-use pam_totp::secret::enrollment::FormatError;
-use pam_totp::secret::google;
-use pam_totp::secret::native::SecretFile;
-use pam_totp::sys::secret_file;
-use pam_totp::sys::secret_file::ReadError;
-
 use super::new_scratch_codes;
-use crate::access::{caller, locate, require_writable, settings, target, unsealer};
+use crate::access::{caller, locate, require_writable, settings, target};
 use crate::args::ScratchArgs;
 use crate::error::{EnrollError, FileError, Result};
 use crate::output::{self, print_out};
-use crate::secret_file::{check_destination, write_secret};
+use crate::secret_file::{check_destination, read_native, write_secret};
 
 pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     if !a.regenerate {
@@ -32,31 +24,9 @@ pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     require_writable(&caller, &loc)?;
     let path = || loc.path.clone();
 
-    let bytes = match secret_file::read_secret_file(&loc.path, &user, loc.read_as_owner(&caller)) {
-        Ok(b) => b,
-        Err(ReadError::NotFound) => {
-            return Err(FileError::NotEnrolled {
-                user: user.name.clone(),
-                path: path(),
-            }
-            .into())
-        }
-        Err(err) => return Err(FileError::ReadSecret { path: path(), err }.into()),
-    };
-    if google::looks_like_google(&bytes) {
-        return Err(FileError::GoogleNotRewritten { path: path() }.into());
-    }
-    let mut file =
-        SecretFile::parse(&bytes).map_err(|err| FileError::Format { path: path(), err })?;
-    let unseal = unsealer(&caller, &settings, &user);
-    let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
-    match file.to_enrollment_with(unseal) {
-        Ok(e) if e.format == Format::Native => {}
-        Ok(_) => return Err(FileError::NotNative { path: path() }.into()),
-        // Sealed and not root: the file is the user's, but only root can check it.
-        Err(FormatError::Sealed) => {}
-        Err(err) => return Err(FileError::Format { path: path(), err }.into()),
-    }
+    let mut file = read_native(&caller, &user, &settings, &loc, || {
+        FileError::GoogleNotRewritten { path: path() }.into()
+    })?;
 
     // Replacing a file that exists: the same checks as enroll --force.
     check_destination(&caller, &user, &loc, true)?;

@@ -13,6 +13,7 @@ use pam_totp::core::decision::Counter;
 use pam_totp::core::decision::Credentials;
 use pam_totp::core::otp::Algorithm;
 use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::native::valid_key_name;
 use pam_totp::state::local::StateDir;
 use pam_totp::state::model::UserState;
 use pam_totp::state::StateError;
@@ -72,17 +73,22 @@ pub(super) fn run(a: StatusArgs) -> Result<ExitCode> {
         );
     }
     let judged = judge(&found, &state, &settings, now());
-    let (algorithm, digits, period) = parameters(&found, judged.enrollment);
+    let keys = key_list(&found, judged.enrollment);
+    // The fields of one key stay as they were: the first key's.
+    let (algorithm, digits, period) = keys.first().map_or((None, None, None), |k| {
+        (k.algorithm.clone(), k.digits, k.period)
+    });
     let report = output::Status {
         user: user.name.clone(),
         enrolled: !matches!(found, Found::Missing),
         secret_file: shown,
-        algorithm: algorithm.map(|a| a.as_str().to_owned()),
+        algorithm,
         digits,
         period,
         scratch_codes_remaining: judged.scratch_codes_remaining,
         failed_attempts: judged.failed_attempts,
         locked: judged.locked,
+        keys,
     };
     show(&report, a.json, judged.problems)
 }
@@ -192,26 +198,43 @@ fn user_state(
     })
 }
 
-/// The code parameters: the enrollment's, or a sealed file's own word.
-fn parameters(
-    found: &Found,
-    enrollment: Option<&Enrollment>,
-) -> (Option<Algorithm>, Option<u8>, Option<u64>) {
+/// The keys and their parameters: the enrollment's, or a sealed file's
+/// own word (a name that is not a valid key name is not shown).
+fn key_list(found: &Found, enrollment: Option<&Enrollment>) -> Vec<output::KeyStatus> {
     match (found, enrollment) {
-        (_, Some(e)) => (
-            Some(e.key.algorithm()),
-            Some(e.key.digits()),
-            match e.counter {
-                Counter::Time => Some(e.key.period()),
-                Counter::Event { .. } => None,
-            },
-        ),
-        (Found::Sealed(f), None) => (
-            f.algorithm.parse::<Algorithm>().ok(),
-            u8::try_from(f.digits).ok(),
-            Some(f.period),
-        ),
-        _ => (None, None, None),
+        (_, Some(e)) => e
+            .keys
+            .iter()
+            .map(|k| output::KeyStatus {
+                name: k.name.clone(),
+                algorithm: Some(k.key.algorithm().as_str().to_owned()),
+                digits: Some(k.key.digits()),
+                period: match e.counter {
+                    Counter::Time => Some(k.key.period()),
+                    Counter::Event { .. } => None,
+                },
+                sealed: k.sealed,
+            })
+            .collect(),
+        (Found::Sealed(f), None) => f
+            .keys
+            .iter()
+            .map(|k| output::KeyStatus {
+                name: match valid_key_name(&k.name) {
+                    true => k.name.clone(),
+                    false => "?".to_owned(),
+                },
+                algorithm: k
+                    .algorithm
+                    .parse::<Algorithm>()
+                    .ok()
+                    .map(|a| a.as_str().to_owned()),
+                digits: u8::try_from(k.digits).ok(),
+                period: Some(k.period),
+                sealed: k.sealed_secret.is_some(),
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

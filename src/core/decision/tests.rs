@@ -12,7 +12,7 @@ fn accepts_then_refuses_replay() {
     let key = key();
     let limits = FileLimits::default();
     let creds = Credentials {
-        key: &key,
+        keys: vec![&key],
         scratch: &[],
         counter: Counter::Time,
         limits: &limits,
@@ -34,7 +34,7 @@ fn rate_limit_blocks_right_code() {
     let key = key();
     let limits = FileLimits::default();
     let creds = Credentials {
-        key: &key,
+        keys: vec![&key],
         scratch: &[],
         counter: Counter::Time,
         limits: &limits,
@@ -63,7 +63,7 @@ fn hotp_counters_are_used_once_and_in_order() {
     let key = key();
     let limits = FileLimits::default();
     let creds = Credentials {
-        key: &key,
+        keys: vec![&key],
         scratch: &[],
         counter: Counter::Event { first: 5 },
         limits: &limits,
@@ -78,7 +78,7 @@ fn hotp_counters_are_used_once_and_in_order() {
     // Two ahead: accepted (look-ahead of three with window 1).
     assert_eq!(
         attempt(&creds, &key.hotp_code(7), 0, &p, &mut st),
-        Outcome::Accepted(Method::Hotp { counter: 7 })
+        Outcome::Accepted(Method::Hotp { key: 0, counter: 7 })
     );
     assert_eq!(st.hotp_next(&key), Some(8));
     // Skipped and used counters are never accepted again.
@@ -103,7 +103,7 @@ fn file_limits_only_tighten() {
         spent_step: Some(40),
     };
     let creds = Credentials {
-        key: &key,
+        keys: vec![&key],
         scratch: &[],
         counter: Counter::Time,
         limits: &limits,
@@ -145,7 +145,7 @@ fn a_new_key_starts_with_fresh_steps_and_counters() {
     let new = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 60).unwrap();
     let limits = FileLimits::default();
     let creds = |k| Credentials {
-        key: k,
+        keys: vec![k],
         scratch: &[],
         counter: Counter::Time,
         limits: &limits,
@@ -195,7 +195,7 @@ fn totp(k: &OtpKey) -> Credentials<'_> {
         spent_step: None,
     };
     Credentials {
-        key: k,
+        keys: vec![k],
         scratch: &[],
         counter: Counter::Time,
         limits: &LIMITS,
@@ -257,7 +257,7 @@ fn a_used_scratch_code_stays_used_whatever_file_is_read() {
     let hashes = [ScratchHash::new("12345678", [1; 16])];
     let limits = FileLimits::default();
     let with = |k, scratch| Credentials {
-        key: k,
+        keys: vec![k],
         scratch,
         counter: Counter::Time,
         limits: &limits,
@@ -284,7 +284,7 @@ fn hotp_counters_are_kept_per_key() {
     let (a, b) = (key(), other_key(7));
     let limits = FileLimits::default();
     let hotp = |k| Credentials {
-        key: k,
+        keys: vec![k],
         scratch: &[],
         counter: Counter::Event { first: 0 },
         limits: &limits,
@@ -338,6 +338,7 @@ fn the_key_table_evicts_only_what_can_no_longer_refuse() {
         attempt(&totp(&extra), &code, t, &p, &mut st),
         Outcome::Refused(
             Method::Totp {
+                key: 0,
                 step: extra.step_at(t)
             },
             Refusal::KeyTableFull
@@ -359,7 +360,7 @@ fn the_key_table_evicts_only_what_can_no_longer_refuse() {
     for n in 0..MAX_KEYS as u8 {
         let k = other_key(n);
         let creds = Credentials {
-            key: &k,
+            keys: vec![&k],
             scratch: &[],
             counter: Counter::Event { first: 0 },
             limits: &limits,
@@ -380,7 +381,7 @@ fn used_scratch_codes_are_never_dropped_to_make_room() {
     let k = key();
     let limits = FileLimits::default();
     let creds = Credentials {
-        key: &k,
+        keys: vec![&k],
         scratch: &hashes,
         counter: Counter::Time,
         limits: &limits,
@@ -408,7 +409,7 @@ fn an_hotp_counter_at_the_end_is_refused_not_accepted_again() {
         ..FileLimits::default()
     };
     let at = |first| Credentials {
-        key: &k,
+        keys: vec![&k],
         scratch: &[],
         counter: Counter::Event { first },
         limits: &limits,
@@ -420,7 +421,13 @@ fn an_hotp_counter_at_the_end_is_refused_not_accepted_again() {
     for _ in 0..2 {
         assert_eq!(
             attempt(&at(u64::MAX), &code, 0, &p, &mut st),
-            Outcome::Refused(Method::Hotp { counter: u64::MAX }, Refusal::HotpExhausted)
+            Outcome::Refused(
+                Method::Hotp {
+                    key: 0,
+                    counter: u64::MAX
+                },
+                Refusal::HotpExhausted
+            )
         );
     }
     assert_eq!(st.hotp_next(&k), None);
@@ -444,6 +451,7 @@ fn an_hotp_counter_at_the_end_is_refused_not_accepted_again() {
         attempt(&wide, &k.hotp_code(u64::MAX - 1), 0, &p, &mut st),
         Outcome::Refused(
             Method::Hotp {
+                key: 0,
                 counter: u64::MAX - 1
             },
             Refusal::HotpExhausted
@@ -464,3 +472,29 @@ fn failures_near_the_end_of_time_still_count() {
     assert!(st.locked(u64::MAX, limit));
     assert!(st.locked(u64::MAX - 20, limit));
 }
+
+/// A code right for two keys (same secret, steps of 30 and 31 seconds: both
+/// at step 0 at first) spent for one is a replay, though fresh for the
+/// other: which device showed it cannot be told, and a code once accepted
+/// never logs in again. The other key's step stays unspent; one failure.
+#[test]
+fn a_code_spent_on_one_key_and_fresh_on_another_is_a_replay() {
+    let a = key();
+    let b = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 31).unwrap();
+    let both = Credentials {
+        keys: vec![&a, &b],
+        ..totp(&a)
+    };
+    let code = a.totp_code(0);
+    assert_eq!(code, b.totp_code(0));
+    let mut st = UserState::new();
+    st.spend_step(&a, 0, 5).unwrap();
+    assert_eq!(
+        attempt(&both, &code, 10, &lenient(), &mut st),
+        Outcome::Replayed(Method::Totp { key: 0, step: 0 })
+    );
+    assert_eq!(st.last_step(&b), None);
+    assert_eq!((st.failures.len(), st.failed_attempts), (1, 1));
+}
+
+mod several_keys;

@@ -260,30 +260,44 @@ fn reseal(caller: &Caller, keys: &[HostSecretKey], current: &HostPublicKey, t: &
         Ok(f) => f,
         Err(e) => return Outcome::Problem(Problem::Parse(e)),
     };
-    let Some(sealed) = file.sealed_secret.take() else {
+    // Every key of the file that is sealed (several devices, several keys).
+    let sealed: Vec<&str> = file
+        .keys
+        .iter()
+        .filter_map(|k| k.sealed_secret.as_deref())
+        .collect();
+    if sealed.is_empty() {
         return Outcome::Plain;
-    };
-    if seal::sealed_key_id(&sealed) == Some(current.id().as_str()) {
+    }
+    if sealed
+        .iter()
+        .all(|s| seal::sealed_key_id(s) == Some(current.id().as_str()))
+    {
         return Outcome::Current;
     }
-    match rewrite(caller, keys, current, t, &mut file, &sealed) {
+    match rewrite(caller, keys, current, t, &mut file) {
         Ok(()) => Outcome::Resealed,
         Err(why) => Outcome::Problem(why),
     }
 }
 
-/// Seals the secret of `file` to `current`, writes it, and reads it back.
+/// Seals the sealed secrets of `file` to `current`, writes it, and reads
+/// it back.
 fn rewrite(
     caller: &Caller,
     keys: &[HostSecretKey],
     current: &HostPublicKey,
     t: &Target,
     file: &mut SecretFile,
-    sealed: &str,
 ) -> std::result::Result<(), Problem> {
-    let secret = seal::open(keys, &t.user.name, sealed).map_err(Problem::Seal)?;
-    let resealed = seal::seal(current, &t.user.name, &secret).map_err(Problem::Seal)?;
-    file.sealed_secret = Some(resealed);
+    for k in &mut file.keys {
+        let Some(sealed) = k.sealed_secret.as_deref() else {
+            continue;
+        };
+        let secret = seal::open(keys, &t.user.name, sealed).map_err(Problem::Seal)?;
+        let resealed = seal::seal(current, &t.user.name, &secret).map_err(Problem::Seal)?;
+        k.sealed_secret = Some(resealed);
+    }
     let text = file.to_toml().map_err(Problem::Serialize)?;
     {
         let _id = t.loc.identity(caller, &t.user).map_err(Problem::Identity)?;
@@ -293,10 +307,14 @@ fn rewrite(
         let bytes = secret_file::read_secret_file(&t.loc.path, &t.user, t.loc.as_owner)
             .map_err(Problem::Read)?;
         let f = SecretFile::parse(&bytes).map_err(Problem::Parse)?;
-        let sealed = f.sealed_secret.as_deref().unwrap_or_default();
-        seal::open(&keys[..1], &t.user.name, sealed)
-            .map(drop)
-            .map_err(Problem::Seal)
+        f.keys
+            .iter()
+            .filter_map(|k| k.sealed_secret.as_deref())
+            .try_for_each(|sealed| {
+                seal::open(&keys[..1], &t.user.name, sealed)
+                    .map(drop)
+                    .map_err(Problem::Seal)
+            })
     };
     read_back().map_err(|why| Problem::ReadBack(Box::new(why)))
 }

@@ -64,8 +64,8 @@ pub(super) fn run(a: ReportArgs) -> Result<ExitCode> {
 
 /// How many keys an enrollment holds: one, in today's formats (the one
 /// place `report` counts them).
-fn key_count(_enrollment: &Enrollment) -> usize {
-    1
+fn key_count(enrollment: &Enrollment) -> usize {
+    enrollment.keys.len()
 }
 
 /// Whether a row passes the filter: `--enrolled` keeps the accounts with
