@@ -14,6 +14,7 @@
 pub mod fleet;
 pub mod local;
 pub mod model;
+pub mod record;
 
 use std::fmt;
 use std::io;
@@ -85,6 +86,11 @@ pub enum Corruption {
     TooLarge(u64),
     NotUtf8,
     Model(ModelError),
+    /// Starts like a state file of two slots, but is not twice a slot
+    /// long (cut or extended): its length.
+    Shape(u64),
+    /// Neither slot holds a whole record (both torn or damaged).
+    NoValidRecord,
 }
 
 impl fmt::Display for Corruption {
@@ -95,6 +101,8 @@ impl fmt::Display for Corruption {
             Corruption::TooLarge(n) => write!(f, "{n} bytes"),
             Corruption::NotUtf8 => f.write_str("not UTF-8"),
             Corruption::Model(e) => e.fmt(f),
+            Corruption::Shape(n) => write!(f, "{n} bytes, not two whole slots"),
+            Corruption::NoValidRecord => f.write_str("neither slot holds a whole record"),
         }
     }
 }
