@@ -326,7 +326,8 @@ impl StateLock<'_> {
 }
 
 /// The local state directory as a [`StateStore`]: a lock file per account
-/// (flock), the state file replaced atomically under it. Today's module
+/// (flock), the state file written under it (in place, in one of its two
+/// slots; see the module's doc for what is flushed). Today's module
 /// and tool use it; the fleet store is the second implementation.
 #[derive(Debug)]
 pub struct LocalStore {

@@ -54,7 +54,12 @@ impl Account {
 ///
 /// `update` is the one way a login changes the state: under the account's
 /// lock it reads the state (a fresh one if there is none), calls `decide`
-/// on it, and writes the result back atomically, then releases the lock.
+/// on it, and writes the result back atomically (a later read sees the
+/// old state or the new one, never a mix), then releases the lock. The
+/// local store has what must survive a crash of the host (a spent code:
+/// [`UserState::must_survive_a_crash`]) on disk when `update` returns and
+/// leaves the rest to the kernel's writeback; the fleet store's
+/// durability is the server's (`appendfsync`, see the README).
 /// If the write fails, the caller must not allow the login: a code whose
 /// use is not recorded could be used again.
 ///
