@@ -89,7 +89,7 @@ impl Layout<'_> {
     pub fn of(bytes: &[u8]) -> Result<Layout<'_>, Corruption> {
         let len = bytes.len();
         let s = len / 2;
-        let shaped = len % (2 * PAGE) == 0 && (PAGE..=MAX_SLOT).contains(&s);
+        let shaped = len.is_multiple_of(2 * PAGE) && (PAGE..=MAX_SLOT).contains(&s);
         if shaped && (bytes.starts_with(&MAGIC) || bytes[s..].starts_with(&MAGIC)) {
             let slots = [0, 1].map(|i| decode(&bytes[i * s..(i + 1) * s]));
             return Ok(Layout::Slots(Slots {
