@@ -102,8 +102,9 @@ pub const TOTP_REPLAY_HORIZON: u64 = (2 * MAX_WINDOW + 2) * MAX_PERIOD;
 
 /// Most used scratch codes one account's state keeps: with identifiers of
 /// at most 128 hex digits (a 64-byte salt, the most a file may hold) that
-/// is under 34 KiB, which leaves room in the 64 KiB the state file may
-/// have for [`MAX_KEYS`] keys and the failures of the largest rate limit.
+/// is under 34 KiB, which leaves room in the 64 KiB a state's text may
+/// have (a record's payload, `crate::state::record::MAX_PAYLOAD`) for
+/// [`MAX_KEYS`] keys and the failures of the largest rate limit.
 /// A secret file holds at most 100 scratch codes; this many used ones
 /// means many sets used up. A used identifier is never dropped (that would
 /// let its code in again): past the cap, a further scratch code is refused
