@@ -440,7 +440,8 @@ fn throughput(world: &World, admin: &mut Admin, workers: usize, users: usize, on
             if mode == "one" {
                 // Every refusal was recorded in the one state: none lost.
                 let text = if svc == "local" {
-                    or_die(fs::read_to_string(world.path().join("state/root")))
+                    let bytes = or_die(fs::read(world.path().join("state/root")));
+                    or_die(or_die(pam_totp::state::record::parse_state_file(&bytes)).to_toml())
                 } else {
                     admin.state("root")
                 };

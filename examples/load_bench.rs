@@ -58,6 +58,7 @@ use libpam::*;
 use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
 use pam_totp::state::model::{KeyState, UserState};
+use pam_totp::state::record;
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const FIRST_UID: u32 = 3_000_000;
@@ -111,7 +112,8 @@ struct World {
     /// Users with files so far.
     enrolled: usize,
     /// A state file as a login leaves it.
-    state_text: String,
+    /// The state file's bytes, in the layout the module writes (two slots).
+    state_file: Vec<u8>,
 }
 
 impl World {
@@ -146,11 +148,12 @@ impl World {
             hotp_next: None,
         });
         st.last_success = Some(now() - 30_000);
-        let state_text = or_die(st.to_toml());
+        let text = or_die(st.to_toml());
+        let state_file = record::new_file(1, text.as_bytes(), record::slot_size_for(text.len()));
         World {
             dir,
             enrolled: 0,
-            state_text,
+            state_file,
         }
     }
 
@@ -187,7 +190,7 @@ impl World {
 
     fn put_state_back(&self, i: usize) {
         let p = self.state_path(i);
-        or_die(fs::write(&p, &self.state_text));
+        or_die(fs::write(&p, &self.state_file));
         set_mode(&p, 0o600);
     }
 

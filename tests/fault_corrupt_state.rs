@@ -43,21 +43,37 @@ type Damage = fn(&Path, &[u8]);
 
 /// Ways a state file is found damaged; each gets the path and the good
 /// state that was there.
-const DAMAGE: [(&str, Damage); 8] = [
+const DAMAGE: [(&str, Damage); 10] = [
     ("zeroed", |p, good| {
         fs::write(p, vec![0u8; good.len()]).unwrap()
     }),
     ("cut short", |p, good| {
-        // Inside the list of failures.
+        // Inside the list of failures of a slot: no longer two slots.
         let at = good.windows(12).position(|w| w == b"failures = [").unwrap();
         fs::write(p, &good[..at + 14]).unwrap()
     }),
+    ("both slots torn", |p, good| {
+        // A byte of each slot's record changed: neither checksum holds,
+        // so neither slot can stand in for the other (issue 17).
+        let mut bad = good.to_vec();
+        let half = bad.len() / 2;
+        bad[40] ^= 0x01;
+        bad[half + 40] ^= 0x01;
+        fs::write(p, bad).unwrap()
+    }),
+    ("cut mid-slot", |p, good| {
+        fs::write(p, &good[..good.len() / 2 + 100]).unwrap()
+    }),
     ("cut at a line end", |p, good| {
-        // What is left is valid TOML, a shorter state; only the missing
-        // last line (`complete = true`) tells it from the real thing.
-        let body = good.len() - b"complete = true\n".len();
-        assert!(good.ends_with(b"complete = true\n"));
-        fs::write(p, &good[..body]).unwrap()
+        // A state file of the earlier layout (the text alone) with the
+        // same state, cut at its last line: what is left is valid TOML, a
+        // shorter state; only the missing last line (`complete = true`)
+        // tells it from the real thing.
+        let st = pam_totp::state::record::parse_state_file(good).unwrap();
+        let text = st.to_toml().unwrap();
+        let body = text.len() - b"complete = true\n".len();
+        assert!(text.ends_with("complete = true\n"));
+        fs::write(p, &text.as_bytes()[..body]).unwrap()
     }),
     ("garbage", |p, _| {
         fs::write(p, b"\x89PNG\r\n\x1a\n\xff\xfe").unwrap()

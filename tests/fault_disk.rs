@@ -1,8 +1,11 @@
 //! The state directory when the disk says no, through the real libpam:
 //! a full filesystem (no block, or no inode, left) and a read-only one.
-//! Each login is refused with a log line that names the cause, the secret
-//! file and the state stay as they were, and once the fault is gone the
-//! same code works: a refused login spends nothing.
+//! A state file, once made, is written in place (issue 17), so on a full
+//! filesystem logins go on and are recorded; a login that must make the
+//! state file, and every login on a read-only one, is refused with a log
+//! line that names the cause, the secret file and the state stay as they
+//! were, and once the fault is gone the same code works: a refused login
+//! spends nothing.
 //!
 //! The faults live in private mount namespaces (tests/ns_support): a small
 //! tmpfs, or a read-only bind mount, that only the test's clients see.
@@ -17,7 +20,7 @@ use ns_support::MountNs;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// How to use up a filesystem.
@@ -104,11 +107,30 @@ fn a_full_state_filesystem_refuses_and_the_next_login_after_freeing_space_works(
         let r = login(&oathtool_totp(SECRET, "SHA1", 6, 30, -1));
         assert_eq!(r.result, "PAM_SUCCESS", "{how:?}, before: {r:?}");
         let state_file = seen.join("state/root");
-        let state_before = fs::read(&state_file).unwrap();
         let secret_before = fingerprint(&secret);
+        let made = fs::metadata(&state_file).unwrap();
 
+        // A state file once made is written in place (issue 17): logins go
+        // on, and are recorded, on the full filesystem. A code used there
+        // stays spent.
         fill_up(&seen, how);
         let code = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+        let r = login(&code);
+        assert_eq!(r.result, "PAM_SUCCESS", "{how:?}, full: {r:?}");
+        let r = login(&code);
+        assert_eq!(r.audit_results(), ["replayed-code"], "{how:?}, full: {r:?}");
+        let now = fs::metadata(&state_file).unwrap();
+        assert_eq!((now.ino(), now.len()), (made.ino(), made.len()), "{how:?}");
+        let st = state_toml(&fs::read(&state_file).unwrap());
+        assert_eq!(key_field(&st, "last_step"), Some(code_step(&code, SECRET)));
+        assert_eq!(st["failed_attempts"].as_integer(), Some(1), "{how:?}");
+
+        // Making a state file needs room: without its state file, a login
+        // on the full filesystem is refused, with the cause in the log.
+        free_up(&seen, how);
+        fs::remove_file(&state_file).unwrap();
+        fill_up(&seen, how);
+        let code = oathtool_totp(SECRET, "SHA1", 6, 30, 1);
         for typed in [code.as_str(), "000000x"] {
             let r = login(typed);
             assert_eq!(r.result, "PAM_AUTH_ERR", "{how:?}: {r:?}");
@@ -119,9 +141,9 @@ fn a_full_state_filesystem_refuses_and_the_next_login_after_freeing_space_works(
                     && line.contains("No space left on device"),
                 "{how:?}: {line}"
             );
+            assert!(!state_file.exists(), "{how:?}");
         }
         assert_eq!(fingerprint(&secret), secret_before, "{how:?}: secret file");
-        assert_eq!(fs::read(&state_file).unwrap(), state_before, "{how:?}");
 
         free_up(&seen, how);
         // The code refused on the full disk was never spent.
@@ -135,7 +157,7 @@ fn a_full_state_filesystem_refuses_and_the_next_login_after_freeing_space_works(
             .collect();
         names.sort();
         assert_eq!(names, [".root.lock", "root"], "{how:?}");
-        let st: toml::Table = fs::read_to_string(&state_file).unwrap().parse().unwrap();
+        let st = state_toml(&fs::read(&state_file).unwrap());
         assert_eq!(
             key_field(&st, "last_step"),
             Some(code_step(&code, SECRET)),
@@ -209,4 +231,62 @@ fn a_read_only_state_directory_refuses_with_a_clear_log_line() {
     let r = fx.client(&svc, "root").answer(&code).run();
     assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
     assert_eq!(fingerprint(&secret), secret_before, "the secret file");
+}
+
+/// Issue 17: a write of either slot torn by a crash (its start new, the
+/// rest old, so its checksum fails) gives the state in the other slot,
+/// never a fresh user: the code that state spent is still refused, and
+/// the next login writes a whole record again. The torn record is the
+/// most dangerous one there is: a fresh state with no spent step.
+#[test]
+fn a_torn_write_of_either_slot_keeps_a_spent_code_spent() {
+    use pam_totp::state::record::{self, Layout};
+    for torn in [0, 1] {
+        let fx = Fixture::new();
+        fx.enroll("root", SECRET, "SHA1", 6, 30);
+        let svc = fx.module_service("torn", "rate_limit=100/60");
+        let path = fx.state_path("root");
+        avoid_step_edge(30, 8);
+        let spent = oathtool_totp(SECRET, "SHA1", 6, 30, -1);
+        let login = |typed: &str| fx.client(&svc, "root").answer(typed).syslog().run();
+        // Made with slot A; a failure goes to slot B. With torn = 1 the
+        // newest record (B) is torn, with torn = 0 a success first puts a
+        // flushed record in B and its copy in A, and A is torn.
+        assert_eq!(login(&spent).result, "PAM_SUCCESS");
+        assert_eq!(login("000000x").result, "PAM_AUTH_ERR");
+        let mut last_spent = spent.clone();
+        if torn == 0 {
+            last_spent = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+            assert_eq!(login(&last_spent).result, "PAM_SUCCESS");
+        }
+        let mut bytes = fs::read(&path).unwrap();
+        let size = bytes.len() / 2;
+        let newest = match Layout::of(&bytes).unwrap() {
+            Layout::Slots(s) => s.newest().unwrap(),
+            Layout::Text(_) => panic!("not slots"),
+        };
+        assert_eq!(newest.0, torn, "the slot the next write would go to");
+        let fresh = pam_totp::state::UserState::new().to_toml().unwrap();
+        let rec = record::encode(newest.1.seq + 1, fresh.as_bytes(), size);
+        // Its header and the first half of its payload written, the rest
+        // of the slot as it was.
+        let cut = rec.len() - fresh.len() / 2;
+        bytes[torn * size..torn * size + cut].copy_from_slice(&rec[..cut]);
+        fs::write(&path, &bytes).unwrap();
+
+        for code in [&spent, &last_spent] {
+            let r = login(code);
+            assert_eq!(
+                r.audit_results(),
+                ["replayed-code"],
+                "slot {torn} torn: {r:?}"
+            );
+        }
+        let next = oathtool_totp(SECRET, "SHA1", 6, 30, 1);
+        let r = login(&next);
+        assert_eq!(r.result, "PAM_SUCCESS", "slot {torn} torn: {r:?}");
+        assert_eq!(login(&next).audit_results(), ["replayed-code"]);
+        let st = fx.state("root").unwrap();
+        assert_eq!(key_field(&st, "last_step"), Some(code_step(&next, SECRET)));
+    }
 }

@@ -11,9 +11,13 @@
 //! tmpfs), so they are made long enough to hit whatever the storage:
 //! the users have scratch codes, and an eight-digit attempt derives every
 //! scratch hash (PBKDF2, milliseconds) under the lock; and a login doomed
-//! to die while writing runs under `strace -p` with every fsync delayed
-//! by 50 ms (the module's fsyncs are of the new state, while the temporary
-//! file is open, and of the directory after the rename). Afterwards:
+//! to die while writing runs under `strace -p` with every fsync and
+//! fdatasync delayed by 50 ms, and every pwrite held for 50 ms after it
+//! ran. "Writing" is having the new state file open (the first login of a
+//! user makes it: temporary file, fsync, rename, fsync of the directory)
+//! or the state file open for writing (a slot written in place, then for
+//! a spent code an fdatasync and the copy into the other slot; issue 17).
+//! Afterwards:
 //!
 //! - every state file parses (the tool's `status` reads it as the module
 //!   does), and no temporary file is taken for the state;
@@ -70,8 +74,8 @@ enum Fate {
     After(Duration),
     /// As soon as it holds its user's state lock.
     HoldingLock,
-    /// As soon as it has the temporary state file open (writing, fsync);
-    /// its fsyncs are slowed down by strace.
+    /// As soon as it has the new state file, or the state file for
+    /// writing, open; its syncs and writes are slowed down by strace.
     Writing,
     /// Never: it runs to the end.
     Spared,
@@ -111,16 +115,35 @@ fn process_state(pid: u32) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
+/// Whether `pid` has the user's new state file open (while making it), or
+/// the state file itself open for writing (while writing a slot in place).
 fn writing_state(pid: u32, user: &str) -> bool {
     let tmp = format!("/.{user}.tmp");
+    let state = format!("/state/{user}");
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
     fds.flatten().any(|fd| {
-        fs::read_link(fd.path())
-            .map(|t| t.to_string_lossy().ends_with(&tmp))
-            .unwrap_or(false)
+        let Ok(target) = fs::read_link(fd.path()) else {
+            return false;
+        };
+        let target = target.to_string_lossy();
+        target.ends_with(&tmp) || (target.ends_with(&state) && open_for_writing(pid, &fd))
     })
+}
+
+/// Whether the descriptor `fd` of `pid` was opened for writing
+/// (/proc/PID/fdinfo: `flags:` in octal; O_WRONLY 1, O_RDWR 2).
+fn open_for_writing(pid: u32, fd: &fs::DirEntry) -> bool {
+    let info = fs::read_to_string(format!(
+        "/proc/{pid}/fdinfo/{}",
+        fd.file_name().to_string_lossy()
+    ))
+    .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & 3 != 0)
 }
 
 fn place(pid: u32, user: &str) -> Place {
@@ -156,13 +179,17 @@ fn stop_and_kill(mut child: Child, user: &str) -> Place {
     at
 }
 
-/// Attaches strace to `pid` with every fsync delayed by 50 ms; returns
-/// once it is attached. It exits when its tracee does.
+/// Attaches strace to `pid` with every fsync and fdatasync delayed by
+/// 50 ms before it runs, and every pwrite by 50 ms after it ran (a slot
+/// written in place, not yet flushed); returns once it is attached. It
+/// exits when its tracee does.
 fn slow_fsyncs(pid: u32) -> KillOnDrop {
     let tracer = KillOnDrop(Some(
         Command::new("strace")
-            .args(["-qq", "-o", "/dev/null", "-e", "trace=fsync"])
-            .args(["-e", "inject=fsync:delay_enter=50000", "-p"])
+            .args(["-qq", "-o", "/dev/null"])
+            .args(["-e", "trace=fsync,fdatasync,pwrite64"])
+            .args(["-e", "inject=fsync,fdatasync:delay_enter=50000"])
+            .args(["-e", "inject=pwrite64:delay_exit=50000", "-p"])
             .arg(pid.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -435,6 +462,11 @@ fn sixty_logins_killed_at_random_moments_leave_no_damage() {
         assert_eq!(r.result, "PAM_SUCCESS", "{}: {r:?}", u.name);
         let st = w.fx.state(&u.name).unwrap();
         assert_eq!(st["failed_attempts"].as_integer(), Some(0), "{st:?}");
+    }
+    // And those codes are spent.
+    for (i, u) in w.users.iter().enumerate() {
+        let r = w.client(&svc, &u.name).answer(&codes[i][4]).run();
+        assert_eq!(r.result, "PAM_AUTH_ERR", "{}: {r:?}", u.name);
     }
     // Temporary files left by killed writers were replaced by the last
     // write; only states and lock files remain.

@@ -120,7 +120,7 @@ fn the_default_state_dir_is_created_0700_when_missing() {
 }
 
 #[test]
-fn the_state_is_replaced_atomically() {
+fn the_state_file_is_made_once_then_rewritten_in_place() {
     let fx = Fixture::new();
     fx.enroll("root", SECRET, "SHA1", 6, 30);
     let svc = fx.module_service("atomic", "rate_limit=100/60");
@@ -138,16 +138,18 @@ fn the_state_is_replaced_atomically() {
     assert_eq!(st["version"].as_integer(), Some(2));
     assert_eq!(key_field(&st, "last_step"), Some((now() / 30) as i64));
 
-    // The next attempt writes a new file and renames it over the old one:
-    // another inode, never the old one rewritten in place.
-    let r = fx.client(&svc, "root").answer("000000x").run();
-    assert_eq!(r.result, "PAM_AUTH_ERR");
-    let second = fs::metadata(&path).unwrap();
-    assert_ne!(first.ino(), second.ino(), "replaced, not rewritten");
+    // The next attempts write into the same file, in place (issue 17:
+    // two slots, no rename): the same inode, the same length.
+    for typed in ["000000x", code.as_str()] {
+        let r = fx.client(&svc, "root").answer(typed).run();
+        assert_eq!(r.result, "PAM_AUTH_ERR");
+        let now = fs::metadata(&path).unwrap();
+        assert_eq!((now.ino(), now.len()), (first.ino(), first.len()));
+    }
     assert_eq!(fx.state_dir_names(), [".root.lock", "root"]);
     assert_eq!(
         fx.state("root").unwrap()["failed_attempts"].as_integer(),
-        Some(1)
+        Some(2)
     );
 }
 

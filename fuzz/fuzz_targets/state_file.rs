@@ -2,7 +2,10 @@
 //!
 //! - `UserState::from_toml` never panics and accepts only versions 1
 //!   (migrated) and 2.
-//! - Round trip: from_toml → to_toml → from_toml gives the same state.
+//! - Round trip: from_toml → to_toml → from_toml gives the same state, and
+//!   so does a state file of two slots made of it.
+//! - The two-slot layout's reader (`record::parse_state_file`) never
+//!   panics, on the bytes as a file and as the start of a two-slot file.
 //! - Whatever a parsable state holds, a login attempt with it does not
 //!   panic, a spent step stays refused, and a wrong code is never accepted;
 //!   a refusal leaves every key's record as it was.
@@ -15,11 +18,18 @@ use pam_totp::core::decision::{Credentials, Outcome};
 use pam_totp::core::otp::{Algorithm, OtpKey};
 use pam_totp::core::policy::Policy;
 use pam_totp::state::model::{UserState, STATE_VERSION};
+use pam_totp::state::record;
 
 /// A fixed time: 2023-11-14, step 56666666 of 30 s.
 const NOW: u64 = 1_700_000_000;
 
 fuzz_target!(|data: &[u8]| {
+    let _ = record::parse_state_file(data);
+    let mut file = vec![0u8; 2 * record::PAGE];
+    let n = data.len().min(file.len());
+    file[..n].copy_from_slice(&data[..n]);
+    let _ = record::parse_state_file(&file);
+
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -33,6 +43,10 @@ fuzz_target!(|data: &[u8]| {
     let again = UserState::from_toml(&written)
         .unwrap_or_else(|e| panic!("to_toml wrote what from_toml refuses: {e}\n{written}"));
     assert_eq!(again, state);
+    let made = record::new_file(1, written.as_bytes(), record::slot_size_for(written.len()));
+    let read = record::parse_state_file(&made)
+        .unwrap_or_else(|e| panic!("a state file of two slots does not read back: {e}"));
+    assert_eq!(read, state);
 
     let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap();
     let limits = FileLimits::default();

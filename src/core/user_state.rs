@@ -102,8 +102,9 @@ pub const TOTP_REPLAY_HORIZON: u64 = (2 * MAX_WINDOW + 2) * MAX_PERIOD;
 
 /// Most used scratch codes one account's state keeps: with identifiers of
 /// at most 128 hex digits (a 64-byte salt, the most a file may hold) that
-/// is under 34 KiB, which leaves room in the 64 KiB the state file may
-/// have for [`MAX_KEYS`] keys and the failures of the largest rate limit.
+/// is under 34 KiB, which leaves room in the 64 KiB a state's text may
+/// have (a record's payload, `crate::state::record::MAX_PAYLOAD`) for
+/// [`MAX_KEYS`] keys and the failures of the largest rate limit.
 /// A secret file holds at most 100 scratch codes; this many used ones
 /// means many sets used up. A used identifier is never dropped (that would
 /// let its code in again): past the cap, a further scratch code is refused
@@ -252,6 +253,29 @@ impl UserState {
         Ok(entry)
     }
 
+    /// Whether going from `before` to `self` must be on disk before the
+    /// login is answered: whether losing it in a crash (power loss, a
+    /// kernel crash; a killed process loses nothing written) could let a
+    /// code in that was already spent.
+    ///
+    /// - **Must survive**: a spent TOTP step, an HOTP counter moved on, a
+    ///   used scratch code, and so any change to a key's record or to the
+    ///   used scratch codes (eviction and `last_used` come with a spend).
+    ///   Lost, the code that was accepted would be accepted again.
+    /// - **May be lost**: the rate limit's failure times, the count of
+    ///   failed attempts, `last_success` and their clearing by a success
+    ///   or `pam-totp reset` without a spend. Lost, they give an attacker
+    ///   who can crash the host at most the guesses the rate limit allowed
+    ///   in the seconds before the crash, once per crash: they are written
+    ///   (so a killed process or a concurrent login sees each one) but not
+    ///   flushed, and the kernel writes them out within about 30 s anyway.
+    ///   A crash and reboot costs more time than the default window (30 s)
+    ///   gives guesses, and each guess wins with odds of about 1 in
+    ///   300,000; docs/benchmarks.md ("Durability") weighs it in full.
+    pub fn must_survive_a_crash(&self, before: &UserState) -> bool {
+        self.keys != before.keys || self.used_scratch != before.used_scratch
+    }
+
     /// Marks a TOTP step of `key` as spent, as a login would: the code typed
     /// to confirm an enrollment cannot then be used to log in.
     pub fn spend_step(&mut self, key: &OtpKey, step: u64, now: u64) -> Result<(), Refusal> {
@@ -275,6 +299,35 @@ mod tests {
             failures: times.to_vec(),
             ..UserState::new()
         }
+    }
+
+    #[test]
+    fn only_spent_codes_must_survive_a_crash() {
+        let key = OtpKey::new(&[7; 20], crate::core::otp::Algorithm::Sha1, 6, 30).unwrap();
+        let before = with_failures(&[1000]);
+        // Failures, their count, their clearing, last_success: may be lost.
+        let mut after = before.clone();
+        after.failures.push(1010);
+        after.failed_attempts += 1;
+        assert!(!after.must_survive_a_crash(&before));
+        after.failures.clear();
+        after.failed_attempts = 0;
+        after.last_success = Some(1020);
+        assert!(!after.must_survive_a_crash(&before));
+        assert!(!before.must_survive_a_crash(&before));
+        // A spent step, a moved HOTP counter, a used scratch code: must not.
+        let mut spent = before.clone();
+        spent.spend_step(&key, 33, 1000).unwrap();
+        assert!(spent.must_survive_a_crash(&before));
+        let mut again = spent.clone();
+        again.spend_step(&key, 34, 1030).unwrap();
+        assert!(again.must_survive_a_crash(&spent));
+        let mut hotp = spent.clone();
+        hotp.keys[0].hotp_next = Some(5);
+        assert!(hotp.must_survive_a_crash(&spent));
+        let mut scratch = before.clone();
+        scratch.used_scratch.push("0707".into());
+        assert!(scratch.must_survive_a_crash(&before));
     }
 
     #[test]

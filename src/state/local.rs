@@ -4,34 +4,51 @@
 //! account's canonical name (`crate::sys::users::state_account`), whatever spelling
 //! of it was typed:
 //!
-//! - `NAME`: the account's state, TOML ([`UserState`]), replaced atomically;
+//! - `NAME`: the account's state, two checksummed slots rewritten in place
+//!   ([`crate::state::record`]); a file of the earlier layout (the TOML
+//!   text alone) is read, and replaced by the new layout at the next write;
 //! - `.NAME.lock`: an empty file that is only ever locked (flock), never
 //!   replaced, so every process locks the same inode;
-//! - `.NAME.tmp`: the next state while it is being written. Only the lock
-//!   holder writes it, so a fixed name is safe; one left by a killed process
-//!   is simply overwritten by the next login.
+//! - `.NAME.tmp`: a new state file while it is being made (the first write
+//!   of an account, the first write after an upgrade, a state outgrowing
+//!   its slots). Only the lock holder writes it, so a fixed name is safe;
+//!   one left by a killed process is simply overwritten by the next one.
 //!
 //! A login takes the lock after the user has typed the code, reads, decides,
 //! writes, and releases: concurrent logins of one user are serialised, and
 //! no decision is made on a stale read.
+//!
+//! What a write costs ([`StateLock::write`]):
+//!
+//! - a change that must survive a crash (a spent step, an HOTP counter, a
+//!   used scratch code: [`UserState::must_survive_a_crash`]): one record
+//!   written in place, one `fdatasync` of the state file, one more record
+//!   written unflushed. No rename, no directory sync;
+//! - any other change (a failure, its count, `last_success`): one record
+//!   written in place, no sync. It is in the page cache at once, so a
+//!   concurrent login, or the next one after this process is killed, sees
+//!   it; a crash of the host within the kernel's writeback delay (about
+//!   30 s) may lose it, which the doc of `must_survive_a_crash` argues
+//!   weakens no promise;
+//! - making a new file (above): written whole under `.NAME.tmp`, `fsync`,
+//!   renamed over `NAME`, the directory `fsync`ed: two syncs, once per
+//!   account (and once more after an upgrade, or when the state outgrows
+//!   its slots, by doubling them).
 #![forbid(unsafe_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::state::record::{self, Layout, Slots, MAX_FILE};
 use crate::state::{Account, Corruption, StateError, StateStore, UserState};
 use crate::sys::atomic::sync_dir;
 use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 use crate::sys::users::valid_user_name;
 
-/// Largest state file read; real ones are well under a kilobyte. The caps
-/// of [`UserState`] (`MAX_KEYS`, `MAX_USED_SCRATCH`, the largest rate
-/// limit) keep the largest state the module can write below it.
-pub(crate) const MAX_STATE_FILE: u64 = 64 * 1024;
 const READ: &str = "cannot read the state";
 const WRITE: &str = "cannot write the new state";
 
@@ -164,7 +181,9 @@ impl StateLock<'_> {
     }
 
     /// Reads the state. A missing file is a fresh user; anything that is not
-    /// a valid state file is [`StateError::Corrupt`].
+    /// a valid state file is [`StateError::Corrupt`]. Of the two slots, the
+    /// valid record with the highest sequence number is read: a torn write
+    /// of either slot gives the state before it, never a fresh one.
     pub fn read(&self) -> Result<UserState, StateError> {
         let path = self.path();
         let corrupt = |why| StateError::Corrupt {
@@ -176,7 +195,7 @@ impl StateLock<'_> {
         let rules = Rules {
             owner: Owner::Any,
             forbidden_mode: 0,
-            max_size: MAX_STATE_FILE,
+            max_size: MAX_FILE as u64,
         };
         let bytes = match open_checked(&path, &rules) {
             Ok(b) => b,
@@ -188,19 +207,111 @@ impl StateLock<'_> {
             Err(OpenError::Rule(..)) => return Err(corrupt(Corruption::NotRegular)),
             Err(OpenError::Io(e)) => return Err(io_err(READ, &path)(e)),
         };
-        let text = std::str::from_utf8(&bytes).map_err(|_| corrupt(Corruption::NotUtf8))?;
-        UserState::from_toml(text).map_err(|e| corrupt(Corruption::Model(e)))
+        record::parse_state_file(&bytes).map_err(corrupt)
     }
 
-    /// Replaces the state file atomically and durably.
+    /// Writes the state: in place into the state file when it is of the
+    /// two-slot layout and the state fits its slots, flushed only when the
+    /// change must survive a crash (see the module's doc); otherwise a new
+    /// file replaces it atomically and durably.
     pub fn write(&self, state: &UserState) -> Result<(), StateError> {
         let path = self.path();
-        let tmp = self.dir.path.join(format!(".{}.tmp", self.user));
         let text = state.to_toml().map_err(|e| StateError::Io {
             op: WRITE,
             path: path.clone(),
             err: io::Error::other(e.to_string()),
         })?;
+        if text.len() > record::MAX_PAYLOAD {
+            return Err(StateError::Io {
+                op: WRITE,
+                path,
+                err: io::Error::other(format!("{} bytes of state: too large", text.len())),
+            });
+        }
+        match self.open_in_place()? {
+            Some((file, bytes)) => match Layout::of(&bytes) {
+                Ok(Layout::Slots(slots)) if record::fits(text.len(), slots.slot_size) => {
+                    self.write_in_place(&file, &slots, state, text.as_bytes())
+                }
+                Ok(Layout::Slots(slots)) => self.write_new(
+                    text.as_bytes(),
+                    record::slot_size_for(text.len()).max(slots.slot_size),
+                ),
+                _ => self.write_new(text.as_bytes(), record::slot_size_for(text.len())),
+            },
+            None => self.write_new(text.as_bytes(), record::slot_size_for(text.len())),
+        }
+    }
+
+    /// The state file opened for writing in place, and its bytes; `None`
+    /// when there is none to write in (missing, a symlink, not a regular
+    /// file, too large): then a new one replaces whatever is there.
+    fn open_in_place(&self) -> Result<Option<(File, Vec<u8>)>, StateError> {
+        let path = self.path();
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        };
+        let meta = file.metadata().map_err(io_err(WRITE, &path))?;
+        if !meta.file_type().is_file() || meta.len() > MAX_FILE as u64 {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; meta.len() as usize];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(io_err(WRITE, &path))?;
+        Ok(Some((file, bytes)))
+    }
+
+    /// One record into the target slot; if the change must survive a
+    /// crash, `fdatasync`, then a copy into the other slot (why this order
+    /// keeps every spent code: [`Slots::target`]).
+    fn write_in_place(
+        &self,
+        file: &File,
+        slots: &Slots<'_>,
+        state: &UserState,
+        text: &[u8],
+    ) -> Result<(), StateError> {
+        let path = self.path();
+        let Some((_, newest)) = slots.newest() else {
+            // Neither slot valid: nothing to keep, a new file.
+            return self.write_new(text, slots.slot_size);
+        };
+        let before = std::str::from_utf8(newest.payload)
+            .ok()
+            .and_then(|t| UserState::from_toml(t).ok());
+        let durable = before.is_none_or(|b| state.must_survive_a_crash(&b));
+        let size = slots.slot_size;
+        let target = slots.target();
+        let next = |seq: u64| {
+            seq.checked_add(1).ok_or_else(|| StateError::Io {
+                op: WRITE,
+                path: path.clone(),
+                err: io::Error::other("the sequence numbers of the state are used up"),
+            })
+        };
+        let seq = next(newest.seq)?;
+        let at = |slot: usize| (slot * size) as u64;
+        file.write_all_at(&record::encode(seq, text, size), at(target))
+            .map_err(io_err(WRITE, &path))?;
+        if durable {
+            file.sync_data().map_err(io_err(WRITE, &path))?;
+            file.write_all_at(&record::encode(next(seq)?, text, size), at(1 - target))
+                .map_err(io_err(WRITE, &path))?;
+        }
+        Ok(())
+    }
+
+    /// A new state file with `text` in slot A, made under the temporary
+    /// name, flushed, renamed over the old one, the directory flushed.
+    fn write_new(&self, text: &[u8], slot_size: usize) -> Result<(), StateError> {
+        let path = self.path();
+        let tmp = self.dir.path.join(format!(".{}.tmp", self.user));
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -209,7 +320,7 @@ impl StateLock<'_> {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .map_err(io_err(WRITE, &tmp))?;
-        file.write_all(text.as_bytes())
+        file.write_all(&record::new_file(1, text, slot_size))
             .map_err(io_err(WRITE, &tmp))?;
         file.sync_all().map_err(io_err(WRITE, &tmp))?;
         drop(file);
@@ -233,7 +344,8 @@ impl StateLock<'_> {
 }
 
 /// The local state directory as a [`StateStore`]: a lock file per account
-/// (flock), the state file replaced atomically under it. Today's module
+/// (flock), the state file written under it (in place, in one of its two
+/// slots; see the module's doc for what is flushed). Today's module
 /// and tool use it; the fleet store is the second implementation.
 #[derive(Debug)]
 pub struct LocalStore {
@@ -301,7 +413,10 @@ mod tests {
             })
             .collect();
         let text = st.to_toml().unwrap();
-        assert!((text.len() as u64) < MAX_STATE_FILE, "{} bytes", text.len());
+        assert!(text.len() < record::MAX_PAYLOAD, "{} bytes", text.len());
         assert_eq!(UserState::from_toml(&text).unwrap(), st);
+        // And its record fits the largest slot.
+        assert!(record::fits(text.len(), record::MAX_SLOT));
+        assert_eq!(record::slot_size_for(text.len()), record::MAX_SLOT);
     }
 }

@@ -14,6 +14,7 @@
 pub mod fleet;
 pub mod local;
 pub mod model;
+pub mod record;
 
 use std::fmt;
 use std::io;
@@ -53,7 +54,12 @@ impl Account {
 ///
 /// `update` is the one way a login changes the state: under the account's
 /// lock it reads the state (a fresh one if there is none), calls `decide`
-/// on it, and writes the result back atomically, then releases the lock.
+/// on it, and writes the result back atomically (a later read sees the
+/// old state or the new one, never a mix), then releases the lock. The
+/// local store has what must survive a crash of the host (a spent code:
+/// [`UserState::must_survive_a_crash`]) on disk when `update` returns and
+/// leaves the rest to the kernel's writeback; the fleet store's
+/// durability is the server's (`appendfsync`, see the README).
 /// If the write fails, the caller must not allow the login: a code whose
 /// use is not recorded could be used again.
 ///
@@ -85,6 +91,11 @@ pub enum Corruption {
     TooLarge(u64),
     NotUtf8,
     Model(ModelError),
+    /// Starts like a state file of two slots, but is not twice a slot
+    /// long (cut or extended): its length.
+    Shape(u64),
+    /// Neither slot holds a whole record (both torn or damaged).
+    NoValidRecord,
 }
 
 impl fmt::Display for Corruption {
@@ -95,6 +106,8 @@ impl fmt::Display for Corruption {
             Corruption::TooLarge(n) => write!(f, "{n} bytes"),
             Corruption::NotUtf8 => f.write_str("not UTF-8"),
             Corruption::Model(e) => e.fmt(f),
+            Corruption::Shape(n) => write!(f, "{n} bytes, not two whole slots"),
+            Corruption::NoValidRecord => f.write_str("neither slot holds a whole record"),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The state file's format: [`UserState`] as TOML, versioned, ending in a
-//! trailer line so a file cut short never parses. Version 1 (one record
-//! for one key) is read and migrated.
+//! The state's text: [`UserState`] as TOML, versioned, ending in a trailer
+//! line so a text cut short never parses. It is the payload of each record
+//! of a local state file (`crate::state::record`), the whole of a local
+//! state file of the earlier layout, and the value on the fleet's server.
+//! Version 1 (one record for one key) is read and migrated.
 #![forbid(unsafe_code)]
 
 use std::fmt;

@@ -217,10 +217,11 @@ impl Fixture {
         )
     }
 
-    /// The state file the module wrote for `user`, parsed.
+    /// The state file the module wrote for `user`, read as the module
+    /// reads it (the newest whole record of its two slots), as TOML.
     pub fn state(&self, user: &str) -> Option<toml::Table> {
-        let text = fs::read_to_string(self.state_dir().join(user)).ok()?;
-        Some(text.parse().expect("state file is TOML"))
+        let bytes = fs::read(self.state_dir().join(user)).ok()?;
+        Some(state_toml(&bytes))
     }
 
     /// `field` (`last_step`, `hotp_next`) of the only key in `user`'s
@@ -239,6 +240,12 @@ impl Fixture {
             },
         }
     }
+}
+
+/// A state file's bytes (either layout) as the TOML table of its state.
+pub fn state_toml(bytes: &[u8]) -> toml::Table {
+    let st = pam_totp::state::record::parse_state_file(bytes).expect("a valid state file");
+    st.to_toml().unwrap().parse().expect("state is TOML")
 }
 
 /// `field` (`last_step`, `hotp_next`, `last_used`) of the key record in a

@@ -281,8 +281,9 @@ pub fn install_module(dir: &Path) -> PathBuf {
 /// The module's state for `user` in a test directory set up by
 /// [`install_module`], as TOML.
 pub fn module_state(dir: &Path, user: &str) -> Option<toml::Table> {
-    let text = fs::read_to_string(dir.join("var-lib-pam-totp/state").join(user)).ok()?;
-    Some(text.parse().expect("state file is TOML"))
+    let bytes = fs::read(dir.join("var-lib-pam-totp/state").join(user)).ok()?;
+    let st = pam_totp::state::record::parse_state_file(&bytes).expect("a valid state file");
+    Some(st.to_toml().unwrap().parse().expect("state is TOML"))
 }
 
 /// A syslog socket the namespace's /dev/log points to.
