@@ -62,6 +62,8 @@ pub struct Settings {
     pub secret_command: SecretCommandSettings,
     /// `secret=` was given (argument or file): it excludes secret_command=.
     pub secret_given: bool,
+    /// notify= and friends (src/config/notify.rs).
+    pub notify: NotifySettings,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
             fleet: crate::state::fleet::FleetSettings::default(),
             secret_command: SecretCommandSettings::default(),
             secret_given: false,
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -257,6 +260,7 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
     }
     secret_command::check(&s.secret_command, s.secret_given)
         .map_err(|e| malformed(e.key(), e.to_string()))?;
+    notify::check(&s.notify).map_err(|e| malformed(e.key(), e.to_string()))?;
     Ok(())
 }
 
@@ -350,9 +354,11 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretP
 
 mod file;
 pub mod keys;
+pub mod notify;
 pub mod secret_command;
 #[cfg(test)]
 mod tests;
 
 pub use file::{read_config_file, ConfigFileError, ConfigReader};
+pub use notify::NotifySettings;
 pub use secret_command::SecretCommandSettings;

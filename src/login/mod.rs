@@ -15,6 +15,7 @@ mod attempt;
 mod audit;
 mod error;
 mod input;
+pub mod notify;
 mod secret_command;
 mod standing;
 
@@ -25,6 +26,7 @@ use crate::core::code::looks_like_code;
 use crate::core::logtext::token;
 use crate::core::otp::DEFAULT_DIGITS;
 use crate::sys::command::{CommandError, CommandOutput, CommandSpec};
+use crate::sys::hook::{HookError, HookSpec};
 use crate::sys::users;
 
 use attempt::{attempt, Attempt};
@@ -72,6 +74,9 @@ pub trait PamIo {
     /// `crate::sys::command::run` does, with the child-side confinement
     /// that needs `unsafe` (`crate::pam`).
     fn run_secret_command(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError>;
+    /// notify= (notify.rs): starts the hook detached and returns at once
+    /// (`crate::pam::notify`); `Err` only when it could not be started.
+    fn run_notify(&self, spec: &HookSpec) -> Result<(), HookError>;
 }
 
 /// One login: its verdict, after exactly one audit line.
@@ -100,7 +105,14 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
     }
     match login(io, &settings, &audit, &name, now) {
         Ok(verdict) => verdict,
-        Err(denial) => finish(io, Some(&audit), denial),
+        Err(denial) => {
+            let event = error::denial_event(&denial);
+            let verdict = finish(io, Some(&audit), denial);
+            if let Some((kind, detail)) = event {
+                notify::emit(io, &settings, &audit, kind, detail, now);
+            }
+            verdict
+        }
     }
 }
 
