@@ -275,7 +275,9 @@ fn exec_hook(p: &Prepared, out: c_int, err: c_int, status: c_int) -> ! {
         if libc::setpgid(0, 0) == 0
             && libc::dup2(out, 1) >= 0
             && libc::dup2(err, 2) >= 0
-            && libc::setgroups(0, ptr::null()) == 0
+            // Not root (the tool run by a user): the hook keeps the
+            // caller's own identity, and groups cannot be changed.
+            && (libc::geteuid() != 0 || libc::setgroups(0, ptr::null()) == 0)
             && libc::setresgid(p.gid, p.gid, p.gid) == 0
             && libc::setresuid(p.uid, p.uid, p.uid) == 0
             && libc::chdir(p.root_dir.as_ptr()) == 0

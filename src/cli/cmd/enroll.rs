@@ -20,6 +20,7 @@ use pam_totp::core::decision::Credentials;
 use pam_totp::core::decision::FileLimits;
 use pam_totp::core::decision::Method;
 use pam_totp::core::decision::Outcome;
+use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::core::otp;
 use pam_totp::core::otp::OtpKey;
 use pam_totp::core::policy::Policy;
@@ -36,6 +37,7 @@ use crate::access::{
 };
 use crate::args::EnrollArgs;
 use crate::error::{AccessError, CliError, EnrollError, Result};
+use crate::notify;
 use crate::output::{self, print_out, EnrollView, UriParts};
 use crate::secret_file::{check_destination, secret_text, write_secret};
 
@@ -110,6 +112,8 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         })?;
     }
     announce(&user, loc.as_ref(), seal_to.as_ref());
+    let detail = vec![("secret_file", DetailValue::Text(shown))];
+    notify::emit(&settings, &caller, &user.name, EventKind::Enrolled, detail);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,6 +20,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
+use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::core::otp;
 use pam_totp::core::otp::Algorithm;
 use pam_totp::core::otp::DEFAULT_DIGITS;
@@ -40,6 +41,7 @@ use crate::access::{
 };
 use crate::args::ImportArgs;
 use crate::error::{EnrollError, ImportError, NotGoogle, Result};
+use crate::notify;
 use crate::output::{self, print_out, UriParts};
 use crate::secret_file::{check_destination, secret_text, write_secret};
 
@@ -101,6 +103,11 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         }
     };
     let shown = loc.as_ref().map_or_else(|| "-".to_owned(), |l| l.shown());
+    let detail = vec![
+        ("secret_file", DetailValue::Text(shown.clone())),
+        ("source", DetailValue::Text("google-authenticator".into())),
+    ];
+    notify::emit(&settings, &caller, &user.name, EventKind::Enrolled, detail);
 
     if a.json {
         let text = printed.as_deref().map(String::as_str);

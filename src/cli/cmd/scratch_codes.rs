@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Format;
 use pam_totp::secret::enrollment::FormatError;
@@ -18,6 +19,7 @@ use super::new_scratch_codes;
 use crate::access::{caller, locate, require_writable, settings, target, unsealer};
 use crate::args::ScratchArgs;
 use crate::error::{EnrollError, FileError, Result};
+use crate::notify;
 use crate::output::{self, print_out};
 use crate::secret_file::{check_destination, write_secret};
 
@@ -79,6 +81,14 @@ pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
         codes.len(),
         user.name,
         loc.shown()
+    );
+    let detail = vec![("scratch_codes", DetailValue::Int(codes.len() as u64))];
+    notify::emit(
+        &settings,
+        &caller,
+        &user.name,
+        EventKind::ScratchRegenerated,
+        detail,
     );
     Ok(ExitCode::SUCCESS)
 }
