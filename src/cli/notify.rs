@@ -61,6 +61,19 @@ pub fn emit(settings: &Settings, caller: &Caller, user: &str, kind: EventKind, d
     }
 }
 
+/// The `source` of an enrollment imported from Google Authenticator.
+pub const GOOGLE: &str = "google-authenticator";
+
+/// `enrolled`: a secret file was written (or printed, `-`) for `user` by
+/// `source` (`enroll`, `google-authenticator`).
+pub fn enrolled(settings: &Settings, caller: &Caller, user: &str, secret_file: &str, source: &str) {
+    let detail = vec![
+        ("secret_file", DetailValue::Text(secret_file.to_owned())),
+        ("source", DetailValue::Text(source.to_owned())),
+    ];
+    emit(settings, caller, user, EventKind::Enrolled, detail);
+}
+
 /// `key_added`: `enroll --add NAME` saved the key `name` for `user`.
 #[allow(dead_code)] // until `enroll --add` (issue 15) calls it
 pub fn key_added(settings: &Settings, caller: &Caller, user: &str, name: &str) {

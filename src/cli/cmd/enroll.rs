@@ -20,7 +20,6 @@ use pam_totp::core::decision::Credentials;
 use pam_totp::core::decision::FileLimits;
 use pam_totp::core::decision::Method;
 use pam_totp::core::decision::Outcome;
-use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::core::otp;
 use pam_totp::core::otp::OtpKey;
 use pam_totp::core::policy::Policy;
@@ -112,8 +111,7 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         })?;
     }
     announce(&user, loc.as_ref(), seal_to.as_ref());
-    let detail = vec![("secret_file", DetailValue::Text(shown))];
-    notify::emit(&settings, &caller, &user.name, EventKind::Enrolled, detail);
+    notify::enrolled(&settings, &caller, &user.name, &shown, "enroll");
     Ok(ExitCode::SUCCESS)
 }
 

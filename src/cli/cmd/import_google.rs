@@ -20,7 +20,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::core::otp;
 use pam_totp::core::otp::Algorithm;
 use pam_totp::core::otp::DEFAULT_DIGITS;
@@ -103,11 +102,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         }
     };
     let shown = loc.as_ref().map_or_else(|| "-".to_owned(), |l| l.shown());
-    let detail = vec![
-        ("secret_file", DetailValue::Text(shown.clone())),
-        ("source", DetailValue::Text("google-authenticator".into())),
-    ];
-    notify::emit(&settings, &caller, &user.name, EventKind::Enrolled, detail);
+    notify::enrolled(&settings, &caller, &user.name, &shown, notify::GOOGLE);
 
     if a.json {
         let text = printed.as_deref().map(String::as_str);
