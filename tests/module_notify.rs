@@ -362,3 +362,25 @@ fn notify_needs_notify_user() {
         "{r:?}"
     );
 }
+
+#[test]
+fn the_login_leaves_no_child_behind() {
+    let w = World::new();
+    let hook = w.hook("slow", "cat > /dev/null\nexec sleep 5");
+    w.fx.enroll_with_scratch("root", SECRET, &SCRATCH);
+    let svc = w.service("zombie", &hook, "");
+    // The client keeps running (collecting syslog) after the login.
+    let child =
+        w.fx.client(&svc, "root")
+            .answer(SCRATCH[0])
+            .syslog()
+            .linger(1500)
+            .spawn();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(700));
+    // The intermediate process was reaped; the supervisor is not ours.
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let r = PamResult::from_output(wait_bounded(child, CLIENT_TIMEOUT));
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    assert_eq!(children.trim(), "", "children of the client: {children}");
+}

@@ -13,7 +13,6 @@ use crate::state::{Account, StateError, StateStore};
 use super::audit::Audit;
 use super::error::{self, Denial};
 use super::input::Input;
-use super::notify;
 use super::{Level, PamIo, Verdict};
 
 /// How one attempt ended.
@@ -49,7 +48,7 @@ pub(crate) fn attempt(
         io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
     }
     if let Some((kind, detail)) = error::fallback_event(&warnings) {
-        notify::emit(io, settings, audit, kind, detail, now);
+        audit.event(kind, detail);
     }
     let (outcome, remaining, locked_by_it) = decided.map_err(Denial::State)?;
     // Whatever went wrong with the authtok, the prompt follows (also when
@@ -89,7 +88,7 @@ pub(crate) fn attempt(
     };
     io.log(level, &audit.line(result, &detail));
     for (kind, detail) in error::decided_events(&outcome, remaining, locked_by_it, limit) {
-        notify::emit(io, settings, audit, kind, detail, now);
+        audit.event(kind, detail);
     }
     // A locked-out user is told how long to wait (issue 16), once per
     // login: on the attempt that ends it, not on a try_first_pass attempt

@@ -92,6 +92,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         user: name.clone(),
         service: io.service().unwrap_or_default(),
         rhost: io.rhost().unwrap_or_default(),
+        events: Default::default(),
     };
     if settings.debug {
         let detail = format!(
@@ -103,17 +104,18 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         );
         io.log(Level::Debug, &audit.line("start", &detail));
     }
-    match login(io, &settings, &audit, &name, now) {
+    let verdict = match login(io, &settings, &audit, &name, now) {
         Ok(verdict) => verdict,
         Err(denial) => {
-            let event = error::denial_event(&denial);
-            let verdict = finish(io, Some(&audit), denial);
-            if let Some((kind, detail)) = event {
-                notify::emit(io, &settings, &audit, kind, detail, now);
+            if let Some((kind, detail)) = error::denial_event(&denial) {
+                audit.event(kind, detail);
             }
-            verdict
+            finish(io, Some(&audit), denial)
         }
-    }
+    };
+    // After the login: the typed code and the secret are wiped by now.
+    notify::emit_all(io, &settings, &audit, now);
+    verdict
 }
 
 /// Logs how the login ended and returns its verdict.

@@ -1,7 +1,9 @@
 //! `notify=` (issue 16): an event of the login handed to the hook.
 //!
 //! Which ending makes which event is decided with the verdicts, in
-//! `error.rs`; here the event is written as JSON (`core::event`) and the
+//! `error.rs`; the steps record them in the login's `Audit`, and once the
+//! login is over (the typed code and the secret wiped: the hook's process
+//! is a fork of this one) each is written as JSON (`core::event`) and the
 //! hook started through [`PamIo::run_notify`], which returns at once. The
 //! hook never changes a verdict: a hook that cannot be started is one
 //! syslog line, nothing else. The tool uses [`hook_spec`] too.
@@ -38,8 +40,20 @@ pub fn hook_spec(s: &NotifySettings, event: &Event) -> Result<Option<HookSpec>, 
     }))
 }
 
-/// Reports `kind` for the login of `audit` to the hook, if there is one.
-pub(crate) fn emit(
+/// Hands the events the login recorded in `audit` to the hook, if there
+/// is one; called once the login is over.
+pub(crate) fn emit_all(io: &dyn PamIo, settings: &Settings, audit: &Audit, now: u64) {
+    let events = audit.events.take();
+    if settings.notify.path.is_none() {
+        return;
+    }
+    for (kind, detail) in events {
+        emit(io, settings, audit, kind, detail, now);
+    }
+}
+
+/// Reports `kind` for the login of `audit` to the hook.
+fn emit(
     io: &dyn PamIo,
     settings: &Settings,
     audit: &Audit,
@@ -47,9 +61,6 @@ pub(crate) fn emit(
     detail: Detail,
     now: u64,
 ) {
-    if settings.notify.path.is_none() {
-        return;
-    }
     let event = Event {
         kind,
         user: audit.user.clone(),
@@ -76,15 +87,9 @@ pub(crate) fn emit(
 }
 
 /// `enrolled_at_login`: a user enrolled in the login conversation. Called
-/// by the enrollment at login once it has saved the secret.
-#[allow(dead_code)] // until enroll_at_login (issue 15) calls it
-pub(crate) fn enrolled_at_login(io: &dyn PamIo, settings: &Settings, audit: &Audit, now: u64) {
-    emit(
-        io,
-        settings,
-        audit,
-        EventKind::EnrolledAtLogin,
-        Detail::new(),
-        now,
-    );
+/// by the enrollment at login once it has saved the secret; the hook runs
+/// when the login is over.
+#[allow(dead_code)] // until enroll_at_login calls it
+pub(crate) fn enrolled_at_login(audit: &Audit) {
+    audit.event(EventKind::EnrolledAtLogin, Detail::new());
 }
