@@ -152,8 +152,15 @@ fn each_module_event_reaches_the_hook_as_json_without_codes() {
         "state=redis://127.0.0.1:1 state_timeout=300",
     );
     assert_eq!(w.login(&svc_fleet, &code).result, "PAM_AUTH_ERR");
+    // ... and with the local state deciding instead (locked out there).
+    let svc_local = w.service(
+        "fleet-local",
+        &hook,
+        "state=redis://127.0.0.1:1 state_timeout=300 state_unavailable=local",
+    );
+    assert_eq!(w.login(&svc_local, "000000").result, "PAM_AUTH_ERR");
 
-    let lines = w.lines("events", 7);
+    let lines = w.lines("events", 8);
     let all = lines.join("\n");
     for secret in [SECRET, code.as_str(), SCRATCH[0], SCRATCH[1], "000000"] {
         assert!(!all.contains(secret), "{secret} in {all}");
@@ -176,6 +183,7 @@ fn each_module_event_reaches_the_hook_as_json_without_codes() {
             "scratch_low",
             "scratch_used",
             "secret_problem",
+            "state_unavailable",
             "state_unavailable"
         ],
         "{all}"
@@ -212,9 +220,21 @@ fn each_module_event_reaches_the_hook_as_json_without_codes() {
         .as_str()
         .unwrap()
         .contains("bad-secret"));
-    let state = by("state_unavailable")[0];
-    assert_eq!(state["service"], "fleet");
-    assert_eq!(state["detail"]["fallback"], "deny");
+    let mut state: Vec<(String, String)> = by("state_unavailable")
+        .iter()
+        .map(|e| {
+            let s = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+            (s(&e["service"]), s(&e["detail"]["fallback"]))
+        })
+        .collect();
+    state.sort();
+    assert_eq!(
+        state,
+        [
+            ("fleet".to_owned(), "deny".to_owned()),
+            ("fleet-local".to_owned(), "local".to_owned())
+        ]
+    );
 
     // Every hook ran as notify_user, in a session of its own, with no
     // controlling terminal.
@@ -227,7 +247,7 @@ fn each_module_event_reaches_the_hook_as_json_without_codes() {
         .nth(3)
         .unwrap()
         .to_owned();
-    for line in w.lines("whoami", 7) {
+    for line in w.lines("whoami", 8) {
         let f: Vec<&str> = line.split(' ').collect();
         assert_eq!(f[0], w.user.uid.to_string(), "{line}");
         assert_ne!(f[1], my_session, "{line}");
