@@ -184,7 +184,7 @@ fn values_from_outside_cannot_add_headers_or_recipients() {
 
 #[test]
 fn filters_bad_configuration_and_bad_json_mail_nothing() {
-    let m = Mail::new("events=lockout, replayed\nmail_user=yes\n");
+    let m = Mail::new("events=lockout, replayed disabled\nmail_user=yes\n");
     let scratch = event(EventKind::ScratchUsed, "bob", vec![]);
     let s = m.send(&scratch);
     assert!(s.ok && s.mail.is_empty(), "{} {}", s.said, s.mail);
@@ -205,6 +205,13 @@ fn filters_bad_configuration_and_bad_json_mail_nothing() {
         let s = m.send(bad);
         assert!(!s.ok && s.mail.is_empty(), "{bad}: {} {}", s.said, s.mail);
     }
+    // disable of a user who was not enrolled: nothing to tell.
+    let s = m.send(&event(
+        EventKind::Disabled,
+        "bob",
+        vec![("was_enrolled", DetailValue::Int(0))],
+    ));
+    assert!(s.ok && s.mail.is_empty(), "{} {}", s.said, s.mail);
     m.set_conf("events=all\n", 0o664);
     let s = m.send(&scratch);
     assert!(!s.ok && s.mail.is_empty(), "{}", s.said);
