@@ -6,7 +6,7 @@
 //! pam_client --confdir DIR --service NAME --user USER
 //!            [--answer TEXT]... [--authtok TEXT] [--rhost HOST]
 //!            [--wait FIFO] [--answer-wait FIFO] [--syslog | --no-log-socket]
-//!            [--setcred] [--leak-fd FILE] [--interactive]
+//!            [--setcred] [--leak-fd FILE] [--interactive] [--linger MS]
 //! ```
 //!
 //! `--leak-fd FILE` opens FILE without close-on-exec before
@@ -25,10 +25,13 @@
 //! shown and before it is answered: a user still typing. `--syslog` runs
 //! the client in a private mount namespace with its own /dev/log and reports
 //! every line logged; `--no-log-socket` runs it in such a namespace with no
-//! /dev/log at all. The result is one JSON object on stdout:
+//! /dev/log at all; `--linger MS` keeps collecting syslog lines for MS
+//! milliseconds after the login (a `notify=` hook logs after it). The
+//! result is one JSON object on stdout (`auth_ms`: how long
+//! pam_authenticate took):
 //!
 //! ```text
-//! {"rc":0,"result":"PAM_SUCCESS","prompts":[[1,"Verification code: "]],
+//! {"rc":0,"auth_ms":3,"result":"PAM_SUCCESS","prompts":[[1,"Verification code: "]],
 //!  "authtok":null,"setcred":null,"syslog":["..."]}
 //! ```
 //! The exit status is 0 whenever the client itself worked.
@@ -209,6 +212,7 @@ fn main() {
     let mut authtok = None;
     let mut wait = None;
     let mut syslog = false;
+    let mut linger_ms: u64 = 0;
     let mut no_log_socket = false;
     let mut setcred = false;
     let mut leak_fd = None;
@@ -229,6 +233,7 @@ fn main() {
             "--wait" => wait = Some(val()),
             "--answer-wait" => conv.answer_wait = Some(val()),
             "--syslog" => syslog = true,
+            "--linger" => linger_ms = val().parse().unwrap_or_else(|_| die("--linger MS")),
             "--no-log-socket" => no_log_socket = true,
             "--setcred" => setcred = true,
             "--leak-fd" => leak_fd = Some(val()),
@@ -295,8 +300,10 @@ fn main() {
         // Every client waiting on the FIFO wakes at once.
         wait_for_release(&fifo);
     }
+    let started = std::time::Instant::now();
     // SAFETY: pamh is the live handle from pam_start_confdir.
     let rc = unsafe { pam_authenticate(pamh, 0) };
+    let auth_ms = started.elapsed().as_millis();
     let cred = setcred.then(|| {
         // SAFETY: as above.
         unsafe { pam_setcred(pamh, PAM_ESTABLISH_CRED) }
@@ -320,8 +327,17 @@ fn main() {
     let mut lines = Vec::new();
     if let Some(sock) = log {
         let mut buf = vec![0u8; 65536];
-        while let Ok(n) = sock.recv(&mut buf) {
-            lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        // --linger: lines that come after the login (a notify= hook's
+        // supervisor) are collected for that long.
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(linger_ms);
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                Err(_) if std::time::Instant::now() < until => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(_) => break,
+            }
         }
     }
     let conv = conv.into_inner();
@@ -332,7 +348,7 @@ fn main() {
         .collect();
     let syslog_json: Vec<String> = lines.iter().map(|l| json_str(l)).collect();
     println!(
-        "{{\"rc\":{rc},\"result\":\"{}\",\"prompts\":[{}],\"authtok\":{},\"setcred\":{},\"syslog\":[{}]}}",
+        "{{\"rc\":{rc},\"auth_ms\":{auth_ms},\"result\":\"{}\",\"prompts\":[{}],\"authtok\":{},\"setcred\":{},\"syslog\":[{}]}}",
         result_name(rc),
         prompts.join(","),
         tok.map(|t| json_str(&t)).unwrap_or_else(|| "null".into()),

@@ -67,6 +67,8 @@ pub struct Settings {
     /// `enroll_by=`: before this day a user without a secret passes (as
     /// with nullok); from it on, not (nullok or not).
     pub enroll_by: Option<Deadline>,
+    /// notify= and friends (src/config/notify.rs).
+    pub notify: NotifySettings,
 }
 
 impl Default for Settings {
@@ -90,6 +92,7 @@ impl Default for Settings {
             secret_given: false,
             enroll_at_login: false,
             enroll_by: None,
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -270,6 +273,7 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
             "enroll_at_login saves a secret file; it cannot be combined with secret_command",
         ));
     }
+    notify::check(&s.notify).map_err(|e| malformed(e.key(), e.to_string()))?;
     Ok(())
 }
 
@@ -363,11 +367,13 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretP
 
 mod file;
 pub mod keys;
+pub mod notify;
 pub mod rollout;
 pub mod secret_command;
 #[cfg(test)]
 mod tests;
 
 pub use file::{read_config_file, ConfigFileError, ConfigReader};
+pub use notify::NotifySettings;
 pub use rollout::Deadline;
 pub use secret_command::SecretCommandSettings;

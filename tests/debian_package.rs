@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -444,6 +445,8 @@ const UNSET_BY_DEFAULT: &[&str] = &[
     "secret_command",
     "secret_command_user",
     "enroll_by",
+    "notify",
+    "notify_user",
 ];
 
 #[test]
@@ -526,4 +529,24 @@ fn pam_auth_update_profile_is_off_by_default() {
     // No arguments: /etc/pam-totp/config.toml decides, and an argument here
     // could not be overridden there.
     assert_eq!(words, [vec!["required", "pam_totp.so"]], "{auth:?}");
+}
+
+// ---------------------------------------------------------------- notify hook
+
+#[test]
+fn the_mail_hook_ships_executable_where_the_docs_say() {
+    let install = read("debian/pam-totp.install");
+    assert!(
+        install
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["conf/notify/pam-totp-mail", "usr/lib/pam-totp/"]),
+        "{install}"
+    );
+    let mode = fs::metadata(root().join("conf/notify/pam-totp-mail"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "pam-totp-mail must be executable");
+    assert!(read("conf/config.toml").contains("/usr/lib/pam-totp/pam-totp-mail"));
 }

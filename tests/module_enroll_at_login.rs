@@ -317,3 +317,55 @@ fn a_mismatched_host_key_pair_enrolls_nothing() {
     assert_eq!(r.audit_results(), ["enroll-error"], "{:?}", r.syslog);
     assert!(!fx.path().join("secrets").join(&user.name).exists());
 }
+
+/// An enrollment at login is an `enrolled_at_login` event for the
+/// `notify=` hook (issue 16), with neither the secret nor the code in it.
+#[test]
+fn an_enrollment_at_login_reaches_the_notify_hook() {
+    let hook_user = ensure_user("pamtotp-eal-hook", &[]);
+    let fx = Fixture::new();
+    let out = fx.path().join("out");
+    fs::create_dir(&out).unwrap();
+    std::os::unix::fs::chown(&out, Some(hook_user.uid), Some(hook_user.gid)).unwrap();
+    let hooks = trusted_command_dir("eal-hook.");
+    let hook = hooks.path().join("record");
+    fs::write(
+        &hook,
+        format!("#!/bin/sh\ncat >> {}/events\n", out.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    let svc = at_login_service(
+        &fx,
+        "ealn",
+        &format!("{}/secrets/${{USER}}", fx.path().display()),
+        &format!("notify={} notify_user={}", hook.display(), hook_user.name),
+    );
+    let work = fx.path().to_owned();
+    avoid_step_edge(30, 8);
+    let (mut secret, mut typed) = (String::new(), String::new());
+    let r = fx.client(&svc, "root").interactive(|shown| {
+        secret = uri_secret(&decoded_uri(shown, &work));
+        typed = oathtool_totp(&secret, "sha1", 6, 30, 0);
+        typed.clone()
+    });
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = fs::read_to_string(out.join("events")).unwrap_or_default();
+        if !text.is_empty() || std::time::Instant::now() > until {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(events.len(), 1, "{text}");
+    assert_eq!(events[0]["event"], "enrolled_at_login", "{text}");
+    assert_eq!(events[0]["user"], "root", "{text}");
+    assert_eq!(events[0]["service"], "ealn", "{text}");
+    assert!(!text.contains(&secret) && !text.contains(&typed), "{text}");
+}

@@ -15,6 +15,7 @@ mod access;
 mod args;
 mod cmd;
 mod error;
+mod notify;
 mod output;
 mod secret_file;
 

@@ -53,6 +53,11 @@ fn command(s: &mut Settings, key: &str, v: &str) -> Result<(), ConfigError> {
         .map_err(|why| malformed(key, why.to_string()))
 }
 
+/// The keys of `notify=` are parsed in src/config/notify.rs.
+fn notify(s: &mut Settings, key: &str, v: &str) -> Result<(), ConfigError> {
+    super::notify::apply(&mut s.notify, key, v).map_err(|why| malformed(key, why.to_string()))
+}
+
 /// Every key of the module (pam.d arguments and config.toml alike; the
 /// pam.d-only `config=` is read before these).
 pub const KEYS: &[Key] = &[
@@ -205,6 +210,21 @@ pub const KEYS: &[Key] = &[
         name: "secret_command_timeout",
         kind: Kind::Int(
             |s, n| command(s, "secret_command_timeout", &n.to_string()),
+            "the value is not a number of milliseconds",
+        ),
+    },
+    Key {
+        name: "notify",
+        kind: Kind::Text(|s, v| notify(s, "notify", v)),
+    },
+    Key {
+        name: "notify_user",
+        kind: Kind::Text(|s, v| notify(s, "notify_user", v)),
+    },
+    Key {
+        name: "notify_timeout",
+        kind: Kind::Int(
+            |s, n| notify(s, "notify_timeout", &n.to_string()),
             "the value is not a number of milliseconds",
         ),
     },

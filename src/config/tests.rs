@@ -167,6 +167,9 @@ fn sample(key: &keys::Key) -> Option<&'static str> {
         "secret_command_user" => "nobody",
         "secret_command_timeout" => "500",
         "enroll_by" => "2030-01-01",
+        "notify" => "/usr/lib/pam-totp/pam-totp-mail",
+        "notify_user" => "nobody",
+        "notify_timeout" => "1500",
         _ => return None,
     })
 }
@@ -189,13 +192,21 @@ fn every_key_means_the_same_in_pam_d_and_config_toml() {
                 (format!("{}={v}", key.name), format!("{} = {v}\n", key.name))
             }
         };
-        // The secret_command keys only stand together: add the others.
+        // The secret_command keys only stand together, and so do the
+        // notify keys: add the others.
         let companions: Vec<(&str, &str)> = [
             ("secret_command", "/usr/lib/pam-totp/secret-command"),
             ("secret_command_user", "nobody"),
+            ("notify", "/usr/lib/pam-totp/pam-totp-mail"),
+            ("notify_user", "nobody"),
         ]
         .into_iter()
-        .filter(|(k, _)| key.name.starts_with("secret_command") && *k != key.name)
+        .filter(|(k, _)| {
+            let group = |k: &str| k.split('_').next().unwrap_or(k).to_owned();
+            (key.name.starts_with("secret_command") || key.name.starts_with("notify"))
+                && group(k) == group(key.name)
+                && *k != key.name
+        })
         .collect();
         let extra_args: Vec<String> = companions.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let line2: String = companions

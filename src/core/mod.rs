@@ -6,6 +6,7 @@
 
 pub mod code;
 pub mod decision;
+pub mod event;
 pub mod hex;
 pub mod logtext;
 pub mod otp;

@@ -48,7 +48,10 @@ pub(crate) fn attempt(
     for why in &warnings {
         io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
     }
-    let (outcome, remaining) = decided.map_err(Denial::State)?;
+    if let Some((kind, detail)) = error::fallback_event(&warnings) {
+        audit.event(kind, detail);
+    }
+    let (outcome, remaining, locked_by_it) = decided.map_err(Denial::State)?;
     // Whatever went wrong with the authtok, the prompt follows (also when
     // rate-limited: the prompt is what every locked or unknown user sees).
     let again = from_authtok && !outcome.is_success();
@@ -89,6 +92,9 @@ pub(crate) fn attempt(
         (true, false) => format!("{detail} source=authtok"),
     };
     io.log(level, &audit.line(result, &detail));
+    for (kind, detail) in error::decided_events(&outcome, remaining, locked_by_it, limit) {
+        audit.event(kind, detail);
+    }
     // A locked-out user is told how long to wait (issue 16), once per
     // login: on the attempt that ends it, not on a try_first_pass attempt
     // the prompt follows. A wrong code keeps its generic refusal.
@@ -117,6 +123,10 @@ fn key_name<'a>(enrollment: &'a Enrollment, outcome: &Outcome) -> Option<&'a str
     (enrollment.keys.len() > 1 || name != DEFAULT_KEY_NAME).then_some(name)
 }
 
+/// A decided attempt: the outcome, the scratch codes left, and the
+/// seconds of the lockout the attempt started, if it reached the limit.
+type Decided = (Outcome, usize, Option<u64>);
+
 /// What a rate-limited user is shown (unless `quiet_lockout`).
 fn lockout_message(retry_after: u64) -> String {
     format!("Too many failed codes; try again in {retry_after} seconds.")
@@ -132,7 +142,7 @@ pub(crate) fn decide_logged(
     enrollment: &Enrollment,
     input: &Input,
     now: u64,
-) -> Result<(Outcome, usize), Denial> {
+) -> Result<Decided, Denial> {
     let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
     let mut warnings = Vec::new();
     let decided = decide(
@@ -155,7 +165,9 @@ pub(crate) fn decide_logged(
 /// else the local state directory; the decision is the same. The state is
 /// the account's, whatever spelling of its name was typed ([`Account`]).
 /// If the new state cannot be recorded, the store fails and so does the
-/// login: a success's step would not be marked as spent.
+/// login: a success's step would not be marked as spent. Also returned:
+/// the remaining scratch codes, and the seconds of the lockout this
+/// attempt started when it reached the rate limit.
 fn decide(
     settings: &Settings,
     user: &str,
@@ -163,7 +175,7 @@ fn decide(
     candidates: &[&str],
     now: u64,
     warnings: &mut Vec<String>,
-) -> Result<(Outcome, usize), StateError> {
+) -> Result<Decided, StateError> {
     let account = Account::resolve(user)?;
     if settings.fleet.url.is_some() {
         let store = FleetStateStore::new(&settings.fleet, &settings.state_dir);
@@ -183,16 +195,21 @@ fn decide_in(
     enrollment: &Enrollment,
     candidates: &[&str],
     now: u64,
-) -> Result<(Outcome, usize), StateError> {
+) -> Result<Decided, StateError> {
     let creds = Credentials::of(enrollment);
-    let mut decided = (Outcome::Wrong, 0);
+    let limit = creds.rate_limit(&settings.policy);
+    let mut decided = (Outcome::Wrong, 0, None);
     // Re-runnable: each run starts from the state it is given and
     // overwrites `decided` (see `StateStore::update`).
     store.update(account, &mut |state| {
         let outcome = decision::attempt_any(&creds, candidates, now, &settings.policy, state);
+        let counted = !outcome.is_success() && !matches!(outcome, Outcome::RateLimited { .. });
+        let locked_by_it =
+            (counted && state.locked(now, limit)).then(|| state.retry_after(now, limit));
         decided = (
             outcome,
             decision::remaining_scratch(&enrollment.scratch, state),
+            locked_by_it,
         );
     })?;
     Ok(decided)

@@ -38,6 +38,7 @@ use super::attempt;
 use super::audit::Audit;
 use super::error::{Denial, EnrollEnd, Skip};
 use super::input::only;
+use super::notify;
 use super::rollout::{deadline_notice, may_pass_without};
 use super::{Level, PamIo, Verdict};
 
@@ -86,7 +87,7 @@ pub(crate) fn at_login(
 
     // The decision, under the account's lock, in the store a login uses:
     // a right code's step is spent there, a wrong one counts as a failure.
-    let (outcome, _) =
+    let (outcome, _, _) =
         attempt::decide_logged(io, settings, audit, &new.enrollment, &only(typed), now)?;
     match outcome {
         Outcome::Accepted(Method::Totp { .. }) => {}
@@ -102,7 +103,7 @@ pub(crate) fn at_login(
 }
 
 /// The one place an enrollment at login succeeds: its audit line (no
-/// secret, no code in it). An event hook for it belongs here.
+/// secret, no code in it) and its `enrolled_at_login` event.
 fn enrolled(io: &mut dyn PamIo, audit: &Audit, path: &std::path::Path, sealed: bool) {
     let detail = format!(
         "method=totp sealed={} secret_file={}",
@@ -110,6 +111,7 @@ fn enrolled(io: &mut dyn PamIo, audit: &Audit, path: &std::path::Path, sealed: b
         token(&path.to_string_lossy())
     );
     io.log(Level::Notice, &audit.line("enrolled-at-login", &detail));
+    notify::enrolled_at_login(audit);
 }
 
 /// A new key with the defaults every app honours (SHA1, six digits, 30

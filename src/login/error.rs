@@ -10,6 +10,7 @@ use std::io;
 
 use crate::config::{ConfigError, Deadline, SecretPathError};
 use crate::core::decision::{Method, Outcome};
+use crate::core::event::{Detail, DetailValue, EventKind};
 use crate::core::logtext::{prose, reason, token};
 use crate::core::policy::RateLimit;
 use crate::state::StateError;
@@ -215,4 +216,72 @@ pub(crate) fn decided(
             format!("rate_limit={rate_limit}"),
         ),
     }
+}
+
+/// The `notify=` event of a login that ended before a code was decided.
+pub(crate) fn denial_event(denial: &Denial) -> Option<(EventKind, Detail)> {
+    let text = |why: String| vec![("reason", DetailValue::Text(why))];
+    match denial {
+        Denial::FileProblem(why) => Some((EventKind::SecretProblem, text(why.clone()))),
+        Denial::State(StateError::FleetDenied(e)) => {
+            let mut d = text(e.to_string());
+            d.push(("fallback", DetailValue::Text("deny".into())));
+            Some((EventKind::StateUnavailable, d))
+        }
+        _ => None,
+    }
+}
+
+/// The `notify=` events of a decided attempt. `locked_by_it`: the seconds
+/// of the lockout this attempt started (it reached the rate limit).
+pub(crate) fn decided_events(
+    outcome: &Outcome,
+    remaining: usize,
+    locked_by_it: Option<u64>,
+    rate_limit: RateLimit,
+) -> Vec<(EventKind, Detail)> {
+    let left = || vec![("remaining", DetailValue::Int(remaining as u64))];
+    let mut events = Vec::new();
+    match outcome {
+        Outcome::Accepted(Method::Scratch { .. }) => {
+            events.push((EventKind::ScratchUsed, left()));
+            if remaining <= 1 {
+                events.push((EventKind::ScratchLow, left()));
+            }
+        }
+        Outcome::Replayed(m) => {
+            let method = match m {
+                Method::Scratch { .. } => "scratch",
+                _ => "totp",
+            };
+            events.push((
+                EventKind::Replayed,
+                vec![("method", DetailValue::Text(method.into()))],
+            ));
+        }
+        _ => {}
+    }
+    if let Some(retry_after) = locked_by_it {
+        events.push((
+            EventKind::Lockout,
+            vec![
+                ("retry_after", DetailValue::Int(retry_after)),
+                ("rate_limit", DetailValue::Text(rate_limit.to_string())),
+            ],
+        ));
+    }
+    events
+}
+
+/// The `notify=` event of a fallback to the local state
+/// (`state_unavailable=local`): the first warning is its reason.
+pub(crate) fn fallback_event(warnings: &[String]) -> Option<(EventKind, Detail)> {
+    let first = warnings.first()?;
+    Some((
+        EventKind::StateUnavailable,
+        vec![
+            ("reason", DetailValue::Text(first.clone())),
+            ("fallback", DetailValue::Text("local".into())),
+        ],
+    ))
 }

@@ -16,6 +16,7 @@ mod audit;
 mod enroll;
 mod error;
 mod input;
+pub mod notify;
 mod rollout;
 mod secret_command;
 mod standing;
@@ -27,6 +28,7 @@ use crate::core::code::looks_like_code;
 use crate::core::logtext::token;
 use crate::core::otp::DEFAULT_DIGITS;
 use crate::sys::command::{CommandError, CommandOutput, CommandSpec};
+use crate::sys::hook::{HookError, HookSpec};
 use crate::sys::users;
 
 use attempt::{attempt, Attempt};
@@ -77,6 +79,9 @@ pub trait PamIo {
     /// `crate::sys::command::run` does, with the child-side confinement
     /// that needs `unsafe` (`crate::pam`).
     fn run_secret_command(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError>;
+    /// notify= (notify.rs): starts the hook detached and returns at once
+    /// (`crate::pam::notify`); `Err` only when it could not be started.
+    fn run_notify(&self, spec: &HookSpec) -> Result<(), HookError>;
 }
 
 /// One login: its verdict, after exactly one audit line.
@@ -92,6 +97,7 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         user: name.clone(),
         service: io.service().unwrap_or_default(),
         rhost: io.rhost().unwrap_or_default(),
+        events: Default::default(),
     };
     if settings.debug {
         let detail = format!(
@@ -103,10 +109,18 @@ pub fn authenticate(io: &mut dyn PamIo, args: &[String], now: u64) -> Verdict {
         );
         io.log(Level::Debug, &audit.line("start", &detail));
     }
-    match login(io, &settings, &audit, &name, now) {
+    let verdict = match login(io, &settings, &audit, &name, now) {
         Ok(verdict) => verdict,
-        Err(denial) => finish(io, Some(&audit), denial),
-    }
+        Err(denial) => {
+            if let Some((kind, detail)) = error::denial_event(&denial) {
+                audit.event(kind, detail);
+            }
+            finish(io, Some(&audit), denial)
+        }
+    };
+    // After the login: the typed code and the secret are wiped by now.
+    notify::emit_all(io, &settings, &audit, now);
+    verdict
 }
 
 /// Logs how the login ended and returns its verdict.

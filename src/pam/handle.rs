@@ -18,6 +18,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::login::{Level, PamIo};
 use crate::sys::command::{CommandError, CommandOutput, CommandSpec};
+use crate::sys::hook::{HookError, HookSpec};
 
 pub(crate) const PAM_SUCCESS: c_int = PamError::SUCCESS as c_int;
 pub(crate) const PAM_AUTH_ERR: c_int = PamError::AUTH_ERR as c_int;
@@ -236,6 +237,11 @@ impl PamIo for LibPam {
     // child-side confinement that needs `unsafe` (confine.rs).
     fn run_secret_command(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
         crate::sys::command::run(spec, super::confine::confine_command)
+    }
+
+    // notify= (issue 16): detached, never waited for (notify.rs).
+    fn run_notify(&self, spec: &HookSpec) -> Result<(), HookError> {
+        super::notify::spawn_detached(spec)
     }
 
     fn log(&self, level: Level, msg: &str) {

@@ -1,6 +1,7 @@
 //! The PAM edge: the exported `pam_sm_*` hooks and every `unsafe` block of
-//! the crate (here and in [`handle`], [`passwd`] and `confine`, the child
-//! side of `secret_command=`).
+//! the crate (here and in [`handle`], [`passwd`], `confine`, the child
+//! side of `secret_command=`, and [`notify`] with `supervisor`, the
+//! detached run of a `notify=` hook).
 //!
 //! Each hook runs its body under `catch_unwind`: a panic is logged and
 //! becomes PAM_AUTH_ERR, it never unwinds into sshd or sudo. The login
@@ -9,7 +10,9 @@
 
 mod confine;
 pub(crate) mod handle;
+pub mod notify;
 pub mod passwd;
+mod supervisor;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod command;
+pub mod hook;
 pub mod identity;
 pub mod open;
 pub mod secret_file;

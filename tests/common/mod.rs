@@ -279,6 +279,12 @@ impl ClientRun {
         self.cmd.arg("--syslog");
         self
     }
+    /// Keeps collecting syslog lines for `ms` after the login (with
+    /// [`syslog`](Self::syslog)).
+    pub fn linger(mut self, ms: u64) -> Self {
+        self.cmd.args(["--linger", &ms.to_string()]);
+        self
+    }
     pub fn setcred(mut self) -> Self {
         self.cmd.arg("--setcred");
         self
@@ -336,6 +342,8 @@ impl ClientRun {
 #[derive(Debug)]
 pub struct PamResult {
     pub rc: i64,
+    /// How long pam_authenticate took (milliseconds).
+    pub auth_ms: i64,
     pub result: String,
     pub prompts: Vec<(i64, String)>,
     pub authtok: Option<String>,
@@ -363,6 +371,7 @@ impl PamResult {
         };
         PamResult {
             rc: v["rc"].as_i64().expect("rc"),
+            auth_ms: v["auth_ms"].as_i64().expect("auth_ms"),
             result: v["result"].as_str().unwrap_or_default().to_owned(),
             prompts: v["prompts"]
                 .as_array()

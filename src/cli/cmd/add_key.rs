@@ -24,6 +24,7 @@ use super::enroll::{
 use crate::access::{caller, locate, require_writable, sealing, settings, target};
 use crate::args::EnrollArgs;
 use crate::error::{EnrollError, FileError, KeysError, Result};
+use crate::notify;
 use crate::output::{self, EnrollView};
 use crate::secret_file::{check_destination, read_native, write_secret};
 
@@ -94,6 +95,7 @@ pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
             secret_file_text: None,
         })?;
     }
+    notify::key_added(&settings, &caller, &user.name, &name);
     announce(&name, &user.name, &loc.shown(), seal_to.as_ref());
     Ok(ExitCode::SUCCESS)
 }

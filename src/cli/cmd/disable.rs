@@ -7,6 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
+use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::state::local::StateDir;
 use pam_totp::sys::atomic;
 use pam_totp::sys::users::UserInfo;
@@ -17,6 +18,7 @@ use crate::access::{
 };
 use crate::args::DisableArgs;
 use crate::error::{CliError, FileError, Result};
+use crate::notify;
 use crate::secret_file::{existing, Existing};
 
 pub(super) fn run(a: DisableArgs) -> Result<ExitCode> {
@@ -40,6 +42,8 @@ pub(super) fn run(a: DisableArgs) -> Result<ExitCode> {
         }
         None => remove_state(&caller, &user, &dir)?,
     };
+    let detail = vec![("was_enrolled", DetailValue::Int(u64::from(removed)))];
+    notify::emit(&settings, &caller, &user.name, EventKind::Disabled, detail);
     if removed {
         eprintln!(
             "pam-totp: disabled {}: removed {}; {state_note}",

@@ -36,6 +36,7 @@ use crate::access::{
 };
 use crate::args::EnrollArgs;
 use crate::error::{AccessError, CliError, EnrollError, Result};
+use crate::notify;
 use crate::output::{self, print_out, EnrollView, UriParts};
 use crate::secret_file::{check_destination, secret_text, write_secret};
 
@@ -113,6 +114,7 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         })?;
     }
     announce(&user, loc.as_ref(), seal_to.as_ref());
+    notify::enrolled(&settings, &caller, &user.name, &shown, "enroll");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -40,6 +40,7 @@ use crate::access::{
 };
 use crate::args::ImportArgs;
 use crate::error::{EnrollError, ImportError, NotGoogle, Result};
+use crate::notify;
 use crate::output::{self, print_out, UriParts};
 use crate::secret_file::{check_destination, secret_text, write_secret};
 
@@ -101,6 +102,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         }
     };
     let shown = loc.as_ref().map_or_else(|| "-".to_owned(), |l| l.shown());
+    notify::enrolled(&settings, &caller, &user.name, &shown, notify::GOOGLE);
 
     if a.json {
         let text = printed.as_deref().map(String::as_str);

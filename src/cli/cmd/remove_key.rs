@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use crate::access::{caller, locate, require_writable, settings, target};
 use crate::args::RemoveKeyArgs;
 use crate::error::{KeysError, Result};
+use crate::notify;
 use crate::secret_file::{check_destination, read_native, write_secret};
 
 pub(super) fn run(a: RemoveKeyArgs) -> Result<ExitCode> {
@@ -42,6 +43,7 @@ pub(super) fn run(a: RemoveKeyArgs) -> Result<ExitCode> {
     check_destination(&caller, &user, &loc, true)?;
     drop(file.keys.remove(index));
     write_secret(&caller, &user, &loc, &mut file, None, true)?;
+    notify::key_removed(&settings, &caller, &user.name, &a.name);
     eprintln!(
         "pam-totp: removed key \"{}\" of {} from {}; {} left",
         a.name,

@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::state::local::StateDir;
 use pam_totp::state::model::UserState;
 use pam_totp::state::StateError;
@@ -14,6 +15,7 @@ use super::fleet_state;
 use crate::access::{self, caller, settings, state_account, state_dir, target};
 use crate::args::ResetArgs;
 use crate::error::{AccessError, CliError, Result};
+use crate::notify;
 
 pub(super) fn run(a: ResetArgs) -> Result<ExitCode> {
     let caller = caller()?;
@@ -38,6 +40,8 @@ pub(super) fn run(a: ResetArgs) -> Result<ExitCode> {
                 user.name, user.name
             ),
         }
+        let detail = vec![("state", DetailValue::Text("fleet".into()))];
+        notify::emit(&settings, &caller, &user.name, EventKind::Reset, detail);
         return Ok(ExitCode::SUCCESS);
     }
     if !access::exists(&dir) {
@@ -78,5 +82,7 @@ pub(super) fn run(a: ResetArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(CliError::State(e)),
     }
+    let detail = vec![("state", DetailValue::Text("local".into()))];
+    notify::emit(&settings, &caller, &user.name, EventKind::Reset, detail);
     Ok(ExitCode::SUCCESS)
 }

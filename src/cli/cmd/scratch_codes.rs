@@ -6,10 +6,13 @@
 
 use std::process::ExitCode;
 
+use pam_totp::core::event::{DetailValue, EventKind};
+
 use super::new_scratch_codes;
 use crate::access::{caller, locate, require_writable, settings, target};
 use crate::args::ScratchArgs;
 use crate::error::{EnrollError, FileError, Result};
+use crate::notify;
 use crate::output::{self, print_out};
 use crate::secret_file::{check_destination, read_native, write_secret};
 
@@ -49,6 +52,14 @@ pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
         codes.len(),
         user.name,
         loc.shown()
+    );
+    let detail = vec![("scratch_codes", DetailValue::Int(codes.len() as u64))];
+    notify::emit(
+        &settings,
+        &caller,
+        &user.name,
+        EventKind::ScratchRegenerated,
+        detail,
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use pam_totp::core::event::{DetailValue, EventKind};
 use pam_totp::pam::passwd;
 use pam_totp::secret::enrollment::FormatError;
 use pam_totp::secret::enrollment::SerializeError;
@@ -29,6 +30,7 @@ use super::{KEY_MODE, PUB_MODE};
 use crate::access::{caller, Caller};
 use crate::args::HostKeyRotateArgs;
 use crate::error::{AccessError, CliError, FileError, KeyError, Result, EXIT_FAILED};
+use crate::notify;
 use crate::secret_file::SECRET_MODE;
 
 /// Where system-wide secret files are, each named after its user.
@@ -81,6 +83,12 @@ pub(super) fn run(a: HostKeyRotateArgs) -> Result<ExitCode> {
         users.len(),
         templates.len()
     );
+    let detail = vec![
+        ("host_key", DetailValue::Text(current.id())),
+        ("resealed", DetailValue::Int(tally.resealed as u64)),
+        ("problems", DetailValue::Int(tally.problems as u64)),
+    ];
+    notify::emit(&settings, &caller, "", EventKind::HostKeyRotated, detail);
     finish(&path, &current, &tally, &pam, a.drop_old_key)
 }
 
