@@ -40,18 +40,8 @@ pub(crate) fn attempt(
     now: u64,
     from_authtok: bool,
 ) -> Result<Attempt, Denial> {
-    let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
-    let mut warnings = Vec::new();
-    let decided = decide(settings, name, enrollment, &candidates, now, &mut warnings);
-    // A fallback to the local state (state_unavailable=local) is logged
-    // before the verdict's line, whatever the verdict.
-    for why in &warnings {
-        io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
-    }
-    if let Some((kind, detail)) = error::fallback_event(&warnings) {
-        audit.event(kind, detail);
-    }
-    let (outcome, remaining, locked_by_it) = decided.map_err(Denial::State)?;
+    let (outcome, remaining, locked_by_it) =
+        decide_logged(io, settings, audit, name, enrollment, input, now)?;
     // Whatever went wrong with the authtok, the prompt follows (also when
     // rate-limited: the prompt is what every locked or unknown user sees).
     let again = from_authtok && !outcome.is_success();
@@ -132,29 +122,28 @@ fn lockout_message(retry_after: u64) -> String {
     format!("Too many failed codes; try again in {retry_after} seconds.")
 }
 
-/// [`decide`] for a caller that is not a code's attempt (the enrollment at
-/// login judging the new key's code): the fallback warnings logged, a
-/// store that fails the login's denial.
+/// [`decide`], with the fallback to the local state
+/// (state_unavailable=local) logged, and its event raised, before the
+/// verdict's line, whatever the verdict; a store that fails is the
+/// login's denial. Also used by the enrollment at login to judge the new
+/// key's code.
 pub(crate) fn decide_logged(
     io: &mut dyn PamIo,
     settings: &Settings,
     audit: &Audit,
+    name: &str,
     enrollment: &Enrollment,
     input: &Input,
     now: u64,
 ) -> Result<Decided, Denial> {
     let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
     let mut warnings = Vec::new();
-    let decided = decide(
-        settings,
-        &audit.user,
-        enrollment,
-        &candidates,
-        now,
-        &mut warnings,
-    );
+    let decided = decide(settings, name, enrollment, &candidates, now, &mut warnings);
     for why in &warnings {
         io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
+    }
+    if let Some((kind, detail)) = error::fallback_event(&warnings) {
+        audit.event(kind, detail);
     }
     decided.map_err(Denial::State)
 }

@@ -87,8 +87,15 @@ pub(crate) fn at_login(
 
     // The decision, under the account's lock, in the store a login uses:
     // a right code's step is spent there, a wrong one counts as a failure.
-    let (outcome, _, _) =
-        attempt::decide_logged(io, settings, audit, &new.enrollment, &only(typed), now)?;
+    let (outcome, _, _) = attempt::decide_logged(
+        io,
+        settings,
+        audit,
+        &audit.user,
+        &new.enrollment,
+        &only(typed),
+        now,
+    )?;
     match outcome {
         Outcome::Accepted(Method::Totp { .. }) => {}
         Outcome::RateLimited { .. } => return Err(Denial::Enroll(EnrollEnd::RateLimited)),
