@@ -14,8 +14,9 @@
 //! so the modules' log lines cost what they cost with a syslog daemon.
 //!
 //! Cases: pam_permit (the floor: process, libpam, the service file);
-//! pam_google_authenticator with DISALLOW_REUSE and RATE_LIMIT 3 30 (right
-//! code) and with a file of TOTP_AUTH only (wrong code); our module with a
+//! pam_google_authenticator ("strong": DISALLOW_REUSE and RATE_LIMIT 3 30,
+//! right code; "default": a file of TOTP_AUTH only, wrong code), its file on
+//! ext4 and on tmpfs like our state; our module with a
 //! right, a wrong and a scratch code and a sealed secret, with the state
 //! directory on ext4 (`--disk`, /var/tmp) and on tmpfs (`--tmpfs`,
 //! /dev/shm); and the fleet store on a loopback redis-server started here.
@@ -35,29 +36,25 @@
 #[path = "support/libpam.rs"]
 #[allow(dead_code)]
 mod libpam;
+#[path = "support/login_world.rs"]
+mod login_world;
 #[path = "../tests/redis_support/mod.rs"]
 #[allow(dead_code)]
 mod redis_support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pam_totp::core::otp;
-use pam_totp::core::scratch::ScratchHash;
+use login_world::{private_dev_log, Admin, World};
 use pam_totp::secret::enrollment;
-use pam_totp::secret::seal;
-use pam_totp::secret::seal::HostSecretKey;
-use redis_support::{Options, RedisServer, ADMIN_PASSWORD, ADMIN_USER, PASSWORD, PREFIX, USER};
+use redis_support::{Options, RedisServer, PASSWORD, USER};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const SCRATCH: [&str; 5] = ["11111111", "22222222", "33333333", "44444444", "55555555"];
-const GOOGLE: &str = "pam_google_authenticator.so";
 
 fn die(msg: &str) -> ! {
     eprintln!("login_cost: {msg}");
@@ -95,192 +92,6 @@ fn altered(code: &str) -> String {
         *last = if *last == b'9' { b'0' } else { *last + 1 };
     }
     String::from_utf8(b).unwrap_or_default()
-}
-
-// ---------------------------------------------------------------------
-// The private /dev with a listening /dev/log.
-// ---------------------------------------------------------------------
-
-/// Enters a private mount namespace whose /dev is an overlay of the real
-/// one (never written) with our socket as /dev/log, drained by a thread.
-/// Must run while the process is single-threaded.
-fn private_dev_log(scratch: &Path) {
-    // SAFETY: unshare has no memory-safety preconditions; no thread yet.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        die("unshare(CLONE_NEWNS) failed (run as root)");
-    }
-    let base = scratch.display();
-    let script = format!(
-        "mount --make-rprivate / && mount -t tmpfs none {base} && mkdir {base}/u {base}/w && \
-         mount -t overlay overlay -o lowerdir=/dev,upperdir={base}/u,workdir={base}/w /dev && \
-         rm -f /dev/log"
-    );
-    let ok = Command::new("sh").arg("-c").arg(&script).status();
-    if !ok.map(|s| s.success()).unwrap_or(false) {
-        die(&format!("setup failed: {script}"));
-    }
-    let sock = or_die(UnixDatagram::bind("/dev/log"));
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while sock.recv(&mut buf).is_ok() {}
-    });
-}
-
-// ---------------------------------------------------------------------
-// The world: services, secrets, state, Google's files.
-// ---------------------------------------------------------------------
-
-struct World {
-    dir: tempfile::TempDir,
-}
-
-fn scratch_file() -> String {
-    let codes: Vec<String> = SCRATCH
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("\"{}\"", ScratchHash::new(c, [i as u8 + 1; 16])))
-        .collect();
-    format!(
-        "version = 1\nsecret = \"{SECRET}\"\nscratch_codes = [{}]\n",
-        codes.join(", ")
-    )
-}
-
-/// Google's file as its tool writes it: the secret, the options, five
-/// scratch codes.
-fn google_file(options: &[&str]) -> String {
-    let mut t = format!("{SECRET}\n");
-    for o in options {
-        t.push_str(&format!("\" {o}\n"));
-    }
-    for c in SCRATCH {
-        t.push_str(&format!("{c}\n"));
-    }
-    t
-}
-
-const GOOGLE_STRONG: &[&str] = &["RATE_LIMIT 3 30", "WINDOW_SIZE 3", "DISALLOW_REUSE", "TOTP_AUTH"];
-const GOOGLE_DEFAULT: &[&str] = &["TOTP_AUTH"];
-
-impl World {
-    fn new(module: &Path, base: &Path, fleet: Option<(&RedisServer, &Path)>) -> World {
-        let dir = or_die(
-            tempfile::Builder::new()
-                .prefix("pam-totp-login-cost.")
-                .tempdir_in(base),
-        );
-        let p = dir.path();
-        for d in ["pam.d", "state", "secrets", "scratch", "sealed", "gstrong", "gdefault"] {
-            or_die(fs::create_dir(p.join(d)));
-        }
-        set_mode(p, 0o755);
-        set_mode(&p.join("state"), 0o700);
-        or_die(fs::copy(module, p.join("pam_totp.so")));
-        put(&p.join("config.toml"), "", 0o644);
-        let ours = |secrets: &str, extra: &str| {
-            format!(
-                "auth required {0}/pam_totp.so config={0}/config.toml \
-                 secret={0}/{secrets}/${{USER}} state_dir={0}/state window=1 {extra}\n",
-                p.display()
-            )
-        };
-        let google = |dir: &str| {
-            format!(
-                "auth required {GOOGLE} secret={}/{dir}/${{USER}} user=root noskewadj\n",
-                p.display()
-            )
-        };
-        let services = [
-            ("permit", "auth required pam_permit.so\n".to_owned()),
-            ("other", "auth required pam_deny.so\n".to_owned()),
-            ("ours", ours("secrets", "")),
-            ("scratch", ours("scratch", "")),
-            (
-                "sealed",
-                ours("sealed", &format!("host_key={}/host.key", p.display())),
-            ),
-            ("gstrong", google("gstrong")),
-            ("gdefault", google("gdefault")),
-        ];
-        for (name, text) in services {
-            or_die(fs::write(p.join("pam.d").join(name), text));
-        }
-        if let Some((server, creds)) = fleet {
-            let extra = format!(
-                "state={} state_credentials={}",
-                server.tcp_url(),
-                creds.display()
-            );
-            or_die(fs::write(p.join("pam.d/fleet"), ours("secrets", &extra)));
-        }
-        put(
-            &p.join("secrets/root"),
-            &format!("version = 1\nsecret = \"{SECRET}\"\n"),
-            0o600,
-        );
-        put(&p.join("scratch/root"), &scratch_file(), 0o600);
-        put(&p.join("sealed/root"), &sealed_files(p), 0o600);
-        World { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Puts back what a login of `service` changed (outside the timing).
-    fn reset(&self, service: &str, admin: &mut Option<Admin>) {
-        let p = self.path();
-        match service {
-            "gstrong" => put(&p.join("gstrong/root"), &google_file(GOOGLE_STRONG), 0o400),
-            "gdefault" => put(&p.join("gdefault/root"), &google_file(GOOGLE_DEFAULT), 0o400),
-            "fleet" => admin
-                .as_mut()
-                .unwrap_or_else(|| die("no server"))
-                .del(&format!("{PREFIX}state:root")),
-            _ => {
-                let _ = fs::remove_file(p.join("state/root"));
-            }
-        }
-    }
-}
-
-/// A host key pair in `dir` and root's secret sealed to it.
-fn sealed_files(dir: &Path) -> String {
-    let key = or_die(HostSecretKey::generate());
-    put(&dir.join("host.key"), &key.to_text(), 0o600);
-    let public = seal::public_path(&dir.join("host.key"));
-    or_die(fs::write(public, key.public().to_text()));
-    let secret = otp::decode_base32(SECRET).unwrap_or_else(|| die("base32"));
-    let sealed = or_die(seal::seal(&key.public(), "root", &secret));
-    format!("version = 1\nsealed_secret = \"{sealed}\"\n")
-}
-
-/// The server's administrator, over its Unix socket (outside the timing).
-struct Admin(UnixStream);
-
-impl Admin {
-    fn connect(server: &RedisServer) -> Admin {
-        let mut a = Admin(or_die(UnixStream::connect(server.socket())));
-        let ok = a.command(&format!("AUTH {ADMIN_USER} {ADMIN_PASSWORD}"));
-        if !ok.starts_with("+OK") {
-            die(&format!("AUTH: {ok}"));
-        }
-        a
-    }
-
-    fn command(&mut self, cmd: &str) -> String {
-        or_die(self.0.write_all(format!("{cmd}\r\n").as_bytes()));
-        let mut buf = [0u8; 256];
-        let n = or_die(self.0.read(&mut buf));
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-
-    fn del(&mut self, key: &str) {
-        let r = self.command(&format!("DEL {key}"));
-        if !r.starts_with(':') {
-            die(&format!("DEL: {r}"));
-        }
-    }
 }
 
 // ---------------------------------------------------------------------
@@ -393,7 +204,13 @@ fn run(
             let w = &worlds[c.world];
             w.reset(c.service, admin);
             let code = (c.code)();
-            t.push(login(client, &w.path().join("pam.d"), c.service, &code, c.expect));
+            t.push(login(
+                client,
+                &w.path().join("pam.d"),
+                c.service,
+                &code,
+                c.expect,
+            ));
         }
     }
     times
@@ -424,33 +241,121 @@ fn summary(v: &[Sample], floor: &[Sample]) -> Summary {
     }
 }
 
-const CASES: [Case; 13] = [
+const CASES: [Case; 15] = [
     case("pam_permit (floor)", 0, "permit", right_code, "PAM_SUCCESS"),
-    case("google, RATE_LIMIT+DISALLOW_REUSE, right", 0, "gstrong", right_code, "PAM_SUCCESS"),
-    case("google, TOTP_AUTH only, wrong", 0, "gdefault", wrong_code, "PAM_AUTH_ERR"),
+    case(
+        "google, strong, right, ext4",
+        0,
+        "gstrong",
+        right_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "google, default, wrong, ext4",
+        0,
+        "gdefault",
+        wrong_code,
+        "PAM_AUTH_ERR",
+    ),
+    case(
+        "google, strong, right, tmpfs",
+        1,
+        "gstrong",
+        right_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "google, default, wrong, tmpfs",
+        1,
+        "gdefault",
+        wrong_code,
+        "PAM_AUTH_ERR",
+    ),
     case("ours, right, ext4", 0, "ours", right_code, "PAM_SUCCESS"),
     case("ours, wrong, ext4", 0, "ours", wrong_code, "PAM_AUTH_ERR"),
-    case("ours, scratch, ext4", 0, "scratch", scratch_code, "PAM_SUCCESS"),
-    case("ours, sealed, right, ext4", 0, "sealed", right_code, "PAM_SUCCESS"),
+    case(
+        "ours, scratch, ext4",
+        0,
+        "scratch",
+        scratch_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "ours, sealed, right, ext4",
+        0,
+        "sealed",
+        right_code,
+        "PAM_SUCCESS",
+    ),
     case("ours, right, tmpfs", 1, "ours", right_code, "PAM_SUCCESS"),
     case("ours, wrong, tmpfs", 1, "ours", wrong_code, "PAM_AUTH_ERR"),
-    case("ours, scratch, tmpfs", 1, "scratch", scratch_code, "PAM_SUCCESS"),
-    case("ours, sealed, right, tmpfs", 1, "sealed", right_code, "PAM_SUCCESS"),
-    case("ours, fleet (loopback redis), right", 0, "fleet", right_code, "PAM_SUCCESS"),
-    case("ours, fleet (loopback redis), wrong", 0, "fleet", wrong_code, "PAM_AUTH_ERR"),
+    case(
+        "ours, scratch, tmpfs",
+        1,
+        "scratch",
+        scratch_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "ours, sealed, right, tmpfs",
+        1,
+        "sealed",
+        right_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "ours, fleet (loopback redis), right",
+        0,
+        "fleet",
+        right_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "ours, fleet (loopback redis), wrong",
+        0,
+        "fleet",
+        wrong_code,
+        "PAM_AUTH_ERR",
+    ),
 ];
 
 /// With `--alt PATH`: the same module built otherwise (another profile),
 /// in a world of its own on tmpfs, interleaved with the rest.
 const ALT_CASES: [Case; 4] = [
-    case("alt module: right, tmpfs", 2, "ours", right_code, "PAM_SUCCESS"),
-    case("alt module: wrong, tmpfs", 2, "ours", wrong_code, "PAM_AUTH_ERR"),
-    case("alt module: scratch, tmpfs", 2, "scratch", scratch_code, "PAM_SUCCESS"),
-    case("alt module: sealed, right, tmpfs", 2, "sealed", right_code, "PAM_SUCCESS"),
+    case(
+        "alt module: right, tmpfs",
+        2,
+        "ours",
+        right_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "alt module: wrong, tmpfs",
+        2,
+        "ours",
+        wrong_code,
+        "PAM_AUTH_ERR",
+    ),
+    case(
+        "alt module: scratch, tmpfs",
+        2,
+        "scratch",
+        scratch_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "alt module: sealed, right, tmpfs",
+        2,
+        "sealed",
+        right_code,
+        "PAM_SUCCESS",
+    ),
 ];
 
 fn report(cases: &[Case], times: &[Vec<Sample>]) {
-    println!("| case | wall p50 | wall p10 | wall p90 | CPU p50 | wall above floor | CPU above floor |");
+    println!(
+        "| case | wall p50 | wall p10 | wall p90 | CPU p50 | wall above floor | CPU above floor |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut sums = BTreeMap::new();
     for (c, v) in cases.iter().zip(times) {
@@ -469,16 +374,14 @@ fn report(cases: &[Case], times: &[Vec<Sample>]) {
         sums.insert(c.label, s);
     }
     let get = |k: &str| sums.get(k).unwrap_or_else(|| die(k));
-    let g_right = get(CASES[1].label);
-    let g_wrong = get(CASES[2].label);
     println!("\ntargets: ours / google (wall; wall above floor; CPU above floor)");
     for (ours, google, target) in [
-        ("ours, right, ext4", g_right, 1.0),
-        ("ours, right, tmpfs", g_right, 1.0),
-        ("ours, wrong, ext4", g_wrong, 0.5),
-        ("ours, wrong, tmpfs", g_wrong, 0.5),
+        ("ours, right, ext4", "google, strong, right, ext4", 1.0),
+        ("ours, right, tmpfs", "google, strong, right, tmpfs", 1.0),
+        ("ours, wrong, ext4", "google, default, wrong, ext4", 0.5),
+        ("ours, wrong, tmpfs", "google, default, wrong, tmpfs", 0.5),
     ] {
-        let o = get(ours);
+        let (o, google) = (get(ours), get(google));
         let r = |a: f64, b: f64| a / b.max(1e-6);
         let (whole, above, cpu) = (
             r(o.wall, google.wall),
@@ -501,7 +404,8 @@ fn scale_part(module: &Path, tmpfs: &Path, client: &Path, scale: &[usize], round
     println!("\nenrolled users (secret and state files on tmpfs), {rounds} rounds each");
     println!("| N | ours, right, wall p50 | pam_permit | wall above floor | CPU above floor |");
     println!("| ---: | ---: | ---: | ---: | ---: |");
-    let cases = [CASES[0].clone_as(), CASES[7].clone_as()];
+    let cases = [CASES[0].clone_as(), CASES[9].clone_as()];
+    assert_eq!(cases[1].label, "ours, right, tmpfs");
     for &n in scale {
         while have < n {
             let name = format!("u{have:06}");
@@ -599,7 +503,11 @@ fn main() {
     if let Some(alt) = &alt {
         worlds.push(World::new(alt, &tmpfs, None));
         cases.extend(ALT_CASES);
-        println!("alt module: {} ({} bytes)", alt.display(), or_die(fs::metadata(alt)).len());
+        println!(
+            "alt module: {} ({} bytes)",
+            alt.display(),
+            or_die(fs::metadata(alt)).len()
+        );
     }
     report_machine(&module, scratch.path(), &disk, &tmpfs);
     println!("\none login = one fresh process ({rounds} rounds, interleaved)");
@@ -623,7 +531,11 @@ fn report_machine(module: &Path, scratch: &Path, disk: &Path, tmpfs: &Path) {
     let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("machine: {cpu}, {cpus} CPUs, kernel {}", kernel.trim());
     println!("load average at start: {}", load.trim());
-    println!("state on disk: {}, on tmpfs: {}", disk.display(), tmpfs.display());
+    println!(
+        "state on disk: {}, on tmpfs: {}",
+        disk.display(),
+        tmpfs.display()
+    );
     let size = or_die(fs::metadata(module)).len();
     println!(
         "module: {} ({size} bytes; stripped: {} bytes)",
