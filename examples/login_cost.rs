@@ -34,12 +34,10 @@
 //! ```
 
 #[path = "support/libpam.rs"]
-#[allow(dead_code)]
 mod libpam;
 #[path = "support/login_world.rs"]
 mod login_world;
 #[path = "../tests/redis_support/mod.rs"]
-#[allow(dead_code)]
 mod redis_support;
 
 use std::collections::BTreeMap;
