@@ -5,7 +5,9 @@
 //! `pam_client` (built beside this example) is executed once per login,
 //! opens the service from a private directory with `pam_start_confdir`,
 //! answers the prompt with a code and ends; the time is from the spawn to
-//! the exit, as an observer of the login sees it. All cases run in one
+//! the exit, as an observer of the login sees it, and the CPU time (user +
+//! system) of that process, which waiting for a CPU does not inflate. The
+//! per-round difference with pam_permit is "above floor". All cases run in one
 //! run, interleaved (one login of each case per round), so a change in the
 //! machine's load hits them alike.
 //!
@@ -30,8 +32,12 @@
 //! ```text
 //! sudo target/release/examples/login_cost [--rounds 200] [--scale-rounds 100]
 //!      [--scale 1,100,10000,100000] [--disk /var/tmp] [--tmpfs /dev/shm]
-//!      [--module PATH] [--client PATH]
+//!      [--module PATH] [--client PATH] [--alt OTHER.so]
 //! ```
+//!
+//! `--alt` adds a second build of the module (another profile), in a world
+//! of its own on tmpfs, interleaved with the rest. Nothing here asserts a
+//! time: the target checks are printed, not tested (docs/benchmarks.md).
 
 #[path = "support/libpam.rs"]
 mod libpam;
