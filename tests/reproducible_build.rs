@@ -1,8 +1,9 @@
 //! The shipped module builds reproducibly (issue 17): two copies of this
 //! source tree in two different directories, each built as the package
-//! builds it (`--profile dist`, with the flags of `scripts/dist-rustflags`,
-//! which debian/rules uses too), each with a target directory of its own,
-//! give byte-identical `libpam_totp.so` files; and neither holds a path of
+//! builds it (`--profile dist`, the flags of `scripts/dist-rustflags`,
+//! which debian/rules uses too, and the C flags dpkg-buildpackage exports,
+//! which ring's C code is compiled with), each with a target directory of
+//! its own, give byte-identical `libpam_totp.so` files; and neither holds a path of
 //! the build machine: the checkout, the target directory, the cargo
 //! registry (`$CARGO_HOME`), the toolchain, or a home directory.
 //!
@@ -33,8 +34,29 @@ fn copy_tree(dest: &Path) {
     assert!(st.success(), "copying the tree to {}", dest.display());
 }
 
-/// Builds the module from `src` into `target` as the package does; the
-/// built file.
+/// The C/C++/linker flags dpkg-buildpackage exports for debian/rules
+/// (`DEB_BUILD_MAINT_OPTIONS=hardening=+all`, as debian/rules sets it),
+/// computed in `src` as dpkg does: `cc` compiles ring's C code with them.
+fn debian_build_flags(src: &Path) -> Vec<(String, String)> {
+    ["CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS"]
+        .into_iter()
+        .map(|name| {
+            let out = Command::new("dpkg-buildflags")
+                .args(["--get", name])
+                .env("DEB_BUILD_MAINT_OPTIONS", "hardening=+all")
+                .current_dir(src)
+                .output()
+                .expect("dpkg-buildflags (apt-get install dpkg-dev)");
+            assert!(out.status.success(), "dpkg-buildflags --get {name}");
+            let value = String::from_utf8(out.stdout).unwrap();
+            (name.to_owned(), value.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Builds the module from `src` into `target` as the package does (the
+/// flags of dpkg-buildpackage and of scripts/dist-rustflags); the built
+/// file.
 fn build_module(src: &Path, target: &Path) -> PathBuf {
     let flags = Command::new(src.join("scripts/dist-rustflags"))
         .arg(src)
@@ -49,6 +71,7 @@ fn build_module(src: &Path, target: &Path) -> PathBuf {
         .args(["--no-default-features", "--lib", "--target-dir"])
         .arg(target)
         .current_dir(src)
+        .envs(debian_build_flags(src))
         .env("RUSTFLAGS", flags.trim())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .env_remove("CARGO_TARGET_DIR")
