@@ -519,6 +519,11 @@ fn main() {
     report(&cases, &times);
     scale_part(&module, &tmpfs, &client, &scale, scale_rounds);
     drop(server);
+    // Detach the private /dev and its tmpfs, so the scratch directory can go.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("umount -l /dev; umount -l {}", devdir.display()))
+        .status();
 }
 
 fn report_machine(module: &Path, scratch: &Path, disk: &Path, tmpfs: &Path) {
