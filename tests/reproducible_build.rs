@@ -1,0 +1,152 @@
+//! The shipped module builds reproducibly (issue 17): two copies of this
+//! source tree in two different directories, each built as the package
+//! builds it (`--profile dist`, the flags of `scripts/dist-rustflags`,
+//! which debian/rules uses too, and the C flags dpkg-buildpackage exports,
+//! which ring's C code is compiled with), each with a target directory of
+//! its own, give byte-identical `libpam_totp.so` files; and neither holds a path of
+//! the build machine: the checkout, the target directory, the cargo
+//! registry (`$CARGO_HOME`), the toolchain, or a home directory.
+//!
+//! Only the module is built (`--no-default-features --lib`): the tool's own
+//! crates are not in it. The two builds share nothing but the downloaded
+//! crate sources, so the test costs two builds of the module (a few
+//! minutes on two CPUs).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of the source tree at `dest`, without build output or history.
+fn copy_tree(dest: &Path) {
+    fs::create_dir_all(dest).unwrap();
+    let script = "tar --exclude=./target --exclude=./.git --exclude=./fuzz/target \
+                  --exclude=./fuzz/artifacts --exclude=./fuzz/corpus -cf - . | tar -xf - -C \"$1\"";
+    let st = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(dest)
+        .current_dir(root())
+        .status()
+        .expect("sh");
+    assert!(st.success(), "copying the tree to {}", dest.display());
+}
+
+/// The C/C++/linker flags dpkg-buildpackage exports for debian/rules
+/// (`DEB_BUILD_MAINT_OPTIONS=hardening=+all`, as debian/rules sets it),
+/// computed in `src` as dpkg does: `cc` compiles ring's C code with them.
+fn debian_build_flags(src: &Path) -> Vec<(String, String)> {
+    ["CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS"]
+        .into_iter()
+        .map(|name| {
+            let out = Command::new("dpkg-buildflags")
+                .args(["--get", name])
+                .env("DEB_BUILD_MAINT_OPTIONS", "hardening=+all")
+                .current_dir(src)
+                .output()
+                .expect("dpkg-buildflags (apt-get install dpkg-dev)");
+            assert!(out.status.success(), "dpkg-buildflags --get {name}");
+            let value = String::from_utf8(out.stdout).unwrap();
+            (name.to_owned(), value.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Builds the module from `src` into `target` as the package does (the
+/// flags of dpkg-buildpackage and of scripts/dist-rustflags); the built
+/// file.
+fn build_module(src: &Path, target: &Path) -> PathBuf {
+    let flags = Command::new(src.join("scripts/dist-rustflags"))
+        .arg(src)
+        .arg(target)
+        .output()
+        .expect("scripts/dist-rustflags");
+    assert!(flags.status.success(), "{flags:?}");
+    let flags = String::from_utf8(flags.stdout).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--locked", "--profile", "dist"])
+        .args(["--no-default-features", "--lib", "--target-dir"])
+        .arg(target)
+        .current_dir(src)
+        .envs(debian_build_flags(src))
+        .env("RUSTFLAGS", flags.trim())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WRAPPER")
+        .output()
+        .expect("cargo build");
+    assert!(
+        out.status.success(),
+        "build in {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let so = target.join("dist/libpam_totp.so");
+    assert!(so.exists(), "{} missing", so.display());
+    so
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// The paths of this machine that must not be in a shipped binary.
+fn machine_paths(src: &Path, target: &Path) -> Vec<String> {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
+    let mut v = vec![
+        src.display().to_string(),
+        target.display().to_string(),
+        root().display().to_string(),
+        cargo_home,
+        "/root/".into(),
+        "/home/".into(),
+        "/.cargo/".into(),
+        "/.rustup/".into(),
+    ];
+    if home != "/" {
+        v.push(format!("{home}/"));
+    }
+    v
+}
+
+#[test]
+fn two_builds_in_two_directories_are_identical_and_hold_no_build_path() {
+    let tmp = tempfile::Builder::new()
+        .prefix("pamtotp-repro.")
+        .tempdir()
+        .unwrap();
+    let t = tmp.path();
+    // Different names and depths; one target inside its checkout (as
+    // debian/rules has it), one outside.
+    let (src_a, target_a) = (t.join("a/pam-totp"), t.join("a/pam-totp/target"));
+    let (src_b, target_b) = (t.join("bb/other/checkout"), t.join("out-b"));
+    copy_tree(&src_a);
+    copy_tree(&src_b);
+    let so_a = build_module(&src_a, &target_a);
+    let so_b = build_module(&src_b, &target_b);
+    let (a, b) = (fs::read(&so_a).unwrap(), fs::read(&so_b).unwrap());
+
+    for (bytes, src, target) in [(&a, &src_a, &target_a), (&b, &src_b, &target_b)] {
+        for p in machine_paths(src, target) {
+            assert!(
+                !contains(bytes, &p),
+                "the module built in {} holds the path {p:?}",
+                src.display()
+            );
+        }
+    }
+    assert_eq!(a.len(), b.len(), "the two builds differ in size");
+    let first = a.iter().zip(&b).position(|(x, y)| x != y);
+    assert!(
+        first.is_none(),
+        "the two builds differ from byte {first:?} on"
+    );
+    // The figure docs/benchmarks.md records; not a limit (see there).
+    eprintln!("stripped module (dist profile): {} bytes", a.len());
+}
