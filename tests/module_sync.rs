@@ -43,10 +43,11 @@ fn traced(fx: &Fixture, svc: &str, typed: &str) -> (PamResult, BTreeMap<String, 
     let r = PamResult::from_output(wait_bounded(child, CLIENT_TIMEOUT));
     let mut calls = BTreeMap::new();
     for line in fs::read_to_string(&log).unwrap().lines() {
-        // "PID name(args) = rc", or "name(args) = rc".
+        // "PID name(args) = rc" (strace pads the PID with spaces when
+        // there are several processes), or "name(args) = rc".
         let call = line.split_once(' ').map_or(line, |(head, rest)| {
             if head.bytes().all(|b| b.is_ascii_digit()) {
-                rest
+                rest.trim_start()
             } else {
                 line
             }
