@@ -88,11 +88,11 @@ impl Default for Settings {
             debug: false,
             host_key: PathBuf::from(DEFAULT_HOST_KEY),
             fleet: crate::state::fleet::FleetSettings::default(),
-            secret_command: SecretCommandSettings::default(),
+            secret_command: secret_command::unset(),
             secret_given: false,
             enroll_at_login: false,
             enroll_by: None,
-            notify: NotifySettings::default(),
+            notify: notify::unset(),
         }
     }
 }
@@ -365,6 +365,7 @@ pub fn expand_secret(template: &str, user: &UserInfo) -> Result<PathBuf, SecretP
     Ok(path)
 }
 
+pub mod command;
 mod file;
 pub mod keys;
 pub mod notify;

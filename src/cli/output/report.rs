@@ -85,27 +85,10 @@ pub fn report_table(rows: &[&ReportRow]) -> String {
     out
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC), as events
+/// write their time.
 pub fn utc_iso8601(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    // Days to a civil date (proleptic Gregorian), after H. Hinnant's
-    // `civil_from_days`, for days on or after 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    pam_totp::core::event::rfc3339(secs)
 }
 
 #[cfg(test)]
