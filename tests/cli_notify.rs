@@ -6,6 +6,7 @@
 
 mod cli_support;
 mod common;
+mod google_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -286,4 +287,46 @@ fn a_hook_that_hangs_or_fails_does_not_hold_up_the_tool() {
         "{r:?}"
     );
     assert!(!w.sb.join("secrets").join(&user.name).exists());
+}
+
+/// `import-google-authenticator` is an `enrolled` event with its source,
+/// and neither the imported secret nor its scratch codes.
+#[test]
+fn an_import_reaches_the_hook_as_enrolled() {
+    let w = World::new(RECORD, true);
+    let user = TestUser::get("notify-import");
+    let google = w.sb.join("google_authenticator");
+    let text = google_support::google_authenticator(
+        &google,
+        &["-t", "-d", "-w", "3", "-r", "3", "-R", "30", "-e", "5"],
+        None,
+    );
+    let cfg = w.sb.config();
+    ok(run(
+        &[
+            "import-google-authenticator",
+            "--config",
+            &cfg,
+            "--user",
+            &user.name,
+            google.to_str().unwrap(),
+        ],
+        "",
+    ));
+    let (events, log) = w.events(1);
+    assert_eq!(events[0]["event"], "enrolled", "{log}");
+    assert_eq!(events[0]["user"], user.name.as_str(), "{log}");
+    assert_eq!(
+        events[0]["detail"]["secret_file"],
+        w.sb.join("secrets").join(&user.name).to_str().unwrap(),
+        "{log}"
+    );
+    assert_eq!(
+        events[0]["detail"]["source"], "google-authenticator",
+        "{log}"
+    );
+    // The Google file's lines: the secret first, the scratch codes last.
+    for line in text.lines().filter(|l| !l.starts_with('"')) {
+        assert!(!log.contains(line.trim()), "{line} in {log}");
+    }
 }
