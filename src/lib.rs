@@ -10,21 +10,26 @@
 //! other):
 //!
 //! - [`core`]: pure. Codes and their typed input, scratch-code hashes, the
-//!   policy (window, rate limit), the state model and the verification
-//!   decision. No I/O, no `unsafe`; time and state are passed in. Imports
+//!   policy (window, rate limit), the state model, the verification
+//!   decision and the `notify=` events as JSON. No I/O, no `unsafe`; time and state are passed in. Imports
 //!   nothing of ours.
 //! - [`sys`]: the operating system, in safe code. The one
 //!   [`open_checked`](sys::open::open_checked), the filesystem-identity
 //!   guard, user and group lookups, atomic writes, running
-//!   `secret_command=`. Imports nothing of ours.
+//!   `secret_command=`, preparing a `notify=` hook. Imports nothing of ours.
 //! - [`secret`] → core, sys: what a secret file is (native and Google
-//!   formats), sealing to the host key, the otpauth URI.
+//!   formats), sealing to the host key, the otpauth URI; a new
+//!   enrollment made, drawn as a QR code and saved (the tool's and the
+//!   enrollment at login's alike).
 //! - [`state`] → core, sys: what a login remembers, and the
 //!   [`StateStore`](state::StateStore) seam it is kept behind (the local
-//!   state directory; the fleet transport to Redis/Valkey).
+//!   state directory, its file of two checksummed slots; the fleet
+//!   transport to Redis/Valkey).
 //! - [`config`] → core, sys: module arguments and config.toml.
-//! - [`login`] → core, secret, state, sys, config: one login as a pipeline.
-//! - `pam` → login, sys: the FFI edge, every `unsafe` of the crate.
+//! - [`login`] → core, secret, state, sys, config: one login as a pipeline,
+//!   the enrollment at login, the events for `notify=`.
+//! - `pam` → login, sys: the FFI edge, every `unsafe` of the crate (also
+//!   the child sides of a fork: `secret_command=`, the `notify=` supervisor).
 //!
 //! # The flow of a login
 //!
@@ -35,7 +40,8 @@
 //! (authtok or prompt, before any lock) →
 //! decision ([`core::decision`]) under the account's lock
 //! ([`StateStore::update`](state::StateStore::update)) → one audit line,
-//! mapped with the verdict in one place (`login::error`).
+//! mapped with the verdict in one place (`login::error`) → the events, if
+//! any, to the `notify=` hook, detached, once the verdict is in.
 //!
 //! `docs/architecture.md` draws the login and enrollment paths and where
 //! each invariant (constant-time compare, zeroizing, lock before read,
