@@ -11,21 +11,17 @@ use std::process::ExitCode;
 
 use zeroize::Zeroizing;
 
-use pam_totp::core::otp;
 use pam_totp::core::otp::OtpKey;
 use pam_totp::secret::native::{KeyEntry, SecretFile, MAX_FILE_KEYS};
 use pam_totp::secret::seal::HostPublicKey;
 
 use super::check_new_secret_length;
-use super::enroll::{
-    app_names, enrollment_uri, new_secret, show_and_save, spend_confirmed_step,
-    warn_if_apps_may_ignore,
-};
+use super::enroll::{app_names, new_secret, present, show_and_save, spend_confirmed_step};
 use crate::access::{caller, locate, require_writable, sealing, settings, target};
 use crate::args::EnrollArgs;
 use crate::error::{EnrollError, FileError, KeysError, Result};
 use crate::notify;
-use crate::output::{self, EnrollView};
+use crate::output;
 use crate::secret_file::{check_destination, read_native, write_secret};
 
 pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
@@ -59,21 +55,9 @@ pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
     if let Some(host) = &seal_to {
         entry.seal(host, &user.name).map_err(FileError::Seal)?;
     }
-    let b32 = otp::encode_base32(&secret);
-    let uri = enrollment_uri(&a, &issuer, &account, &b32)?;
-    warn_if_apps_may_ignore(&a);
-    let qr = output::qr(&uri, a.qr)?;
-    let view = EnrollView {
-        qr: qr.as_deref(),
-        uri: &uri,
-        issuer: &issuer,
-        account: &account,
-        secret: &b32,
-        algorithm: a.algorithm,
-        digits: a.digits,
-        period: a.period,
-        scratch_codes: &[],
-    };
+    let shown_key = present(&a, &issuer, &account, &secret)?;
+    let view = shown_key.view(&a, &issuer, &account, &[]);
+    let (b32, uri) = (&shown_key.b32, &shown_key.uri);
     // Only the new key is sealed here: the others are written as they are.
     let save = || {
         file.keys.push(entry);
@@ -89,8 +73,8 @@ pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
         output::print_json(&output::EnrollJson {
             user: &user.name,
             secret_file: &loc.shown(),
-            secret: &b32,
-            otpauth_uri: &uri,
+            secret: b32,
+            otpauth_uri: uri,
             scratch_codes: Vec::new(),
             secret_file_text: None,
         })?;

@@ -66,21 +66,9 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
 
     let (codes, hashes) = new_scratch_codes(a.scratch_codes)?;
     let mut file = SecretFile::new(&secret, &key, &hashes);
-    let b32 = otp::encode_base32(&secret);
-    let uri = enrollment_uri(&a, &issuer, &account, &b32)?;
-    warn_if_apps_may_ignore(&a);
-    let qr = output::qr(&uri, a.qr)?;
-    let view = EnrollView {
-        qr: qr.as_deref(),
-        uri: &uri,
-        issuer: &issuer,
-        account: &account,
-        secret: &b32,
-        algorithm: a.algorithm,
-        digits: a.digits,
-        period: a.period,
-        scratch_codes: &codes,
-    };
+    let shown_key = present(&a, &issuer, &account, &secret)?;
+    let view = shown_key.view(&a, &issuer, &account, &codes);
+    let (b32, uri) = (&shown_key.b32, &shown_key.uri);
     // The file's text, when it goes to standard output (`--secret-file -`).
     let mut printed: Option<Zeroizing<String>> = None;
     let save = || match &loc {
@@ -107,8 +95,8 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
         output::print_json(&output::EnrollJson {
             user: &user.name,
             secret_file: &shown,
-            secret: &b32,
-            otpauth_uri: &uri,
+            secret: b32,
+            otpauth_uri: uri,
             scratch_codes: codes.iter().map(|c| c.as_str()).collect(),
             secret_file_text: printed.as_deref().map(String::as_str),
         })?;
@@ -136,8 +124,53 @@ fn destination(
     Ok(Some(loc))
 }
 
+/// A new key as `enroll` and `enroll --add` show it: the secret as text,
+/// its otpauth URI and its QR code (with a warning if the parameters are
+/// ones many apps ignore).
+pub(super) struct Presented {
+    pub b32: Zeroizing<String>,
+    pub uri: Zeroizing<String>,
+    pub qr: Option<String>,
+}
+
+pub(super) fn present(
+    a: &EnrollArgs,
+    issuer: &str,
+    account: &str,
+    secret: &[u8],
+) -> Result<Presented> {
+    let b32 = otp::encode_base32(secret);
+    let uri = enrollment_uri(a, issuer, account, &b32)?;
+    warn_if_apps_may_ignore(a);
+    let qr = output::qr(&uri, a.qr)?;
+    Ok(Presented { b32, uri, qr })
+}
+
+impl Presented {
+    /// What is printed of it, with `scratch_codes` (none for `--add`).
+    pub(super) fn view<'a>(
+        &'a self,
+        a: &EnrollArgs,
+        issuer: &'a str,
+        account: &'a str,
+        scratch_codes: &'a [Zeroizing<String>],
+    ) -> EnrollView<'a> {
+        EnrollView {
+            qr: self.qr.as_deref(),
+            uri: &self.uri,
+            issuer,
+            account,
+            secret: &self.b32,
+            algorithm: a.algorithm,
+            digits: a.digits,
+            period: a.period,
+            scratch_codes,
+        }
+    }
+}
+
 /// The otpauth URI the app reads (from the QR code or as text).
-pub(super) fn enrollment_uri(
+fn enrollment_uri(
     a: &EnrollArgs,
     issuer: &str,
     account: &str,
@@ -156,7 +189,7 @@ pub(super) fn enrollment_uri(
 }
 
 /// Warns when the parameters are not the ones every app honours.
-pub(super) fn warn_if_apps_may_ignore(a: &EnrollArgs) {
+fn warn_if_apps_may_ignore(a: &EnrollArgs) {
     if !output::default_params(a.algorithm, a.digits, a.period) {
         eprintln!(
             "pam-totp: warning: {}, {} digits, {} seconds: many apps (Google Authenticator among them) \
