@@ -61,6 +61,13 @@ fn at_login_service(fx: &Fixture, name: &str, secret: &str, extra: &str) -> Stri
     )
 }
 
+/// [`at_login_service`] with the secret files in the fixture's
+/// root-owned secrets directory.
+fn secrets_service(fx: &Fixture, name: &str, extra: &str) -> String {
+    let secret = format!("{}/secrets/${{USER}}", fx.path().display());
+    at_login_service(fx, name, &secret, extra)
+}
+
 /// The same after pam_permit: PAM_SUCCESS shows that the module returned
 /// PAM_IGNORE (PAM_AUTH_ERR would deny).
 fn after_permit(fx: &Fixture, name: &str, extra: &str) -> String {
@@ -151,12 +158,7 @@ fn enrolls_with_a_code_for_the_decoded_qr_code() {
 #[test]
 fn a_wrong_or_empty_code_saves_nothing() {
     let fx = Fixture::new();
-    let svc = at_login_service(
-        &fx,
-        "eal",
-        &format!("{}/secrets/${{USER}}", fx.path().display()),
-        "",
-    );
+    let svc = secrets_service(&fx, "eal", "");
     let user = ensure_user("pamtotp-eal-wrong", &[]);
     let file = fx.path().join("secrets").join(&user.name);
     let work = fx.path().to_owned();
@@ -184,12 +186,7 @@ fn saves_a_sealed_root_owned_file_when_the_host_has_a_key() {
     fs::write(&host_key, key.to_text().as_bytes()).unwrap();
     fs::set_permissions(&host_key, fs::Permissions::from_mode(0o600)).unwrap();
     fs::write(seal::public_path(&host_key), key.public().to_text()).unwrap();
-    let svc = at_login_service(
-        &fx,
-        "eal",
-        &format!("{}/secrets/${{USER}}", fx.path().display()),
-        "",
-    );
+    let svc = secrets_service(&fx, "eal", "");
     let user = ensure_user("pamtotp-eal-seal", &[]);
     let file = fx.path().join("secrets").join(&user.name);
     let work = fx.path().to_owned();
@@ -216,12 +213,7 @@ fn saves_a_sealed_root_owned_file_when_the_host_has_a_key() {
 #[test]
 fn an_unusable_file_is_never_enrolled_over() {
     let fx = Fixture::new();
-    let svc = at_login_service(
-        &fx,
-        "eal",
-        &format!("{}/secrets/${{USER}}", fx.path().display()),
-        "nullok",
-    );
+    let svc = secrets_service(&fx, "eal", "nullok");
     let user = ensure_user("pamtotp-eal-bad", &[]);
     let file = fx.secret_file(&user.name, "version = 1\nsecret = \"not base32!\"\n");
     let before = fingerprint(&file);
@@ -272,12 +264,7 @@ fn enroll_at_login_with_secret_command_is_a_configuration_error() {
 #[test]
 fn a_file_that_appeared_meanwhile_is_kept() {
     let fx = Fixture::new();
-    let svc = at_login_service(
-        &fx,
-        "eal",
-        &format!("{}/secrets/${{USER}}", fx.path().display()),
-        "",
-    );
+    let svc = secrets_service(&fx, "eal", "");
     let user = ensure_user("pamtotp-eal-race", &[]);
     let work = fx.path().to_owned();
     let mut planted = None;
@@ -304,12 +291,7 @@ fn a_mismatched_host_key_pair_enrolls_nothing() {
     fs::set_permissions(&host_key, fs::Permissions::from_mode(0o600)).unwrap();
     let other = HostSecretKey::generate().unwrap();
     fs::write(seal::public_path(&host_key), other.public().to_text()).unwrap();
-    let svc = at_login_service(
-        &fx,
-        "eal",
-        &format!("{}/secrets/${{USER}}", fx.path().display()),
-        "",
-    );
+    let svc = secrets_service(&fx, "eal", "");
     let user = ensure_user("pamtotp-eal-keys", &[]);
     let r = fx.client(&svc, &user.name).syslog().run();
     assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
@@ -335,10 +317,9 @@ fn an_enrollment_at_login_reaches_the_notify_hook() {
     )
     .unwrap();
     fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
-    let svc = at_login_service(
+    let svc = secrets_service(
         &fx,
         "ealn",
-        &format!("{}/secrets/${{USER}}", fx.path().display()),
         &format!("notify={} notify_user={}", hook.display(), hook_user.name),
     );
     let work = fx.path().to_owned();
