@@ -272,9 +272,7 @@ fn a_slow_hook_does_not_delay_the_login() {
     for line in w.lines("pid", 2) {
         let pid: u32 = line.parse().unwrap();
         assert!(alive(pid), "the hook still runs after the login");
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &format!("-{pid}")])
-            .status();
+        kill_group(pid);
     }
 }
 

@@ -458,6 +458,18 @@ pub fn wait_bounded(child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Kills the process group `pgid` (a process the test does not own, such
+/// as a detached hook that made a group of its own). Through kill(2) and
+/// not the `kill` command: procps-ng 4.0.2's `kill -9 -PGID` signals the
+/// group "9" instead.
+pub fn kill_group(pgid: u32) {
+    let pgid = libc::pid_t::try_from(pgid).expect("a process group id");
+    assert!(pgid > 1, "not a process group to kill: {pgid}");
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid
+    // names exactly the group `pgid` (never -1, checked above).
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
 /// Kills a child that is no longer wanted and reaps it.
 pub fn kill_and_reap(mut child: Child) {
     let _ = child.kill();
