@@ -140,7 +140,16 @@ fn build_crates() -> Vec<Crate> {
         }
     }
     build_only.retain(|id| !linked.contains(id));
-    linked.remove(root_id);
+    // Our own crates (the workspace: pam-totp and its TLS library) are
+    // covered by the first paragraph of debian/copyright.
+    for member in meta["workspace_members"]
+        .as_array()
+        .expect("workspace_members")
+    {
+        let member = member.as_str().expect("member id");
+        linked.remove(member);
+        build_only.remove(member);
+    }
 
     let describe = |id: &str, linked: bool| {
         let p = packages[id];

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pam_totp::pam::tls::LibraryAt;
+use pam_totp::state::fleet::conn::tls::TlsConnector;
 use pam_totp::state::fleet::conn::ConnError;
 use pam_totp::state::fleet::{
     Credentials, CredentialsError, StateUrl, Store, StoreConfig, StoreError, UpdateError,
@@ -20,10 +22,21 @@ use redis_support::{Options, RedisServer, TestCa, TlsConfig, PASSWORD, USER};
 /// A generous bound on "within the timeout": never a tight timing check.
 const SLACK_BOUND: Duration = Duration::from_secs(5);
 
+/// TLS sessions as the module makes them: the TLS library of this build,
+/// loaded with dlopen (`pam::tls`).
+fn tls() -> &'static dyn TlsConnector {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("deps dir");
+    let lib = deps.join(pam_totp::pam::tls::LIBRARY);
+    assert!(lib.exists(), "{} not built", lib.display());
+    Box::leak(Box::new(LibraryAt::new(&lib)))
+}
+
 fn config(url: &str, creds: Option<Credentials>) -> StoreConfig {
     let mut c = StoreConfig::new(StateUrl::parse(url).expect("url"));
     c.credentials = creds;
     c.timeout = Duration::from_secs(5);
+    c.tls = Some(tls());
     c
 }
 
@@ -352,6 +365,79 @@ fn tls_with_the_test_ca_works_and_another_ca_is_refused() {
     assert!(Store::connect(&short)
         .and_then(|mut s| s.get("alice"))
         .is_err());
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ca.pem");
+    std::fs::write(&p, "not a certificate\n").unwrap();
+    // Nothing listens there: the roots are refused before connecting.
+    let mut c = config("rediss://127.0.0.1:9", None);
+    c.ca = Some(p);
+    match Store::connect(&c) {
+        Err(StoreError::Conn(ConnError::NoCaCertificates)) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The module's TLS library must be root's and writable by nobody else,
+/// and must exist: otherwise `rediss://` fails closed, before connecting,
+/// and says why.
+#[test]
+fn an_untrusted_or_missing_tls_library_is_refused() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(pki.path(), "fleet");
+    let built = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join(pam_totp::pam::tls::LIBRARY);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(pam_totp::pam::tls::LIBRARY);
+    std::fs::copy(&built, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let try_with = |lib: &Path| {
+        let mut c = config("rediss://127.0.0.1:9", None);
+        c.ca = Some(ca.files.cert.clone());
+        c.tls = Some(Box::leak(Box::new(LibraryAt::new(lib))));
+        Store::connect(&c)
+    };
+    // The same file, trusted: the library loads and the connection is
+    // what fails (nothing listens on port 9).
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    match try_with(&copy) {
+        Err(StoreError::Conn(ConnError::Connect(_))) => {}
+        other => panic!("{other:?}"),
+    }
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o775)).unwrap();
+    match try_with(&copy) {
+        Err(StoreError::Conn(ConnError::TlsLibrary(why))) => {
+            assert!(why.contains("writable by group or others"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&copy, Some(65534), None).unwrap();
+    match try_with(&copy) {
+        Err(StoreError::Conn(ConnError::TlsLibrary(why))) => {
+            assert!(why.contains("not owned by root"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    std::os::unix::fs::chown(&copy, Some(0), None).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    match try_with(&copy) {
+        Err(StoreError::Conn(ConnError::TlsLibrary(why))) => {
+            assert!(why.contains("directory"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match try_with(&dir.path().join("missing.so")) {
+        Err(StoreError::Conn(ConnError::TlsLibrary(_))) => {}
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -368,6 +368,17 @@ fn tls_with_the_test_ca_works_and_another_ca_is_refused() {
     let good = Host::new(&with_ca(&ca.files.cert), "");
     let r = good.login(&code);
     assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    // Without the TLS library beside the module: denied after the prompt,
+    // and the log says why (no fallback to the local state either).
+    std::fs::remove_file(good.fx.path().join(pam_totp::pam::tls::LIBRARY)).unwrap();
+    let r = good.login(&oathtool_totp(SECRET, "SHA1", 6, 30, 1));
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.audit_results(), ["state-error"], "{r:?}");
+    assert!(
+        r.syslog.iter().any(|l| l.contains("TLS is not available")),
+        "{r:?}"
+    );
+    assert!(good.fx.state_dir_names().is_empty());
     let bad = Host::new(&with_ca(&other.files.cert), "");
     let r = bad.login(&oathtool_totp(SECRET, "SHA1", 6, 30, 1));
     assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");

@@ -36,6 +36,43 @@ fn only_the_pam_sm_hooks_are_exported() {
     assert_eq!(names, HOOKS, "{out}");
 }
 
+/// The TLS library the module loads for `rediss://` exports its C
+/// interface (tls/src/ffi.rs) and nothing else, and the module carries no
+/// TLS of its own.
+#[test]
+fn the_tls_library_exports_only_its_interface_and_the_module_no_tls() {
+    let out = run_ok(
+        Command::new("nm")
+            .args(["-D", "--defined-only"])
+            .arg(tls_library_so()),
+    );
+    let mut names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pam_totp_tls_abi",
+            "pam_totp_tls_error",
+            "pam_totp_tls_free",
+            "pam_totp_tls_give_input",
+            "pam_totp_tls_is_handshaking",
+            "pam_totp_tls_new",
+            "pam_totp_tls_read_plain",
+            "pam_totp_tls_take_output",
+            "pam_totp_tls_wants_write",
+            "pam_totp_tls_write_plain",
+        ],
+        "{out}"
+    );
+    let module = fs::read(module_so()).unwrap();
+    assert!(!module.windows(6).any(|w| w == b"rustls"));
+    let tls = fs::read(tls_library_so()).unwrap();
+    assert!(tls.windows(6).any(|w| w == b"rustls"));
+}
+
 #[test]
 fn the_stack_is_not_executable() {
     let out = run_ok(Command::new("readelf").args(["-lW"]).arg(module_so()));

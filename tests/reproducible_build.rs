@@ -68,7 +68,13 @@ fn build_module(src: &Path, target: &Path) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["build", "--locked", "--profile", "dist"])
-        .args(["--no-default-features", "--lib", "--target-dir"])
+        .args([
+            "-p",
+            "pam-totp",
+            "--no-default-features",
+            "--lib",
+            "--target-dir",
+        ])
         .arg(target)
         .current_dir(src)
         .envs(debian_build_flags(src))

@@ -18,6 +18,7 @@ mod error;
 mod notify;
 mod output;
 mod secret_file;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -7,6 +7,7 @@ use crate::core::decision::{self, Credentials, Method, Outcome};
 use crate::core::logtext::{reason, token};
 use crate::secret::enrollment::Enrollment;
 use crate::secret::native::DEFAULT_KEY_NAME;
+use crate::state::fleet::conn::tls::TlsConnector;
 use crate::state::fleet::FleetStateStore;
 use crate::state::local::LocalStore;
 use crate::state::{Account, StateError, StateStore};
@@ -138,7 +139,16 @@ pub(crate) fn decide_logged(
 ) -> Result<Decided, Denial> {
     let candidates: Vec<&str> = input.candidates.iter().map(|c| c.code.as_str()).collect();
     let mut warnings = Vec::new();
-    let decided = decide(settings, name, enrollment, &candidates, now, &mut warnings);
+    let tls = io.tls();
+    let decided = decide(
+        settings,
+        name,
+        enrollment,
+        &candidates,
+        now,
+        tls,
+        &mut warnings,
+    );
     for why in &warnings {
         io.log(Level::Warning, &audit.line("state-fallback", &reason(why)));
     }
@@ -163,11 +173,12 @@ fn decide(
     enrollment: &Enrollment,
     candidates: &[&str],
     now: u64,
+    tls: Option<&'static dyn TlsConnector>,
     warnings: &mut Vec<String>,
 ) -> Result<Decided, StateError> {
     let account = Account::resolve(user)?;
     if settings.fleet.url.is_some() {
-        let store = FleetStateStore::new(&settings.fleet, &settings.state_dir);
+        let store = FleetStateStore::new(&settings.fleet, &settings.state_dir, tls);
         let decided = decide_in(&store, settings, &account, enrollment, candidates, now);
         warnings.extend(store.take_warnings());
         return decided;

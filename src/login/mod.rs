@@ -27,6 +27,7 @@ use crate::config::{self, FirstPass, Settings};
 use crate::core::code::looks_like_code;
 use crate::core::logtext::token;
 use crate::core::otp::DEFAULT_DIGITS;
+use crate::state::fleet::conn::tls::TlsConnector;
 use crate::sys::command::{CommandError, CommandOutput, CommandSpec};
 use crate::sys::hook::{HookError, HookSpec};
 use crate::sys::users;
@@ -82,6 +83,10 @@ pub trait PamIo {
     /// notify= (notify.rs): starts the hook detached and returns at once
     /// (`crate::pam::notify`); `Err` only when it could not be started.
     fn run_notify(&self, spec: &HookSpec) -> Result<(), HookError>;
+    /// TLS sessions for a `rediss://` state server: the TLS library
+    /// beside the module, loaded only when a session is started
+    /// (`crate::pam::tls`).
+    fn tls(&self) -> Option<&'static dyn TlsConnector>;
 }
 
 /// One login: its verdict, after exactly one audit line.

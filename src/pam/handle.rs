@@ -17,6 +17,7 @@ use pamsm::{LogLvl, PamError, PamMsgStyle};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::login::{Level, PamIo};
+use crate::state::fleet::conn::tls::TlsConnector;
 use crate::sys::command::{CommandError, CommandOutput, CommandSpec};
 use crate::sys::hook::{HookError, HookSpec};
 
@@ -242,6 +243,10 @@ impl PamIo for LibPam {
     // notify= (issue 16): detached, never waited for (notify.rs).
     fn run_notify(&self, spec: &HookSpec) -> Result<(), HookError> {
         super::notify::spawn_detached(spec)
+    }
+
+    fn tls(&self) -> Option<&'static dyn TlsConnector> {
+        Some(&super::tls::BESIDE_MODULE)
     }
 
     fn log(&self, level: Level, msg: &str) {

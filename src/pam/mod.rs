@@ -13,6 +13,7 @@ pub(crate) mod handle;
 pub mod notify;
 pub mod passwd;
 mod supervisor;
+pub mod tls;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -39,6 +39,28 @@ pub fn module_so() -> PathBuf {
     panic!("libpam_totp.so not found under {}", dir.display());
 }
 
+/// The TLS library the module loads beside itself for `rediss://`
+/// (built from tls/ by `cargo test` with the module).
+pub fn tls_library_so() -> PathBuf {
+    let name = pam_totp::pam::tls::LIBRARY;
+    let dir = profile_dir();
+    for p in [dir.join("deps").join(name), dir.join(name)] {
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} not found under {}", dir.display());
+}
+
+/// The module and, beside it as the package installs them, its TLS
+/// library, copied into `dir`; the module's path.
+pub fn copy_module_into(dir: &Path) -> PathBuf {
+    let so = dir.join("pam_totp.so");
+    fs::copy(module_so(), &so).unwrap();
+    fs::copy(tls_library_so(), dir.join(pam_totp::pam::tls::LIBRARY)).unwrap();
+    so
+}
+
 /// The libpam test client (built by `cargo test` as an example).
 pub fn client() -> PathBuf {
     let p = profile_dir().join("examples/pam_client");
@@ -121,7 +143,7 @@ impl Fixture {
             fs::create_dir(dir.path().join(d)).unwrap();
         }
         fs::set_permissions(dir.path().join("state"), fs::Permissions::from_mode(0o700)).unwrap();
-        fs::copy(module_so(), dir.path().join("pam_totp.so")).unwrap();
+        copy_module_into(dir.path());
         // The fixture's own config file: every service names it (see
         // `service`), so /etc/pam-totp/config.toml of the machine that runs
         // the tests never decides an outcome. Only a host key of its own

@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::module_so;
+use crate::common::copy_module_into;
 
 /// How long one client command (ssh, sudo) may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -268,8 +268,7 @@ pub fn read_conf(rel: &str) -> String {
 /// directory and a directory for root-owned secrets, laid out like
 /// /var/lib/pam-totp under `dir`.
 pub fn install_module(dir: &Path) -> PathBuf {
-    let so = dir.join("pam_totp.so");
-    fs::copy(module_so(), &so).expect("copy the module");
+    let so = copy_module_into(dir);
     let lib = dir.join("var-lib-pam-totp");
     for d in [lib.clone(), lib.join("state"), lib.join("secrets")] {
         fs::create_dir_all(&d).unwrap();

@@ -39,7 +39,7 @@ pub(super) fn open(
         return Err(FleetCliError::RootOnly.into());
     }
     let config = fleet
-        .store_config()
+        .store_config(Some(&crate::tls::LINKED))
         .map_err(|e| FleetCliError::Config(e.to_string()))?;
     let Some(config) = config else {
         return Ok(None);

@@ -2,17 +2,17 @@
 //! by a deadline.
 //!
 //! The socket is ours: TCP (each resolved address tried with the time
-//! left), a Unix socket (connect bounded with `SO_SNDTIMEO`), or TLS with
-//! rustls over TCP. Before every read and every write the socket's timeout
+//! left), a Unix socket (connect bounded with `SO_SNDTIMEO`), or TLS over
+//! TCP through a session that does no I/O of its own ([`tls`]). Before every read and every write the socket's timeout
 //! is set to the time left until the deadline, so a server that stops
 //! answering, or answers one byte at a time, cannot hold the caller past
 //! it. The `redis` crate only encodes commands and parses replies (RESP).
 //!
-//! TLS: one crypto provider (`ring`), chosen at build time and handed to
-//! [`rustls::ClientConfig::builder_with_provider`]; no process-wide default
-//! is installed. The server's certificate is always verified against the
-//! roots in `state_ca=` or, by default, [`SYSTEM_CA_BUNDLE`], for the URL's
-//! host (a DNS name or an IP address).
+//! TLS: the session comes from the [`TlsConnector`] in the options (the
+//! module's loads the TLS library installed beside it, `crate::pam::tls`;
+//! without one, `rediss://` is refused). The server's certificate is
+//! always verified against the roots in `state_ca=` or, by default,
+//! [`SYSTEM_CA_BUNDLE`], for the URL's host (a DNS name or an IP address).
 //!
 //! Not bounded by the deadline: resolving a host *name* (the system
 //! resolver's own timeouts apply); use an IP address or /etc/hosts where
@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use nix::sys::socket::{self as nixsock, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
 use redis::Value;
-use rustls::ClientConnection;
 use zeroize::Zeroizing;
 
 use super::credentials::{read_private_file, Access, Credentials, CredentialsError};
@@ -57,6 +56,8 @@ pub struct ConnectOptions<'a> {
     pub credentials: Option<&'a Credentials>,
     /// The CA bundle for TLS; [`SYSTEM_CA_BUNDLE`] when `None`.
     pub ca: Option<&'a Path>,
+    /// Where TLS sessions come from; `rediss://` needs one.
+    pub tls: Option<&'a dyn TlsConnector>,
 }
 
 /// Why talking to the state server failed. No variant holds or prints a
@@ -70,6 +71,9 @@ pub enum ConnError {
     /// The TLS handshake failed (for instance an unknown CA or a name
     /// mismatch), or a TLS record was bad.
     Tls(String),
+    /// TLS is not available: no connector, or its library could not be
+    /// loaded (missing, not root's, another version).
+    TlsLibrary(String),
     /// The `state_ca=` file (or the system bundle) was refused or held no
     /// usable certificate.
     CaFile(CredentialsError),
@@ -98,6 +102,7 @@ impl fmt::Display for ConnError {
             ConnError::Connect(e) => write!(f, "cannot connect to the state server: {e}"),
             ConnError::TimedOut => write!(f, "the state server did not answer in time"),
             ConnError::Tls(e) => write!(f, "TLS with the state server failed: {e}"),
+            ConnError::TlsLibrary(e) => write!(f, "TLS is not available: {e}"),
             ConnError::CaFile(e) => write!(f, "the state CA bundle {e}"),
             ConnError::NoCaCertificates => {
                 write!(f, "the state CA bundle holds no usable certificate")
@@ -133,10 +138,7 @@ enum Socket {
 
 enum Transport {
     Plain(Socket),
-    Tls {
-        tls: Box<ClientConnection>,
-        sock: Socket,
-    },
+    Tls { tls: Box<TlsState>, sock: Socket },
 }
 
 impl fmt::Debug for Conn {
@@ -171,11 +173,16 @@ impl Conn {
                 port,
                 tls: true,
             } => {
-                // Roots first: a bad CA file is a configuration error, not
-                // something to find out after connecting.
-                let config = tls_config(opts.ca)?;
+                // Roots and session first: a bad CA file or a missing TLS
+                // library is a configuration error, not something to find
+                // out after connecting.
+                let connector = opts.tls.ok_or_else(|| {
+                    ConnError::TlsLibrary("this program was built without TLS".into())
+                })?;
+                let roots = read_roots(opts.ca)?;
+                let session = start_session(connector, host, &roots)?;
                 let sock = Socket::Tcp(connect_tcp(host, *port, deadline)?);
-                handshake(config, host, sock, deadline)?
+                handshake(session, sock, deadline)?
             }
         };
         let mut conn = Conn {
@@ -394,7 +401,9 @@ fn connect_unix(path: &Path, deadline: Instant) -> Result<UnixStream, ConnError>
 }
 
 mod socket;
-use socket::{handshake, is_timeout, timeval, tls_config, Bounded};
+pub mod tls;
+use socket::{handshake, is_timeout, read_roots, start_session, timeval, Bounded};
+use tls::{TlsConnector, TlsState};
 
 #[cfg(test)]
 mod tests;

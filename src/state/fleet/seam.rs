@@ -26,6 +26,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::conn::tls::TlsConnector;
 use super::merge::join;
 use super::settings::{FleetSettings, SetupError, Unavailable};
 use super::state_store::{FleetError, FleetStore};
@@ -45,14 +46,22 @@ pub fn pending_mark(dir: &Path, account: &str) -> PathBuf {
 pub struct FleetStateStore<'a> {
     fleet: &'a FleetSettings,
     state_dir: &'a Path,
+    tls: Option<&'static dyn TlsConnector>,
     warnings: RefCell<Vec<String>>,
 }
 
 impl<'a> FleetStateStore<'a> {
-    pub fn new(fleet: &'a FleetSettings, state_dir: &'a Path) -> FleetStateStore<'a> {
+    /// The store for `fleet`'s settings, with TLS sessions (for
+    /// `rediss://`) from `tls`.
+    pub fn new(
+        fleet: &'a FleetSettings,
+        state_dir: &'a Path,
+        tls: Option<&'static dyn TlsConnector>,
+    ) -> FleetStateStore<'a> {
         FleetStateStore {
             fleet,
             state_dir,
+            tls,
             warnings: RefCell::new(Vec::new()),
         }
     }
@@ -68,7 +77,7 @@ impl<'a> FleetStateStore<'a> {
     }
 
     fn config(&self) -> Result<StoreConfig, StateError> {
-        match self.fleet.store_config() {
+        match self.fleet.store_config(self.tls) {
             Ok(Some(c)) => Ok(c),
             Ok(None) => Err(StateError::FleetSetup(SetupError::NoUrl)),
             Err(e) => Err(StateError::FleetSetup(e)),

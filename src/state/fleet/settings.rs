@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use std::fmt;
 
+use super::conn::tls::TlsConnector;
 use super::credentials::{Credentials, CredentialsError};
 use super::store::{StoreConfig, StoreError, DEFAULT_PREFIX, DEFAULT_TIMEOUT};
 use super::url::{StateUrl, UrlError};
@@ -165,9 +166,12 @@ impl std::error::Error for SetupError {}
 
 impl FleetSettings {
     /// The store configuration, with the credentials file loaded (and
-    /// checked: root-owned, no group or world bits). `None` without
-    /// `state=`.
-    pub fn store_config(&self) -> Result<Option<StoreConfig>, SetupError> {
+    /// checked: root-owned, no group or world bits) and TLS sessions from
+    /// `tls`. `None` without `state=`.
+    pub fn store_config(
+        &self,
+        tls: Option<&'static dyn TlsConnector>,
+    ) -> Result<Option<StoreConfig>, SetupError> {
         let Some(url) = &self.url else {
             return Ok(None);
         };
@@ -184,6 +188,7 @@ impl FleetSettings {
             ca: self.ca.clone(),
             prefix: self.prefix.clone(),
             timeout: self.timeout,
+            tls,
         }))
     }
 }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
+use super::conn::tls::TlsConnector;
 use super::conn::{expect_ok, unexpected, Conn, ConnError, ConnectOptions};
 use super::credentials::Credentials;
 use super::url::StateUrl;
@@ -52,6 +53,9 @@ pub struct StoreConfig {
     /// The bound on connecting and on each operation's reads and writes
     /// together; see the module documentation.
     pub timeout: Duration,
+    /// Where TLS sessions come from (`rediss://` needs one): the module's
+    /// loads the TLS library on demand, the tool's is linked in.
+    pub tls: Option<&'static dyn TlsConnector>,
 }
 
 impl StoreConfig {
@@ -64,6 +68,7 @@ impl StoreConfig {
             ca: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -171,6 +176,7 @@ impl Store {
             url: &config.url,
             credentials: config.credentials.as_ref(),
             ca: config.ca.as_deref(),
+            tls: config.tls,
         };
         Ok(Store {
             conn: Conn::connect(&opts, deadline)?,

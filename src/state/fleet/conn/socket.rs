@@ -1,16 +1,14 @@
-//! The socket side of a connection: the TLS client configuration and
-//! handshake, and every read and write held to the deadline.
+//! The socket side of a connection: the TLS roots and handshake, and every
+//! read and write held to the deadline.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::time::TimeVal;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use zeroize::Zeroizing;
 
+use super::tls::{TlsConnector, TlsFailure, TlsStartError, TlsState, TlsStream};
 use super::*;
 
 /// A timeval of at least one microsecond (zero would mean "no timeout").
@@ -22,48 +20,51 @@ pub(super) fn timeval(d: Duration) -> TimeVal {
     )
 }
 
-/// The client configuration: the one built-in provider, TLS 1.2 and 1.3,
-/// verified server certificates, no client certificate.
-pub(super) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, ConnError> {
+/// The roots for `rediss://`: the `state_ca=` file or, by default,
+/// [`SYSTEM_CA_BUNDLE`]. Read before connecting: a bad CA file is a
+/// configuration error, not something to find out after connecting.
+pub(super) fn read_roots(ca: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, ConnError> {
     let path = ca.unwrap_or(Path::new(SYSTEM_CA_BUNDLE));
     // Public data, but whoever can write it can impersonate the server.
-    let pem = read_private_file(path, MAX_CA_FILE, Access::NotWritableByOthers)
-        .map_err(ConnError::CaFile)?;
-    let mut roots = RootCertStore::empty();
-    let (added, _ignored) = roots
-        .add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
-    if added == 0 {
-        return Err(ConnError::NoCaCertificates);
+    read_private_file(path, MAX_CA_FILE, Access::NotWritableByOthers).map_err(ConnError::CaFile)
+}
+
+/// A TLS session to `host` from `connector`, trusting `roots`; the server's
+/// certificate is verified for the URL's host (a DNS name or an IP
+/// address).
+pub(super) fn start_session(
+    connector: &dyn TlsConnector,
+    host: &Host,
+    roots: &[u8],
+) -> Result<TlsState, ConnError> {
+    let name = match host {
+        Host::Ip(ip) => ip.to_string(),
+        Host::Name(n) => n.clone(),
+    };
+    match connector.start(&name, roots) {
+        Ok(session) => Ok(TlsState::new(session)),
+        Err(TlsStartError::NoCaCertificates) => Err(ConnError::NoCaCertificates),
+        Err(TlsStartError::BadServerName) => Err(ConnError::Tls(
+            "the host is not a valid TLS server name".into(),
+        )),
+        Err(TlsStartError::Unavailable(why)) => Err(ConnError::TlsLibrary(why)),
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConnError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 pub(super) fn handshake(
-    config: Arc<ClientConfig>,
-    host: &Host,
+    mut tls: TlsState,
     mut sock: Socket,
     deadline: Instant,
 ) -> Result<Transport, ConnError> {
-    let name = match host {
-        Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
-        Host::Name(n) => ServerName::try_from(n.clone())
-            .map_err(|_| ConnError::Tls("the host is not a valid TLS server name".into()))?,
+    let mut stream = TlsStream {
+        tls: &mut tls,
+        io: DeadlineSocket {
+            sock: &mut sock,
+            deadline,
+        },
     };
-    let mut tls = ClientConnection::new(config, name).map_err(|e| ConnError::Tls(e.to_string()))?;
-    let mut io = DeadlineSocket {
-        sock: &mut sock,
-        deadline,
-    };
-    while tls.is_handshaking() {
-        if let Err(e) = tls.complete_io(&mut io) {
-            return Err(classify(&e).unwrap_or_else(|| ConnError::Tls(e.to_string())));
-        }
+    if let Err(e) = stream.handshake() {
+        return Err(classify(&e).unwrap_or_else(|| ConnError::Tls(e.to_string())));
     }
     Ok(Transport::Tls {
         tls: Box::new(tls),
@@ -84,8 +85,8 @@ pub(super) fn classify(e: &io::Error) -> Option<ConnError> {
     if is_timeout(e) {
         return Some(ConnError::TimedOut);
     }
-    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        return Some(ConnError::Tls(tls.to_string()));
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<TlsFailure>()) {
+        return Some(ConnError::Tls(tls.0.clone()));
     }
     if matches!(
         e.kind(),
@@ -99,8 +100,8 @@ pub(super) fn classify(e: &io::Error) -> Option<ConnError> {
 /// A socket whose every read and write gets the time left until the
 /// deadline as its timeout.
 pub(super) struct DeadlineSocket<'a> {
-    sock: &'a mut Socket,
-    deadline: Instant,
+    pub(super) sock: &'a mut Socket,
+    pub(super) deadline: Instant,
 }
 
 impl DeadlineSocket<'_> {
@@ -203,10 +204,11 @@ impl Read for Bounded<'_> {
         let deadline = self.deadline;
         let r = match &mut *self.transport {
             Transport::Plain(sock) => DeadlineSocket { sock, deadline }.read(buf),
-            Transport::Tls { tls, sock } => {
-                let mut io = DeadlineSocket { sock, deadline };
-                rustls::Stream::new(tls.as_mut(), &mut io).read(buf)
+            Transport::Tls { tls, sock } => TlsStream {
+                tls,
+                io: DeadlineSocket { sock, deadline },
             }
+            .read(buf),
         };
         match r {
             Ok(0) if !buf.is_empty() && self.failed.is_none() => {
@@ -224,10 +226,11 @@ impl Write for Bounded<'_> {
         let deadline = self.deadline;
         let r = match &mut *self.transport {
             Transport::Plain(sock) => DeadlineSocket { sock, deadline }.write(buf),
-            Transport::Tls { tls, sock } => {
-                let mut io = DeadlineSocket { sock, deadline };
-                rustls::Stream::new(tls.as_mut(), &mut io).write(buf)
+            Transport::Tls { tls, sock } => TlsStream {
+                tls,
+                io: DeadlineSocket { sock, deadline },
             }
+            .write(buf),
         };
         self.note(r)
     }
@@ -236,10 +239,11 @@ impl Write for Bounded<'_> {
         let deadline = self.deadline;
         let r = match &mut *self.transport {
             Transport::Plain(_) => Ok(()),
-            Transport::Tls { tls, sock } => {
-                let mut io = DeadlineSocket { sock, deadline };
-                rustls::Stream::new(tls.as_mut(), &mut io).flush()
+            Transport::Tls { tls, sock } => TlsStream {
+                tls,
+                io: DeadlineSocket { sock, deadline },
             }
+            .flush(),
         };
         self.note(r)
     }

@@ -38,6 +38,7 @@ fn a_past_deadline_times_out_before_connecting() {
         url: &url,
         credentials: None,
         ca: None,
+        tls: None,
     };
     let past = Instant::now() - Duration::from_millis(1);
     assert!(matches!(
@@ -53,12 +54,30 @@ fn a_past_deadline_times_out_before_connecting() {
 }
 
 #[test]
+fn rediss_without_a_tls_connector_is_refused_before_connecting() {
+    // Port 9 (discard) on loopback: nothing must even be tried.
+    let url = StateUrl::parse("rediss://127.0.0.1:9/0").unwrap();
+    let opts = ConnectOptions {
+        url: &url,
+        credentials: None,
+        ca: None,
+        tls: None,
+    };
+    let later = Instant::now() + Duration::from_secs(1);
+    match Conn::connect(&opts, later) {
+        Err(ConnError::TlsLibrary(why)) => assert!(why.contains("without TLS"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_missing_socket_is_a_connect_error() {
     let url = StateUrl::parse("redis+unix:///nonexistent/x.sock").unwrap();
     let opts = ConnectOptions {
         url: &url,
         credentials: None,
         ca: None,
+        tls: None,
     };
     let later = Instant::now() + Duration::from_secs(1);
     assert!(matches!(
@@ -85,6 +104,7 @@ fn connect_plain(url: &StateUrl, timeout: Duration) -> Conn {
         url,
         credentials: None,
         ca: None,
+        tls: None,
     };
     Conn::connect(&opts, Instant::now() + timeout).unwrap()
 }
@@ -138,17 +158,33 @@ fn a_closed_connection_is_typed() {
     ));
 }
 
+/// A connector that must not be reached.
+#[derive(Debug)]
+struct Unreachable;
+
+impl super::tls::TlsConnector for Unreachable {
+    fn start(
+        &self,
+        _: &str,
+        _: &[u8],
+    ) -> Result<Box<dyn super::tls::TlsSession>, super::tls::TlsStartError> {
+        panic!("a session was started before the CA file was read");
+    }
+}
+
 #[test]
-fn a_ca_file_without_certificates_is_refused() {
+fn a_missing_ca_file_is_refused_before_any_session() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("ca.pem");
-    std::fs::write(&p, "not a certificate\n").unwrap();
+    let url = StateUrl::parse("rediss://127.0.0.1:9/0").unwrap();
+    let ca = dir.path().join("none");
+    let opts = ConnectOptions {
+        url: &url,
+        credentials: None,
+        ca: Some(&ca),
+        tls: Some(&Unreachable),
+    };
     assert!(matches!(
-        tls_config(Some(&p)),
-        Err(ConnError::NoCaCertificates)
-    ));
-    assert!(matches!(
-        tls_config(Some(&dir.path().join("none"))),
+        Conn::connect(&opts, Instant::now() + Duration::from_secs(1)),
         Err(ConnError::CaFile(CredentialsError::NotFound))
     ));
 }
