@@ -21,7 +21,11 @@
 //! ext4 and on tmpfs like our state; our module with a
 //! right, a wrong and a scratch code and a sealed secret, with the state
 //! directory on ext4 (`--disk`, /var/tmp) and on tmpfs (`--tmpfs`,
-//! /dev/shm); and the fleet store on a loopback redis-server started here.
+//! /dev/shm); and the fleet store on a loopback redis-server started here,
+//! over plain TCP and over TLS (`rediss://`: the module loads its TLS
+//! library, `libpam_totp_tls.so`, which must sit beside the module given,
+//! as the package installs it; build it with the same profile:
+//! `cargo build --profile dist -p pam-totp-tls`).
 //! Every file a login changes is put back before the next (outside the
 //! timing), so every round does the same work.
 //!
@@ -55,7 +59,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use login_world::{private_dev_log, Admin, World};
 use pam_totp::secret::enrollment;
-use redis_support::{Options, RedisServer, PASSWORD, USER};
+use redis_support::{Options, RedisServer, TestCa, TlsConfig, PASSWORD, USER};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const SCRATCH: [&str; 5] = ["11111111", "22222222", "33333333", "44444444", "55555555"];
@@ -246,7 +250,7 @@ fn summary(v: &[Sample], floor: &[Sample]) -> Summary {
     }
 }
 
-const CASES: [Case; 15] = [
+const CASES: [Case; 16] = [
     case("pam_permit (floor)", 0, "permit", right_code, "PAM_SUCCESS"),
     case(
         "google, strong, right, ext4",
@@ -321,6 +325,13 @@ const CASES: [Case; 15] = [
         "fleet",
         wrong_code,
         "PAM_AUTH_ERR",
+    ),
+    case(
+        "ours, fleet over TLS (loopback rediss), right",
+        0,
+        "fleettls",
+        right_code,
+        "PAM_SUCCESS",
     ),
 ];
 
@@ -493,15 +504,20 @@ fn main() {
     or_die(fs::create_dir(&devdir));
     private_dev_log(&devdir);
 
+    let ca = TestCa::new(scratch.path(), "fleet");
     let server = RedisServer::start(Options {
         tcp: true,
         appendonly: true,
+        tls: Some(TlsConfig {
+            server: ca.issue_server("server", "IP:127.0.0.1"),
+            ca_cert: ca.files.cert.clone(),
+        }),
         ..Options::default()
     });
     let creds = server.credentials_file("creds.toml", USER, PASSWORD, 0o600);
     let mut admin = Some(Admin::connect(&server));
     let mut worlds = vec![
-        World::new(&module, &disk, Some((&server, &creds))),
+        World::new(&module, &disk, Some((&server, &creds, &ca.files.cert))),
         World::new(&module, &tmpfs, None),
     ];
     let mut cases = Vec::from(CASES);

@@ -24,12 +24,19 @@
 //! - [`state`] → core, sys: what a login remembers, and the
 //!   [`StateStore`](state::StateStore) seam it is kept behind (the local
 //!   state directory, its file of two checksummed slots; the fleet
-//!   transport to Redis/Valkey).
+//!   transport to Redis/Valkey, whose TLS sessions come through a seam,
+//!   `state::fleet::conn::tls`).
 //! - [`config`] → core, sys: module arguments and config.toml.
 //! - [`login`] → core, secret, state, sys, config: one login as a pipeline,
 //!   the enrollment at login, the events for `notify=`.
 //! - `pam` → login, sys: the FFI edge, every `unsafe` of the crate (also
-//!   the child sides of a fork: `secret_command=`, the `notify=` supervisor).
+//!   the child sides of a fork: `secret_command=`, the `notify=` supervisor;
+//!   and the TLS library loaded with `dlopen` for `rediss://`, the one
+//!   piece of the state it implements).
+//!
+//! TLS itself is not in this crate: `tls/` builds `libpam_totp_tls.so`,
+//! which the module loads beside itself only for a `rediss://` state
+//! server, and which the tool links in.
 //!
 //! # The flow of a login
 //!

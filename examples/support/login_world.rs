@@ -88,7 +88,10 @@ const GOOGLE_STRONG: &[&str] = &[
 const GOOGLE_DEFAULT: &[&str] = &["TOTP_AUTH"];
 
 impl World {
-    pub fn new(module: &Path, base: &Path, fleet: Option<(&RedisServer, &Path)>) -> World {
+    /// A world for `module` under `base`; with `fleet`, the services
+    /// `fleet` (plain TCP) and `fleettls` (`rediss://`, trusting the CA
+    /// file given) on that server.
+    pub fn new(module: &Path, base: &Path, fleet: Option<(&RedisServer, &Path, &Path)>) -> World {
         let dir = or_die(
             tempfile::Builder::new()
                 .prefix("pam-totp-login-cost.")
@@ -103,6 +106,11 @@ impl World {
         set_mode(p, 0o755);
         set_mode(&p.join("state"), 0o700);
         or_die(fs::copy(module, p.join("pam_totp.so")));
+        // The TLS library, beside the module as the package installs it.
+        let tls = module.with_file_name(pam_totp::pam::tls::LIBRARY);
+        if tls.exists() {
+            or_die(fs::copy(&tls, p.join(pam_totp::pam::tls::LIBRARY)));
+        }
         put(&p.join("config.toml"), "", 0o644);
         let ours = |secrets: &str, extra: &str| {
             format!(
@@ -132,13 +140,20 @@ impl World {
         for (name, text) in services {
             or_die(fs::write(p.join("pam.d").join(name), text));
         }
-        if let Some((server, creds)) = fleet {
+        if let Some((server, creds, ca)) = fleet {
             let extra = format!(
                 "state={} state_credentials={}",
                 server.tcp_url(),
                 creds.display()
             );
             or_die(fs::write(p.join("pam.d/fleet"), ours("secrets", &extra)));
+            let extra = format!(
+                "state={} state_credentials={} state_ca={}",
+                server.tls_url(),
+                creds.display(),
+                ca.display()
+            );
+            or_die(fs::write(p.join("pam.d/fleettls"), ours("secrets", &extra)));
         }
         put(
             &p.join("secrets/root"),
@@ -164,7 +179,7 @@ impl World {
                 &google_file(GOOGLE_DEFAULT),
                 0o400,
             ),
-            "fleet" => admin
+            "fleet" | "fleettls" => admin
                 .as_mut()
                 .unwrap_or_else(|| die("no server"))
                 .del(&format!("{PREFIX}state:root")),
