@@ -10,26 +10,37 @@
 //! - a wrong code, a replayed one, a rate-limited one: no sync and no
 //!   rename at all (the failure is written in place, not flushed).
 //!
+//! And what a login asks of the rest of the system (issue 17): the passwd
+//! database is read twice for a login by the account's own name (the
+//! name, then the uid; a third time only for another name of the uid),
+//! and the state file is opened once per attempt.
+//!
 //! Counts, not times: nothing here depends on the disk's speed.
 
 mod common;
+mod ns_support;
 use common::*;
+use ns_support::MountNs;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 const SCRATCH: &str = "31415926";
 /// Every call that flushes or replaces a file.
 const WATCHED: &str = "fsync,fdatasync,sync,syncfs,sync_file_range,msync,rename,renameat,renameat2";
 
-/// The login, and how many times it made each watched call.
-fn traced(fx: &Fixture, svc: &str, typed: &str) -> (PamResult, BTreeMap<String, usize>) {
-    let run = fx.client(svc, "root").answer(typed).syslog();
+/// Runs `run` under `strace -f`, tracing the calls `trace` names, inside
+/// `ns` if given: the result, and strace's log (one line per call).
+fn strace(ns: Option<&MountNs>, fx: &Fixture, run: ClientRun, trace: &str) -> (PamResult, String) {
     let log = fx.path().join("strace.log");
-    let mut cmd = Command::new("strace");
+    let mut cmd = match ns {
+        Some(ns) => ns.command("strace"),
+        None => Command::new("strace"),
+    };
     cmd.args(["-f", "-qq", "-e"])
-        .arg(format!("trace={WATCHED}"))
+        .arg(format!("trace={trace}"))
         .arg("-o")
         .arg(&log)
         .arg("--")
@@ -41,8 +52,15 @@ fn traced(fx: &Fixture, svc: &str, typed: &str) -> (PamResult, BTreeMap<String, 
         .spawn()
         .expect("strace (apt-get install strace)");
     let r = PamResult::from_output(wait_bounded(child, CLIENT_TIMEOUT));
+    (r, fs::read_to_string(&log).unwrap())
+}
+
+/// The login, and how many times it made each watched call.
+fn traced(fx: &Fixture, svc: &str, typed: &str) -> (PamResult, BTreeMap<String, usize>) {
+    let run = fx.client(svc, "root").answer(typed).syslog();
+    let (r, log) = strace(None, fx, run, WATCHED);
     let mut calls = BTreeMap::new();
-    for line in fs::read_to_string(&log).unwrap().lines() {
+    for line in log.lines() {
         // "PID name(args) = rc" (strace pads the PID with spaces when
         // there are several processes), or "name(args) = rc".
         let call = line.split_once(' ').map_or(line, |(head, rest)| {
@@ -156,4 +174,69 @@ fn an_hotp_counter_moved_on_is_synced_once() {
     assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
     assert_eq!(calls, counts(&[]), "{r:?}");
     assert_eq!(fx.key_field("root", "hotp_next"), Some(3));
+}
+
+/// The account's name and a second name of its uid, in the namespace's
+/// own /etc/passwd (far above any real uid).
+const MAIN: &str = "pamtotp-sys-main";
+const ALIAS: &str = "pamtotp-sys-alias";
+const UID: u32 = 3_910_000;
+
+/// How many times a login as `user` opened /etc/passwd, in a private
+/// mount namespace where the passwd and group databases are files alone
+/// (our own nsswitch.conf, /etc/passwd and /etc/group bind-mounted; nscd's
+/// socket hidden), so each lookup reads /etc/passwd once.
+fn passwd_opens(user: &str, typed: &str) -> (PamResult, usize) {
+    let fx = Fixture::new();
+    let mut passwd = fs::read_to_string("/etc/passwd").unwrap();
+    for name in [MAIN, ALIAS] {
+        passwd.push_str(&format!(
+            "{name}:x:{UID}:{UID}::/nonexistent:/usr/sbin/nologin\n"
+        ));
+        fx.enroll(name, SECRET, "SHA1", 6, 30);
+    }
+    let mut group = fs::read_to_string("/etc/group").unwrap();
+    group.push_str(&format!("{MAIN}:x:{UID}:\n"));
+    let etc = fx.path().join("etc");
+    fs::create_dir(&etc).unwrap();
+    let nsswitch = "passwd: files\ngroup: files\nshadow: files\n";
+    for (name, text) in [
+        ("passwd", passwd.as_str()),
+        ("group", &group),
+        ("nsswitch.conf", nsswitch),
+    ] {
+        fs::write(etc.join(name), text).unwrap();
+        fs::set_permissions(etc.join(name), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let ns = MountNs::new(
+        r#"for f in passwd group nsswitch.conf; do mount --bind "$1/$f" "/etc/$f"; done
+for d in /run/nscd /var/run/nscd; do [ ! -d "$d" ] || mount -t tmpfs none "$d"; done"#,
+        &[&etc],
+    );
+    let svc = fx.module_service("passwd", "rate_limit=100/60");
+    let run = fx.client(&svc, user).answer(typed).syslog();
+    let (r, log) = strace(Some(&ns), &fx, run, "open,openat,openat2");
+    let opens = log
+        .lines()
+        .filter(|l| l.contains("\"/etc/passwd\""))
+        .count();
+    (r, opens)
+}
+
+#[test]
+fn a_login_by_the_accounts_name_reads_the_passwd_database_twice() {
+    avoid_step_edge(30, 5);
+    // getpwnam(typed), getpwuid(uid): the canonical name is the typed
+    // one, whose lookup was the check getpwnam(canonical) would make.
+    let right = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+    for (typed, result) in [("000000", "wrong-code"), (right.as_str(), "success")] {
+        let (r, opens) = passwd_opens(MAIN, typed);
+        assert_eq!(r.audit_results(), [result], "{r:?}");
+        assert_eq!(opens, 2, "{r:?}");
+    }
+    // Another name of the uid: its canonical name is looked up again, to
+    // check that it gives this uid back (module_account_state.rs).
+    let (r, opens) = passwd_opens(ALIAS, "000000");
+    assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
+    assert_eq!(opens, 3, "{r:?}");
 }

@@ -34,7 +34,7 @@ use crate::secret::store::{self, WriteError};
 use crate::sys::secret_file;
 use crate::sys::users::UserInfo;
 
-use super::attempt;
+use super::attempt::{self, Owner};
 use super::audit::Audit;
 use super::error::{Denial, EnrollEnd, Skip};
 use super::input::only;
@@ -91,7 +91,7 @@ pub(crate) fn at_login(
         io,
         settings,
         audit,
-        &audit.user,
+        &Owner::new(&audit.user, user),
         &new.enrollment,
         &only(typed),
         now,
