@@ -240,3 +240,41 @@ fn a_login_by_the_accounts_name_reads_the_passwd_database_twice() {
     assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
     assert_eq!(opens, 3, "{r:?}");
 }
+
+#[test]
+fn an_attempt_opens_the_state_file_once() {
+    let fx = Fixture::new();
+    fx.enroll_with_scratch("root", SECRET, &[SCRATCH]);
+    let svc = fx.module_service("opens", "rate_limit=100/60");
+    let path = fx.state_path("root");
+    // The state file by its own name (not the lock, not the new file made
+    // under its temporary name), whatever the flags.
+    let quoted = format!("\"{}\"", path.display());
+    let opens = |typed: &str| {
+        let run = fx.client(&svc, "root").answer(typed).syslog();
+        let (r, log) = strace(None, &fx, run, "open,openat,openat2");
+        let opens: Vec<&str> = log.lines().filter(|l| l.contains(&quoted)).collect();
+        assert_eq!(opens.len(), 1, "{r:?}\n{opens:#?}");
+        r.audit_results()
+    };
+    avoid_step_edge(30, 5);
+    let right = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
+    // No file yet; a file of two slots, for a failure and for a spend; a
+    // replay; a scratch code.
+    assert_eq!(opens("000000"), ["wrong-code"]);
+    assert_eq!(opens("111111"), ["wrong-code"]);
+    assert_eq!(opens(&right), ["success"]);
+    assert_eq!(opens(&right), ["replayed-code"]);
+    assert_eq!(opens(SCRATCH), ["scratch-code-used"]);
+    // A file of the earlier layout, made anew.
+    fs::write(
+        &path,
+        "version = 2\nfailures = []\nfailed_attempts = 0\nused_scratch = []\ncomplete = true\n",
+    )
+    .unwrap();
+    assert_eq!(opens("000000"), ["wrong-code"]);
+    assert_eq!(
+        fx.state("root").unwrap()["failed_attempts"].as_integer(),
+        Some(1)
+    );
+}
