@@ -6,7 +6,9 @@
 //! change in between: a regular file, its owner, its mode, its size; then
 //! a read bounded by the size cap (one byte past it, in case the file grew
 //! since the fstat). Secret files, state files, the host key, config.toml
-//! and the fleet credentials file all go through [`open_checked`].
+//! and the fleet credentials file all go through [`open_checked`]; a
+//! state file a login writes back in place, through [`open_checked_rw`]
+//! (the same, opened for writing too).
 #![forbid(unsafe_code)]
 
 use std::fmt;
