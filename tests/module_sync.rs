@@ -182,63 +182,105 @@ const MAIN: &str = "pamtotp-sys-main";
 const ALIAS: &str = "pamtotp-sys-alias";
 const UID: u32 = 3_910_000;
 
-/// How many times a login as `user` opened /etc/passwd, in a private
-/// mount namespace where the passwd and group databases are files alone
-/// (our own nsswitch.conf, /etc/passwd and /etc/group bind-mounted; nscd's
-/// socket hidden), so each lookup reads /etc/passwd once.
-fn passwd_opens(user: &str, typed: &str) -> (PamResult, usize) {
-    let fx = Fixture::new();
-    let mut passwd = fs::read_to_string("/etc/passwd").unwrap();
-    for name in [MAIN, ALIAS] {
-        passwd.push_str(&format!(
-            "{name}:x:{UID}:{UID}::/nonexistent:/usr/sbin/nologin\n"
-        ));
-        fx.enroll(name, SECRET, "SHA1", 6, 30);
-    }
-    let mut group = fs::read_to_string("/etc/group").unwrap();
-    group.push_str(&format!("{MAIN}:x:{UID}:\n"));
-    let etc = fx.path().join("etc");
-    fs::create_dir(&etc).unwrap();
-    let nsswitch = "passwd: files\ngroup: files\nshadow: files\n";
-    for (name, text) in [
-        ("passwd", passwd.as_str()),
-        ("group", &group),
-        ("nsswitch.conf", nsswitch),
-    ] {
-        fs::write(etc.join(name), text).unwrap();
-        fs::set_permissions(etc.join(name), fs::Permissions::from_mode(0o644)).unwrap();
-    }
-    let ns = MountNs::new(
-        r#"for f in passwd group nsswitch.conf; do mount --bind "$1/$f" "/etc/$f"; done
+/// A private mount namespace where the passwd and group databases are
+/// files alone (our own nsswitch.conf, /etc/passwd with [`MAIN`] and
+/// [`ALIAS`], /etc/group bind-mounted; nscd's socket hidden), so each
+/// lookup reads /etc/passwd once; each name and root enrolled.
+struct PasswdWorld {
+    fx: Fixture,
+    ns: MountNs,
+}
+
+impl PasswdWorld {
+    fn new() -> PasswdWorld {
+        let fx = Fixture::new();
+        let mut passwd = fs::read_to_string("/etc/passwd").unwrap();
+        for name in [MAIN, ALIAS] {
+            passwd.push_str(&format!(
+                "{name}:x:{UID}:{UID}::/nonexistent:/usr/sbin/nologin\n"
+            ));
+        }
+        for name in [MAIN, ALIAS, "root"] {
+            fx.enroll(name, SECRET, "SHA1", 6, 30);
+        }
+        let mut group = fs::read_to_string("/etc/group").unwrap();
+        group.push_str(&format!("{MAIN}:x:{UID}:\n"));
+        let etc = fx.path().join("etc");
+        fs::create_dir(&etc).unwrap();
+        let nsswitch = "passwd: files\ngroup: files\nshadow: files\n";
+        for (name, text) in [
+            ("passwd", passwd.as_str()),
+            ("group", &group),
+            ("nsswitch.conf", nsswitch),
+        ] {
+            fs::write(etc.join(name), text).unwrap();
+            fs::set_permissions(etc.join(name), fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let ns = MountNs::new(
+            r#"for f in passwd group nsswitch.conf; do mount --bind "$1/$f" "/etc/$f"; done
 for d in /run/nscd /var/run/nscd; do [ ! -d "$d" ] || mount -t tmpfs none "$d"; done"#,
-        &[&etc],
-    );
-    let svc = fx.module_service("passwd", "rate_limit=100/60");
-    let run = fx.client(&svc, user).answer(typed).syslog();
-    let (r, log) = strace(Some(&ns), &fx, run, "open,openat,openat2");
-    let opens = log
-        .lines()
-        .filter(|l| l.contains("\"/etc/passwd\""))
-        .count();
-    (r, opens)
+            &[&etc],
+        );
+        PasswdWorld { fx, ns }
+    }
+
+    /// How many times a login as `user` through `svc`, answering
+    /// `answers`, opened /etc/passwd.
+    fn opens(&self, svc: &str, user: &str, answers: &[&str]) -> (PamResult, usize) {
+        let mut run = self.fx.client(svc, user).syslog();
+        for a in answers {
+            run = run.answer(a);
+        }
+        let (r, log) = strace(Some(&self.ns), &self.fx, run, "open,openat,openat2");
+        let opens = log
+            .lines()
+            .filter(|l| l.contains("\"/etc/passwd\""))
+            .count();
+        (r, opens)
+    }
 }
 
 #[test]
 fn a_login_by_the_accounts_name_reads_the_passwd_database_twice() {
+    let w = PasswdWorld::new();
+    let svc = w.fx.module_service("passwd", "rate_limit=100/60");
     avoid_step_edge(30, 5);
     // getpwnam(typed), getpwuid(uid): the canonical name is the typed
     // one, whose lookup was the check getpwnam(canonical) would make.
     let right = oathtool_totp(SECRET, "SHA1", 6, 30, 0);
     for (typed, result) in [("000000", "wrong-code"), (right.as_str(), "success")] {
-        let (r, opens) = passwd_opens(MAIN, typed);
+        let (r, opens) = w.opens(&svc, MAIN, &[typed]);
         assert_eq!(r.audit_results(), [result], "{r:?}");
         assert_eq!(opens, 2, "{r:?}");
     }
     // Another name of the uid: its canonical name is looked up again, to
     // check that it gives this uid back (module_account_state.rs).
-    let (r, opens) = passwd_opens(ALIAS, "000000");
+    let (r, opens) = w.opens(&svc, ALIAS, &["000000"]);
     assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
     assert_eq!(opens, 3, "{r:?}");
+}
+
+#[test]
+fn two_attempts_of_one_login_settle_the_account_once() {
+    // try_first_pass behind pam_unix (which looks the user up itself): a
+    // code-shaped PAM_AUTHTOK is one attempt and the prompt after it the
+    // next; the account is settled for the first and kept for the second,
+    // so the login reads /etc/passwd as often as one whose PAM_AUTHTOK is
+    // a password (one attempt).
+    let w = PasswdWorld::new();
+    let line = format!(
+        "auth required MODULE secret={}/secrets/${{USER}} state_dir={} try_first_pass rate_limit=100/60",
+        w.fx.path().display(),
+        w.fx.state_dir().display()
+    );
+    let svc =
+        w.fx.service("try", &["auth optional pam_unix.so nodelay", &line]);
+    avoid_step_edge(30, 5);
+    let (one, once) = w.opens(&svc, "root", &["correct horse", "000000"]);
+    assert_eq!(one.audit_results(), ["wrong-code"], "{one:?}");
+    let (two, twice) = w.opens(&svc, "root", &["111111", "000000"]);
+    assert_eq!(two.audit_results(), ["wrong-code", "wrong-code"], "{two:?}");
+    assert_eq!(twice, once, "{one:?}\n{two:?}");
 }
 
 #[test]
