@@ -181,6 +181,8 @@ fn an_hotp_counter_moved_on_is_synced_once() {
 const MAIN: &str = "pamtotp-sys-main";
 const ALIAS: &str = "pamtotp-sys-alias";
 const UID: u32 = 3_910_000;
+/// The user `secret_command=` runs as (uid `UID + 1`).
+const CMD_USER: &str = "pamtotp-sys-cmd";
 
 /// A private mount namespace where the passwd and group databases are
 /// files alone (our own nsswitch.conf, /etc/passwd with [`MAIN`] and
@@ -200,6 +202,10 @@ impl PasswdWorld {
                 "{name}:x:{UID}:{UID}::/nonexistent:/usr/sbin/nologin\n"
             ));
         }
+        let cmd_uid = UID + 1;
+        passwd.push_str(&format!(
+            "{CMD_USER}:x:{cmd_uid}:{cmd_uid}::/nonexistent:/usr/sbin/nologin\n"
+        ));
         for name in [MAIN, ALIAS, "root"] {
             fx.enroll(name, SECRET, "SHA1", 6, 30);
         }
@@ -256,6 +262,28 @@ fn a_login_by_the_accounts_name_reads_the_passwd_database_twice() {
     // Another name of the uid: its canonical name is looked up again, to
     // check that it gives this uid back (module_account_state.rs).
     let (r, opens) = w.opens(&svc, ALIAS, &["000000"]);
+    assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
+    assert_eq!(opens, 3, "{r:?}");
+}
+
+#[test]
+fn secret_command_and_the_decision_share_the_accounts_lookups() {
+    // getpwnam(typed), getpwnam(secret_command_user), getpwuid(uid): the
+    // canonical name is the command's argument and the state's account,
+    // settled once.
+    let w = PasswdWorld::new();
+    let cmds = trusted_command_dir("sync-secret-command.");
+    let cmd = cmds.path().join("secret");
+    let text = format!("version = 1\nsecret = \"{SECRET}\"\n");
+    fs::write(&cmd, format!("#!/bin/sh\nprintf '%s' '{text}'\n")).unwrap();
+    fs::set_permissions(&cmd, fs::Permissions::from_mode(0o755)).unwrap();
+    let line = format!(
+        "auth required MODULE state_dir={} secret_command={} secret_command_user={CMD_USER} rate_limit=100/60",
+        w.fx.state_dir().display(),
+        cmd.display()
+    );
+    let svc = w.fx.service("cmd", &[&line]);
+    let (r, opens) = w.opens(&svc, MAIN, &["000000"]);
     assert_eq!(r.audit_results(), ["wrong-code"], "{r:?}");
     assert_eq!(opens, 3, "{r:?}");
 }

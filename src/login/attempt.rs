@@ -21,9 +21,10 @@ use super::{Level, PamIo, Verdict};
 
 /// Whose state a login decides on: the user looked up at its start (by
 /// the typed name), and the account's canonical name, settled from that
-/// lookup at the first decision and kept for the next (a try_first_pass
-/// attempt and the prompt after it): the passwd database is asked once
-/// for the name and once for the uid, not again per attempt.
+/// lookup when it is first needed (`secret_command=`'s argument, the
+/// first decision) and kept for the rest (a try_first_pass attempt and
+/// the prompt after it): the passwd database is asked once for the name
+/// and once for the uid, not again per step.
 pub(crate) struct Owner<'a> {
     typed: &'a str,
     user: &'a UserInfo,
@@ -40,9 +41,14 @@ impl<'a> Owner<'a> {
         }
     }
 
+    /// The user, as looked up.
+    pub(crate) fn user(&self) -> &'a UserInfo {
+        self.user
+    }
+
     /// The account ([`Account::of_user`]); an error is not kept, so a
-    /// later attempt would ask again.
-    fn account(&self) -> Result<&Account, StateError> {
+    /// later step would ask again.
+    pub(crate) fn account(&self) -> Result<&Account, StateError> {
         if let Some(account) = self.account.get() {
             return Ok(account);
         }

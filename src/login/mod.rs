@@ -147,18 +147,19 @@ fn login(
     if let Some(skip) = standing::group_rules(settings, user.as_ref()).map_err(Denial::Groups)? {
         return Err(Denial::Skipped(skip));
     }
-    let standing = match &user {
+    // The state's account is settled from this one lookup, at most once
+    // (attempt::Owner).
+    let owner = user.as_ref().map(|u| Owner::new(name, u));
+    let standing = match &owner {
         None => Standing::UnknownUser,
-        Some(u) => standing::load_enrollment(settings, u, io)?,
+        Some(o) => standing::load_enrollment(settings, o, io)?,
     };
     // No secret file: nullok, the enroll_by deadline, enrollment at login.
-    if let (Standing::NotEnrolled, Some(u)) = (&standing, &user) {
-        if let Some(verdict) = rollout::not_enrolled(io, settings, audit, u, now)? {
+    if let (Standing::NotEnrolled, Some(o)) = (&standing, &owner) {
+        if let Some(verdict) = rollout::not_enrolled(io, settings, audit, o, now)? {
             return Ok(verdict);
         }
     }
-    // The state's account is settled from this one lookup (attempt::Owner).
-    let owner = user.as_ref().map(|u| Owner::new(name, u));
     let digits = match &standing {
         Standing::Enrolled(e) => usize::from(e.digits()),
         _ => usize::from(DEFAULT_DIGITS),
