@@ -2,6 +2,8 @@
 //! store; then (forward_pass) the password handed on, and the audit line.
 #![forbid(unsafe_code)]
 
+use std::cell::OnceCell;
+
 use crate::config::Settings;
 use crate::core::decision::{self, Credentials, Method, Outcome};
 use crate::core::logtext::{reason, token};
@@ -11,11 +13,50 @@ use crate::state::fleet::conn::tls::TlsConnector;
 use crate::state::fleet::FleetStateStore;
 use crate::state::local::LocalStore;
 use crate::state::{Account, StateError, StateStore};
+use crate::sys::users::UserInfo;
 
 use super::audit::Audit;
 use super::error::{self, Denial};
 use super::input::Input;
 use super::{Level, PamIo, Verdict};
+
+/// Whose state a login decides on: the user looked up at its start (by
+/// the typed name), and the account's canonical name, settled from that
+/// lookup when it is first needed (`secret_command=`'s argument, the
+/// first decision) and kept for the rest (a try_first_pass attempt and
+/// the prompt after it): the passwd database is asked once for the name
+/// and once for the uid, not again per step.
+pub(crate) struct Owner<'a> {
+    typed: &'a str,
+    user: &'a UserInfo,
+    account: OnceCell<Account>,
+}
+
+impl<'a> Owner<'a> {
+    /// `user`: what `users::lookup_user(typed)` returned.
+    pub(crate) fn new(typed: &'a str, user: &'a UserInfo) -> Owner<'a> {
+        Owner {
+            typed,
+            user,
+            account: OnceCell::new(),
+        }
+    }
+
+    /// The user, as looked up.
+    pub(crate) fn user(&self) -> &'a UserInfo {
+        self.user
+    }
+
+    /// The account ([`Account::of_user`]); an error is not kept, so a
+    /// later step would ask again.
+    pub(crate) fn account(&self) -> Result<&Account, StateError> {
+        if let Some(account) = self.account.get() {
+            return Ok(account);
+        }
+        let account = Account::of_user(self.typed, self.user)?;
+        Ok(self.account.get_or_init(|| account))
+    }
+}
 
 /// How one attempt ended.
 pub(crate) enum Attempt {
@@ -35,14 +76,14 @@ pub(crate) fn attempt(
     io: &mut dyn PamIo,
     settings: &Settings,
     audit: &Audit,
-    name: &str,
+    owner: &Owner,
     enrollment: &Enrollment,
     input: &Input,
     now: u64,
     from_authtok: bool,
 ) -> Result<Attempt, Denial> {
     let (outcome, remaining, locked_by_it) =
-        decide_logged(io, settings, audit, name, enrollment, input, now)?;
+        decide_logged(io, settings, audit, owner, enrollment, input, now)?;
     // Whatever went wrong with the authtok, the prompt follows (also when
     // rate-limited: the prompt is what every locked or unknown user sees).
     let again = from_authtok && !outcome.is_success();
@@ -132,7 +173,7 @@ pub(crate) fn decide_logged(
     io: &mut dyn PamIo,
     settings: &Settings,
     audit: &Audit,
-    name: &str,
+    owner: &Owner,
     enrollment: &Enrollment,
     input: &Input,
     now: u64,
@@ -142,7 +183,7 @@ pub(crate) fn decide_logged(
     let tls = io.tls();
     let decided = decide(
         settings,
-        name,
+        owner,
         enrollment,
         &candidates,
         now,
@@ -162,29 +203,29 @@ pub(crate) fn decide_logged(
 /// decided on and written back under its lock. The store is the state
 /// server when `state=` is set (its fallback warnings go to `warnings`),
 /// else the local state directory; the decision is the same. The state is
-/// the account's, whatever spelling of its name was typed ([`Account`]).
+/// the account's, whatever spelling of its name was typed ([`Owner`]).
 /// If the new state cannot be recorded, the store fails and so does the
 /// login: a success's step would not be marked as spent. Also returned:
 /// the remaining scratch codes, and the seconds of the lockout this
 /// attempt started when it reached the rate limit.
 fn decide(
     settings: &Settings,
-    user: &str,
+    owner: &Owner,
     enrollment: &Enrollment,
     candidates: &[&str],
     now: u64,
     tls: Option<&'static dyn TlsConnector>,
     warnings: &mut Vec<String>,
 ) -> Result<Decided, StateError> {
-    let account = Account::resolve(user)?;
+    let account = owner.account()?;
     if settings.fleet.url.is_some() {
         let store = FleetStateStore::new(&settings.fleet, &settings.state_dir, tls);
-        let decided = decide_in(&store, settings, &account, enrollment, candidates, now);
+        let decided = decide_in(&store, settings, account, enrollment, candidates, now);
         warnings.extend(store.take_warnings());
         return decided;
     }
     let store = LocalStore::open(&settings.state_dir, true)?;
-    decide_in(&store, settings, &account, enrollment, candidates, now)
+    decide_in(&store, settings, account, enrollment, candidates, now)
 }
 
 /// The one decision, in whichever store.

@@ -34,7 +34,7 @@ use crate::secret::store::{self, WriteError};
 use crate::sys::secret_file;
 use crate::sys::users::UserInfo;
 
-use super::attempt;
+use super::attempt::{self, Owner};
 use super::audit::Audit;
 use super::error::{Denial, EnrollEnd, Skip};
 use super::input::only;
@@ -64,9 +64,10 @@ pub(crate) fn at_login(
     io: &mut dyn PamIo,
     settings: &Settings,
     audit: &Audit,
-    user: &UserInfo,
+    owner: &Owner,
     now: u64,
 ) -> Result<Verdict, Denial> {
+    let user = owner.user();
     let may_skip = may_pass_without(settings, now);
     let skip = || Denial::Skipped(Skip::EnrollmentSkipped(settings.enroll_by));
     // Where the file goes and what it is sealed to are settled before
@@ -91,7 +92,7 @@ pub(crate) fn at_login(
         io,
         settings,
         audit,
-        &audit.user,
+        owner,
         &new.enrollment,
         &only(typed),
         now,

@@ -32,7 +32,7 @@ use crate::sys::command::{CommandError, CommandOutput, CommandSpec};
 use crate::sys::hook::{HookError, HookSpec};
 use crate::sys::users;
 
-use attempt::{attempt, Attempt};
+use attempt::{attempt, Attempt, Owner};
 use audit::Audit;
 use error::Denial;
 use input::only;
@@ -152,13 +152,16 @@ fn login(
     if let Some(skip) = standing::group_rules(settings, user.as_ref()).map_err(Denial::Groups)? {
         return Err(Denial::Skipped(skip));
     }
-    let standing = match &user {
+    // The state's account is settled from this one lookup, at most once
+    // (attempt::Owner).
+    let owner = user.as_ref().map(|u| Owner::new(name, u));
+    let standing = match &owner {
         None => Standing::UnknownUser,
-        Some(u) => standing::load_enrollment(settings, u, io)?,
+        Some(o) => standing::load_enrollment(settings, o, io)?,
     };
     // No secret file: nullok, the enroll_by deadline, enrollment at login.
-    if let (Standing::NotEnrolled, Some(u)) = (&standing, &user) {
-        if let Some(verdict) = rollout::not_enrolled(io, settings, audit, u, now)? {
+    if let (Standing::NotEnrolled, Some(o)) = (&standing, &owner) {
+        if let Some(verdict) = rollout::not_enrolled(io, settings, audit, o, now)? {
             return Ok(verdict);
         }
     }
@@ -174,11 +177,12 @@ fn login(
     // at all. For a user who is not enrolled the authtok is not checked,
     // and the prompt comes just as it would after a wrong code.
     if settings.first_pass == FirstPass::Try {
-        if let (Some(tok), Standing::Enrolled(e)) = (
+        if let (Some(tok), Standing::Enrolled(e), Some(owner)) = (
             io.authtok().filter(|t| looks_like_code(t, digits)),
             &standing,
+            &owner,
         ) {
-            if let Attempt::Done(v) = attempt(io, settings, audit, name, e, &only(tok), now, true)?
+            if let Attempt::Done(v) = attempt(io, settings, audit, owner, e, &only(tok), now, true)?
             {
                 return Ok(v);
             }
@@ -188,13 +192,13 @@ fn login(
     // The prompt comes before any verdict, so an attacker cannot tell an
     // unknown or unenrolled user from an enrolled one.
     let input = input::read_code(io, settings, digits).ok_or(Denial::NoCode)?;
-    let enrollment = match standing {
-        Standing::Enrolled(e) => e,
-        Standing::NotEnrolled => return Err(Denial::NotEnrolled),
-        Standing::UnknownUser => return Err(Denial::UnknownUser),
-        Standing::Problem(why) => return Err(Denial::FileProblem(why)),
+    let (enrollment, owner) = match (standing, &owner) {
+        (Standing::Enrolled(e), Some(owner)) => (e, owner),
+        (Standing::NotEnrolled, _) => return Err(Denial::NotEnrolled),
+        (Standing::UnknownUser | Standing::Enrolled(_), _) => return Err(Denial::UnknownUser),
+        (Standing::Problem(why), _) => return Err(Denial::FileProblem(why)),
     };
-    match attempt(io, settings, audit, name, &enrollment, &input, now, false)? {
+    match attempt(io, settings, audit, owner, &enrollment, &input, now, false)? {
         Attempt::Done(verdict) => Ok(verdict),
         Attempt::TryAgain => Ok(Verdict::AuthErr),
     }

@@ -12,8 +12,8 @@
 #![forbid(unsafe_code)]
 
 use crate::config::{Deadline, Settings};
-use crate::sys::users::UserInfo;
 
+use super::attempt::Owner;
 use super::audit::Audit;
 use super::enroll;
 use super::error::{Denial, Skip};
@@ -48,7 +48,7 @@ pub(crate) fn not_enrolled(
     io: &mut dyn PamIo,
     settings: &Settings,
     audit: &Audit,
-    user: &UserInfo,
+    owner: &Owner,
     now: u64,
 ) -> Result<Option<Verdict>, Denial> {
     if let (Some(d), true) = (settings.enroll_by, settings.nullok) {
@@ -58,7 +58,7 @@ pub(crate) fn not_enrolled(
         );
     }
     if settings.enroll_at_login {
-        return enroll::at_login(io, settings, audit, user, now).map(Some);
+        return enroll::at_login(io, settings, audit, owner, now).map(Some);
     }
     if let Some(d) = ahead(settings, now) {
         io.info_message(&deadline_notice(d));

@@ -18,8 +18,9 @@ use zeroize::Zeroizing;
 use crate::config::SecretCommandSettings;
 use crate::core::logtext::token;
 use crate::sys::command::{check_owned_by_root, CommandPathError, CommandSpec, Ended};
-use crate::sys::users::{self, UserInfo};
+use crate::sys::users;
 
+use super::attempt::Owner;
 use super::{Level, PamIo};
 
 /// What the command gave.
@@ -74,10 +75,11 @@ impl fmt::Display for SecretCommandError {
 
 impl std::error::Error for SecretCommandError {}
 
-/// Runs the secret command for `user`.
+/// Runs the secret command for the login's user (its canonical name
+/// settled through `owner`, and kept for the decision).
 pub(crate) fn fetch(
     s: &SecretCommandSettings,
-    user: &UserInfo,
+    owner: &Owner,
     io: &dyn PamIo,
     debug: bool,
 ) -> Result<Fetched, SecretCommandError> {
@@ -93,8 +95,8 @@ pub(crate) fn fetch(
     if account.uid == 0 && run_as != "root" {
         return Err(SecretCommandError::RootAlias(run_as.clone()));
     }
-    let name = match users::canonical_name(user) {
-        Ok(n) => n,
+    let name = match owner.account() {
+        Ok(account) => account.as_str().to_owned(),
         Err(why) => return Ok(Fetched::Problem(why.to_string())),
     };
     let spec = CommandSpec {

@@ -9,6 +9,7 @@ use crate::secret::seal;
 use crate::sys::secret_file::{self, ReadError};
 use crate::sys::users::{self, UserInfo};
 
+use super::attempt::Owner;
 use super::error::{Denial, GroupError, Skip};
 use super::secret_command::{self, Fetched};
 use super::{Level, PamIo};
@@ -61,15 +62,16 @@ pub(crate) fn group_rules(
 /// path that cannot be expanded, a command that cannot be run.
 pub(crate) fn load_enrollment(
     settings: &Settings,
-    user: &UserInfo,
+    owner: &Owner,
     io: &dyn PamIo,
 ) -> Result<Standing, Denial> {
+    let user = owner.user();
     // Only called for a sealed file: the host key is read as root.
     let unseal = |sealed: &str| seal::unseal(&settings.host_key, &user.name, sealed);
     // secret_command=: the bytes come from the command's output, parsed
     // and unsealed exactly as a file's are.
     if settings.secret_command.path.is_some() {
-        let fetched = secret_command::fetch(&settings.secret_command, user, io, settings.debug)
+        let fetched = secret_command::fetch(&settings.secret_command, owner, io, settings.debug)
             .map_err(Denial::SecretCommand)?;
         return Ok(match fetched {
             Fetched::Text(bytes) => match enrollment::parse_with(&bytes, Some(&unseal)) {

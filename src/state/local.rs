@@ -16,9 +16,11 @@
 //!
 //! A login takes the lock after the user has typed the code, reads, decides,
 //! writes, and releases: concurrent logins of one user are serialised, and
-//! no decision is made on a stale read.
+//! no decision is made on a stale read. The state file is opened once for
+//! all of it ([`StateLock::update`]): read and parsed once, written back
+//! through the same descriptor.
 //!
-//! What a write costs ([`StateLock::write`]):
+//! What a write costs ([`StateLock::update`], [`StateLock::write`]):
 //!
 //! - a change that must survive a crash (a spent step, an HOTP counter, a
 //!   used scratch code: [`UserState::must_survive_a_crash`]): one record
@@ -46,11 +48,19 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::state::record::{self, Layout, Slots, MAX_FILE};
 use crate::state::{Account, Corruption, StateError, StateStore, UserState};
 use crate::sys::atomic::sync_dir;
-use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
+use crate::sys::open::{open_checked, open_checked_rw, Broken, OpenError, Owner, Rules};
 use crate::sys::users::valid_user_name;
 
 const READ: &str = "cannot read the state";
 const WRITE: &str = "cannot write the new state";
+/// How a state file is opened (`open_checked`): the directory's owner and
+/// mode are checked (`StateDir::open`); the files in it are the module's
+/// own.
+const RULES: Rules = Rules {
+    owner: Owner::Any,
+    forbidden_mode: 0,
+    max_size: MAX_FILE as u64,
+};
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StateError + 'a {
     move |err| StateError::Io {
@@ -185,61 +195,104 @@ impl StateLock<'_> {
     /// valid record with the highest sequence number is read: a torn write
     /// of either slot gives the state before it, never a fresh one.
     pub fn read(&self) -> Result<UserState, StateError> {
-        let path = self.path();
-        let corrupt = |why| StateError::Corrupt {
-            path: path.clone(),
-            why,
-        };
-        // The directory's owner and mode are checked (StateDir::open); the
-        // files in it are the module's own.
-        let rules = Rules {
-            owner: Owner::Any,
-            forbidden_mode: 0,
-            max_size: MAX_FILE as u64,
-        };
-        let bytes = match open_checked(&path, &rules) {
-            Ok(b) => b,
-            Err(OpenError::NotFound) => return Ok(UserState::new()),
-            Err(OpenError::Symlink) => return Err(corrupt(Corruption::Symlink)),
-            Err(OpenError::Rule(Broken::TooLarge, f)) => {
-                return Err(corrupt(Corruption::TooLarge(f.size)))
-            }
-            Err(OpenError::Rule(..)) => return Err(corrupt(Corruption::NotRegular)),
-            Err(OpenError::Io(e)) => return Err(io_err(READ, &path)(e)),
-        };
-        record::parse_state_file(&bytes).map_err(corrupt)
+        match self.checked(open_checked(&self.path(), &RULES))? {
+            Some(bytes) => record::parse_state_file(&bytes).map_err(|why| self.corrupt(why)),
+            None => Ok(UserState::new()),
+        }
     }
 
-    /// Writes the state: in place into the state file when it is of the
-    /// two-slot layout and the state fits its slots, flushed only when the
-    /// change must survive a crash (see the module's doc); otherwise a new
-    /// file replaces it atomically and durably.
-    pub fn write(&self, state: &UserState) -> Result<(), StateError> {
+    /// One login's read, decision and write, through one descriptor: the
+    /// state file opened once, for reading and writing, with the checks of
+    /// [`read`](Self::read) ([`open_checked_rw`]); read and parsed once;
+    /// `decide` run on it; the result written back in place through the
+    /// same descriptor, flushed only when it must survive a crash, judged
+    /// against the state as read (see the module's doc). A missing file, a
+    /// file of the earlier layout, or a state outgrown its slots: a new
+    /// file, as [`write`](Self::write) makes it. A file the open refuses
+    /// for writing (a directory, a read-only filesystem) is read as
+    /// [`read`](Self::read) reads it, and any write made anew.
+    pub fn update(&self, decide: &mut dyn FnMut(&mut UserState)) -> Result<(), StateError> {
         let path = self.path();
-        let text = state.to_toml().map_err(|e| StateError::Io {
-            op: WRITE,
-            path: path.clone(),
-            err: io::Error::other(e.to_string()),
-        })?;
-        if text.len() > record::MAX_PAYLOAD {
-            return Err(StateError::Io {
-                op: WRITE,
-                path,
-                err: io::Error::other(format!("{} bytes of state: too large", text.len())),
-            });
+        let opened = match open_checked_rw(&path, &RULES) {
+            Err(OpenError::Io(_)) => open_checked(&path, &RULES).map(|bytes| (None, bytes)),
+            opened => opened.map(|(file, bytes)| (Some(file), bytes)),
+        };
+        let Some((file, bytes)) = self.checked(opened)? else {
+            let mut state = UserState::new();
+            decide(&mut state);
+            let text = self.text(&state)?;
+            return self.write_new(&text, record::slot_size_for(text.len()));
+        };
+        let layout = Layout::of(&bytes).map_err(|why| self.corrupt(why))?;
+        let before = record::parse_layout(&layout).map_err(|why| self.corrupt(why))?;
+        let mut state = before.clone();
+        decide(&mut state);
+        let text = self.text(&state)?;
+        match (file, layout) {
+            (Some(file), Layout::Slots(slots)) => {
+                let durable = state.must_survive_a_crash(&before);
+                self.write_slots(&file, &slots, durable, &text)
+            }
+            _ => self.write_new(&text, record::slot_size_for(text.len())),
         }
+    }
+
+    /// `Ok(None)`: no file. A symlink or anything but a regular file within
+    /// the size cap is corruption.
+    fn checked<T>(&self, opened: Result<T, OpenError>) -> Result<Option<T>, StateError> {
+        match opened {
+            Ok(t) => Ok(Some(t)),
+            Err(OpenError::NotFound) => Ok(None),
+            Err(OpenError::Symlink) => Err(self.corrupt(Corruption::Symlink)),
+            Err(OpenError::Rule(Broken::TooLarge, f)) => {
+                Err(self.corrupt(Corruption::TooLarge(f.size)))
+            }
+            Err(OpenError::Rule(..)) => Err(self.corrupt(Corruption::NotRegular)),
+            Err(OpenError::Io(e)) => Err(io_err(READ, &self.path())(e)),
+        }
+    }
+
+    fn corrupt(&self, why: Corruption) -> StateError {
+        StateError::Corrupt {
+            path: self.path(),
+            why,
+        }
+    }
+
+    /// The state's text, within the largest payload.
+    fn text(&self, state: &UserState) -> Result<Vec<u8>, StateError> {
+        let err = |e: io::Error| io_err(WRITE, &self.path())(e);
+        let text = state
+            .to_toml()
+            .map_err(|e| err(io::Error::other(e.to_string())))?;
+        if text.len() > record::MAX_PAYLOAD {
+            let why = format!("{} bytes of state: too large", text.len());
+            return Err(err(io::Error::other(why)));
+        }
+        Ok(text.into_bytes())
+    }
+
+    /// Writes the state, whatever the file holds (the fleet store's local
+    /// copy): in place into the state file when it is of the two-slot
+    /// layout and the state fits its slots, flushed only when the change
+    /// must survive a crash (see the module's doc); otherwise a new file
+    /// replaces it atomically and durably. A login's own write is
+    /// [`update`](Self::update)'s.
+    pub fn write(&self, state: &UserState) -> Result<(), StateError> {
+        let text = self.text(state)?;
         match self.open_in_place()? {
             Some((file, bytes)) => match Layout::of(&bytes) {
-                Ok(Layout::Slots(slots)) if record::fits(text.len(), slots.slot_size) => {
-                    self.write_in_place(&file, &slots, state, text.as_bytes())
+                Ok(Layout::Slots(slots)) => {
+                    let before = slots
+                        .newest()
+                        .and_then(|(_, newest)| std::str::from_utf8(newest.payload).ok())
+                        .and_then(|t| UserState::from_toml(t).ok());
+                    let durable = before.is_none_or(|b| state.must_survive_a_crash(&b));
+                    self.write_slots(&file, &slots, durable, &text)
                 }
-                Ok(Layout::Slots(slots)) => self.write_new(
-                    text.as_bytes(),
-                    record::slot_size_for(text.len()).max(slots.slot_size),
-                ),
-                _ => self.write_new(text.as_bytes(), record::slot_size_for(text.len())),
+                _ => self.write_new(&text, record::slot_size_for(text.len())),
             },
-            None => self.write_new(text.as_bytes(), record::slot_size_for(text.len())),
+            None => self.write_new(&text, record::slot_size_for(text.len())),
         }
     }
 
@@ -267,26 +320,27 @@ impl StateLock<'_> {
         Ok(Some((file, bytes)))
     }
 
-    /// One record into the target slot; if the change must survive a
-    /// crash, `fdatasync`, then a copy into the other slot (why this order
-    /// keeps every spent code: [`Slots::target`]).
-    fn write_in_place(
+    /// `text` into a file of two slots: one record into the target slot;
+    /// if `durable` (the change must survive a crash), `fdatasync`, then a
+    /// copy into the other slot (why this order keeps every spent code:
+    /// [`Slots::target`]). A state that outgrew the slots, or a file with
+    /// no valid record, is made anew.
+    fn write_slots(
         &self,
         file: &File,
         slots: &Slots<'_>,
-        state: &UserState,
+        durable: bool,
         text: &[u8],
     ) -> Result<(), StateError> {
         let path = self.path();
+        let size = slots.slot_size;
+        if !record::fits(text.len(), size) {
+            return self.write_new(text, record::slot_size_for(text.len()).max(size));
+        }
         let Some((_, newest)) = slots.newest() else {
             // Neither slot valid: nothing to keep, a new file.
-            return self.write_new(text, slots.slot_size);
+            return self.write_new(text, size);
         };
-        let before = std::str::from_utf8(newest.payload)
-            .ok()
-            .and_then(|t| UserState::from_toml(t).ok());
-        let durable = before.is_none_or(|b| state.must_survive_a_crash(&b));
-        let size = slots.slot_size;
         let target = slots.target();
         let next = |seq: u64| {
             seq.checked_add(1).ok_or_else(|| StateError::Io {
@@ -371,10 +425,7 @@ impl StateStore for LocalStore {
         account: &Account,
         decide: &mut dyn FnMut(&mut UserState),
     ) -> Result<(), StateError> {
-        let lock = self.dir.lock(account.as_str())?;
-        let mut state = lock.read()?;
-        decide(&mut state);
-        lock.write(&state)
+        self.dir.lock(account.as_str())?.update(decide)
     }
 
     fn read(&self, account: &Account) -> Result<UserState, StateError> {

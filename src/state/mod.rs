@@ -38,9 +38,12 @@ impl Account {
             .map_err(StateError::Account)
     }
 
-    /// The account of a user already looked up.
-    pub fn of_user(user: &UserInfo) -> Result<Account, StateError> {
-        users::canonical_name(user)
+    /// The account of a user already looked up as `typed`
+    /// ([`users::lookup_user`]): the same account [`resolve`](Self::resolve)
+    /// gives, without looking `typed` up again
+    /// ([`users::canonical_name_found_as`]).
+    pub fn of_user(typed: &str, user: &UserInfo) -> Result<Account, StateError> {
+        users::canonical_name_found_as(user, typed)
             .map(Account)
             .map_err(StateError::Account)
     }

@@ -199,8 +199,13 @@ fn decode(slot: &[u8]) -> Option<Record<'_>> {
 
 /// Reads a state file's bytes, of either layout (see the module's doc).
 pub fn parse_state_file(bytes: &[u8]) -> Result<UserState, Corruption> {
-    match Layout::of(bytes)? {
-        Layout::Slots(slots) => {
+    parse_layout(&Layout::of(bytes)?)
+}
+
+/// The state a file of either layout holds (see [`parse_state_file`]).
+pub fn parse_layout(layout: &Layout<'_>) -> Result<UserState, Corruption> {
+    match *layout {
+        Layout::Slots(ref slots) => {
             let (_, newest) = slots.newest().ok_or(Corruption::NoValidRecord)?;
             parse_text(newest.payload)
         }

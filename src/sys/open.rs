@@ -6,7 +6,9 @@
 //! change in between: a regular file, its owner, its mode, its size; then
 //! a read bounded by the size cap (one byte past it, in case the file grew
 //! since the fstat). Secret files, state files, the host key, config.toml
-//! and the fleet credentials file all go through [`open_checked`].
+//! and the fleet credentials file all go through [`open_checked`]; a
+//! state file a login writes back in place, through [`open_checked_rw`]
+//! (the same, opened for writing too).
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -110,15 +112,35 @@ fn open_error(e: Errno) -> OpenError {
 
 /// Opens `path` and reads it whole, under `rules`.
 pub fn open_checked(path: &Path, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-    let file = OpenOptions::new()
+    let file = open(path, false)?;
+    read_checked(&file, rules)
+}
+
+/// Like [`open_checked`], with the file opened for writing too (`O_RDWR`,
+/// the same flags, the same checks on the descriptor): the descriptor is
+/// returned with the bytes, for a caller that writes back in place
+/// through it (the state file). An existing file only: nothing is
+/// created. A path the open itself refuses for writing (a directory, a
+/// read-only filesystem) is [`OpenError::Io`].
+pub fn open_checked_rw(
+    path: &Path,
+    rules: &Rules,
+) -> Result<(File, Zeroizing<Vec<u8>>), OpenError> {
+    let file = open(path, true)?;
+    let bytes = read_checked(&file, rules)?;
+    Ok((file, bytes))
+}
+
+fn open(path: &Path, write: bool) -> Result<File, OpenError> {
+    OpenOptions::new()
         .read(true)
+        .write(write)
         .custom_flags(FLAGS.bits() & !libc::O_RDONLY)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             Some(n) => open_error(Errno::from_raw(n)),
             None => OpenError::Io(e),
-        })?;
-    read_checked(file, rules)
+        })
 }
 
 /// Like [`open_checked`], for the entry `name` of the directory `dir`
@@ -129,10 +151,10 @@ pub fn open_checked_at(
     rules: &Rules,
 ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     let fd = fcntl::openat(dir, name, FLAGS, Mode::empty()).map_err(open_error)?;
-    read_checked(File::from(fd), rules)
+    read_checked(&File::from(fd), rules)
 }
 
-fn read_checked(mut file: File, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+fn read_checked(file: &File, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     let meta = file.metadata().map_err(OpenError::Io)?;
     let found = Found {
         uid: meta.uid(),
@@ -159,8 +181,7 @@ fn read_checked(mut file: File, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, Ope
         return broken(Broken::TooLarge);
     }
     let mut bytes = Zeroizing::new(Vec::with_capacity(found.size as usize));
-    (&mut file)
-        .take(rules.max_size + 1)
+    file.take(rules.max_size + 1)
         .read_to_end(&mut bytes)
         .map_err(OpenError::Io)?;
     if bytes.len() as u64 > rules.max_size {

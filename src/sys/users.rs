@@ -70,15 +70,35 @@ pub fn state_account(name: &str) -> Result<String, AccountError> {
     let user = lookup_user(name)
         .map_err(AccountError::Lookup)?
         .ok_or_else(|| AccountError::NoAccount(name.to_owned()))?;
-    canonical_name(&user)
+    canonical_name_found_as(&user, name)
 }
 
-/// The canonical name of `user`'s account (see [`state_account`]).
+/// The canonical name of `user`'s account (see [`state_account`]), for a
+/// user found by a name this function does not know: the canonical name
+/// is always looked up again.
 pub fn canonical_name(user: &UserInfo) -> Result<String, AccountError> {
+    canonical(user, None)
+}
+
+/// The canonical name of `user`'s account (see [`state_account`]), for a
+/// user that `getpwnam(found_as)` ([`lookup_user`]) returned. When the
+/// canonical name is `found_as` itself, that lookup was
+/// `getpwnam(canonical)` and gave this uid, so it is not made again: a
+/// login by the account's own name costs two passwd lookups, not three.
+/// Any other name (a second name of the uid, another spelling) is checked
+/// back as [`state_account`] says.
+pub fn canonical_name_found_as(user: &UserInfo, found_as: &str) -> Result<String, AccountError> {
+    canonical(user, Some(found_as))
+}
+
+fn canonical(user: &UserInfo, found_as: Option<&str>) -> Result<String, AccountError> {
     let uid = user.uid;
     let by_uid = lookup_uid(uid)
         .map_err(|e| AccountError::UidLookup(uid, e))?
         .ok_or_else(|| AccountError::NoPasswdEntry(uid, user.name.clone()))?;
+    if found_as == Some(by_uid.name.as_str()) {
+        return Ok(by_uid.name);
+    }
     let back = lookup_user(&by_uid.name)
         .map_err(AccountError::Lookup)?
         .ok_or_else(|| AccountError::NameDoesNotResolve(uid, by_uid.name.clone()))?;
