@@ -512,7 +512,6 @@ fn main() {
             server: ca.issue_server("server", "IP:127.0.0.1"),
             ca_cert: ca.files.cert.clone(),
         }),
-        ..Options::default()
     });
     let creds = server.credentials_file("creds.toml", USER, PASSWORD, 0o600);
     let mut admin = Some(Admin::connect(&server));
