@@ -190,3 +190,6 @@ impl Write for TlsStream<'_, '_> {
         self.send_pending()
     }
 }
+
+#[cfg(test)]
+mod tests;
