@@ -52,6 +52,8 @@ pub fn private_dev_log(scratch: &Path) {
 
 pub struct World {
     dir: tempfile::TempDir,
+    /// Where the module (and its TLS library) was copied.
+    _module_dir: tempfile::TempDir,
 }
 
 fn scratch_file() -> String {
@@ -90,8 +92,25 @@ const GOOGLE_DEFAULT: &[&str] = &["TOTP_AUTH"];
 impl World {
     /// A world for `module` under `base`; with `fleet`, the services
     /// `fleet` (plain TCP) and `fleettls` (`rediss://`, trusting the CA
-    /// file given) on that server.
-    pub fn new(module: &Path, base: &Path, fleet: Option<(&RedisServer, &Path, &Path)>) -> World {
+    /// file given) on that server. The module itself is copied under
+    /// `module_base`, a directory on disk whatever `base` is: a module is
+    /// installed on disk, and one loaded from tmpfs pays for its pages
+    /// otherwise (mapped one fault per page there, where a disk file
+    /// maps 16 pages per fault; see docs/benchmarks.md), as Google's,
+    /// loaded from /usr/lib, would not.
+    pub fn new(
+        module: &Path,
+        base: &Path,
+        module_base: &Path,
+        fleet: Option<(&RedisServer, &Path, &Path)>,
+    ) -> World {
+        let module_dir = or_die(
+            tempfile::Builder::new()
+                .prefix("pam-totp-login-cost-module.")
+                .tempdir_in(module_base),
+        );
+        set_mode(module_dir.path(), 0o755);
+        let installed = module_dir.path().join("pam_totp.so");
         let dir = or_die(
             tempfile::Builder::new()
                 .prefix("pam-totp-login-cost.")
@@ -105,18 +124,22 @@ impl World {
         }
         set_mode(p, 0o755);
         set_mode(&p.join("state"), 0o700);
-        or_die(fs::copy(module, p.join("pam_totp.so")));
+        or_die(fs::copy(module, &installed));
         // The TLS library, beside the module as the package installs it.
         let tls = module.with_file_name(pam_totp::pam::tls::LIBRARY);
         if tls.exists() {
-            or_die(fs::copy(&tls, p.join(pam_totp::pam::tls::LIBRARY)));
+            or_die(fs::copy(
+                &tls,
+                module_dir.path().join(pam_totp::pam::tls::LIBRARY),
+            ));
         }
         put(&p.join("config.toml"), "", 0o644);
         let ours = |secrets: &str, extra: &str| {
             format!(
-                "auth required {0}/pam_totp.so config={0}/config.toml \
+                "auth required {1} config={0}/config.toml \
                  secret={0}/{secrets}/${{USER}} state_dir={0}/state window=1 {extra}\n",
-                p.display()
+                p.display(),
+                installed.display()
             )
         };
         let google = |dir: &str| {
@@ -162,7 +185,10 @@ impl World {
         );
         put(&p.join("scratch/root"), &scratch_file(), 0o600);
         put(&p.join("sealed/root"), &sealed_files(p), 0o600);
-        World { dir }
+        World {
+            dir,
+            _module_dir: module_dir,
+        }
     }
 
     pub fn path(&self) -> &Path {
