@@ -21,19 +21,21 @@ const HOOKS: [&str; 6] = [
     "pam_sm_setcred",
 ];
 
-#[test]
-fn only_the_pam_sm_hooks_are_exported() {
-    let out = run_ok(
-        Command::new("nm")
-            .args(["-D", "--defined-only"])
-            .arg(module_so()),
-    );
-    let mut names: Vec<&str> = out
+/// The dynamic symbols a shared object defines, sorted.
+fn exported(so: &Path) -> Vec<String> {
+    let out = run_ok(Command::new("nm").args(["-D", "--defined-only"]).arg(so));
+    let mut names: Vec<String> = out
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
+        .map(str::to_owned)
         .collect();
     names.sort();
-    assert_eq!(names, HOOKS, "{out}");
+    names
+}
+
+#[test]
+fn only_the_pam_sm_hooks_are_exported() {
+    assert_eq!(exported(&module_so()), HOOKS);
 }
 
 /// The TLS library the module loads for `rediss://` exports its C
@@ -41,18 +43,8 @@ fn only_the_pam_sm_hooks_are_exported() {
 /// TLS of its own.
 #[test]
 fn the_tls_library_exports_only_its_interface_and_the_module_no_tls() {
-    let out = run_ok(
-        Command::new("nm")
-            .args(["-D", "--defined-only"])
-            .arg(tls_library_so()),
-    );
-    let mut names: Vec<&str> = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        exported(&tls_library_so()),
         [
             "pam_totp_tls_abi",
             "pam_totp_tls_error",
@@ -64,8 +56,7 @@ fn the_tls_library_exports_only_its_interface_and_the_module_no_tls() {
             "pam_totp_tls_take_output",
             "pam_totp_tls_wants_write",
             "pam_totp_tls_write_plain",
-        ],
-        "{out}"
+        ]
     );
     let module = fs::read(module_so()).unwrap();
     assert!(!module.windows(6).any(|w| w == b"rustls"));
