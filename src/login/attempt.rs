@@ -2,8 +2,6 @@
 //! store; then (forward_pass) the password handed on, and the audit line.
 #![forbid(unsafe_code)]
 
-use std::cell::OnceCell;
-
 use crate::config::Settings;
 use crate::core::decision::{self, Credentials, Method, Outcome};
 use crate::core::logtext::{reason, token};
@@ -13,50 +11,12 @@ use crate::state::fleet::conn::tls::TlsConnector;
 use crate::state::fleet::FleetStateStore;
 use crate::state::local::LocalStore;
 use crate::state::{Account, StateError, StateStore};
-use crate::sys::users::UserInfo;
 
 use super::audit::Audit;
 use super::error::{self, Denial};
 use super::input::Input;
+use super::owner::Owner;
 use super::{Level, PamIo, Verdict};
-
-/// Whose state a login decides on: the user looked up at its start (by
-/// the typed name), and the account's canonical name, settled from that
-/// lookup when it is first needed (`secret_command=`'s argument, the
-/// first decision) and kept for the rest (a try_first_pass attempt and
-/// the prompt after it): the passwd database is asked once for the name
-/// and once for the uid, not again per step.
-pub(crate) struct Owner<'a> {
-    typed: &'a str,
-    user: &'a UserInfo,
-    account: OnceCell<Account>,
-}
-
-impl<'a> Owner<'a> {
-    /// `user`: what `users::lookup_user(typed)` returned.
-    pub(crate) fn new(typed: &'a str, user: &'a UserInfo) -> Owner<'a> {
-        Owner {
-            typed,
-            user,
-            account: OnceCell::new(),
-        }
-    }
-
-    /// The user, as looked up.
-    pub(crate) fn user(&self) -> &'a UserInfo {
-        self.user
-    }
-
-    /// The account ([`Account::of_user`]); an error is not kept, so a
-    /// later step would ask again.
-    pub(crate) fn account(&self) -> Result<&Account, StateError> {
-        if let Some(account) = self.account.get() {
-            return Ok(account);
-        }
-        let account = Account::of_user(self.typed, self.user)?;
-        Ok(self.account.get_or_init(|| account))
-    }
-}
 
 /// How one attempt ended.
 pub(crate) enum Attempt {

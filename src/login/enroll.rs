@@ -34,11 +34,12 @@ use crate::secret::store::{self, WriteError};
 use crate::sys::secret_file;
 use crate::sys::users::UserInfo;
 
-use super::attempt::{self, Owner};
+use super::attempt;
 use super::audit::Audit;
 use super::error::{Denial, EnrollEnd, Skip};
 use super::input::only;
 use super::notify;
+use super::owner::Owner;
 use super::rollout::{deadline_notice, may_pass_without};
 use super::{Level, PamIo, Verdict};
 

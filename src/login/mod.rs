@@ -17,6 +17,7 @@ mod enroll;
 mod error;
 mod input;
 pub mod notify;
+mod owner;
 mod rollout;
 mod secret_command;
 mod standing;
@@ -32,10 +33,11 @@ use crate::sys::command::{CommandError, CommandOutput, CommandSpec};
 use crate::sys::hook::{HookError, HookSpec};
 use crate::sys::users;
 
-use attempt::{attempt, Attempt, Owner};
+use attempt::{attempt, Attempt};
 use audit::Audit;
 use error::Denial;
 use input::only;
+use owner::Owner;
 use standing::Standing;
 
 /// What `pam_sm_authenticate` returns.
@@ -153,7 +155,7 @@ fn login(
         return Err(Denial::Skipped(skip));
     }
     // The state's account is settled from this one lookup, at most once
-    // (attempt::Owner).
+    // (owner::Owner).
     let owner = user.as_ref().map(|u| Owner::new(name, u));
     let standing = match &owner {
         None => Standing::UnknownUser,

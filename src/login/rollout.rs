@@ -13,10 +13,10 @@
 
 use crate::config::{Deadline, Settings};
 
-use super::attempt::Owner;
 use super::audit::Audit;
 use super::enroll;
 use super::error::{Denial, Skip};
+use super::owner::Owner;
 use super::{Level, PamIo, Verdict};
 
 /// The deadline, when one is set and still ahead at `now`.

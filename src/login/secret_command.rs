@@ -20,7 +20,7 @@ use crate::core::logtext::token;
 use crate::sys::command::{check_owned_by_root, CommandPathError, CommandSpec, Ended};
 use crate::sys::users;
 
-use super::attempt::Owner;
+use super::owner::Owner;
 use super::{Level, PamIo};
 
 /// What the command gave.

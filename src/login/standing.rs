@@ -9,8 +9,8 @@ use crate::secret::seal;
 use crate::sys::secret_file::{self, ReadError};
 use crate::sys::users::{self, UserInfo};
 
-use super::attempt::Owner;
 use super::error::{Denial, GroupError, Skip};
+use super::owner::Owner;
 use super::secret_command::{self, Fetched};
 use super::{Level, PamIo};
 

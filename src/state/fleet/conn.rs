@@ -400,9 +400,11 @@ fn connect_unix(path: &Path, deadline: Instant) -> Result<UnixStream, ConnError>
     }
 }
 
+mod deadline;
 mod socket;
 pub mod tls;
-use socket::{handshake, is_timeout, read_roots, start_session, timeval, Bounded};
+use deadline::{is_timeout, timeval};
+use socket::{handshake, read_roots, start_session, Bounded};
 use tls::{TlsConnector, TlsState};
 
 #[cfg(test)]

@@ -1,24 +1,15 @@
-//! The socket side of a connection: the TLS roots and handshake, and every
-//! read and write held to the deadline.
+//! The socket side of a connection: the TLS roots and handshake, and the
+//! transport (plain or TLS) whose reads and writes are bounded.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use nix::sys::time::TimeVal;
 use zeroize::Zeroizing;
 
+use super::deadline::{is_timeout, DeadlineSocket};
 use super::tls::{TlsConnector, TlsFailure, TlsStartError, TlsState, TlsStream};
 use super::*;
-
-/// A timeval of at least one microsecond (zero would mean "no timeout").
-pub(super) fn timeval(d: Duration) -> TimeVal {
-    let d = d.max(Duration::from_micros(1));
-    TimeVal::new(
-        d.as_secs().min(i64::MAX as u64) as _,
-        d.subsec_micros() as _,
-    )
-}
 
 /// The roots for `rediss://`: the `state_ca=` file or, by default,
 /// [`SYSTEM_CA_BUNDLE`]. Read before connecting: a bad CA file is a
@@ -72,13 +63,6 @@ pub(super) fn handshake(
     })
 }
 
-pub(super) fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    )
-}
-
 /// The typed error an I/O error stands for, when it is a timeout, a TLS
 /// error or a closed connection.
 pub(super) fn classify(e: &io::Error) -> Option<ConnError> {
@@ -95,62 +79,6 @@ pub(super) fn classify(e: &io::Error) -> Option<ConnError> {
         return Some(ConnError::Closed);
     }
     None
-}
-
-/// A socket whose every read and write gets the time left until the
-/// deadline as its timeout.
-pub(super) struct DeadlineSocket<'a> {
-    pub(super) sock: &'a mut Socket,
-    pub(super) deadline: Instant,
-}
-
-impl DeadlineSocket<'_> {
-    fn arm(&mut self, read: bool) -> io::Result<()> {
-        let left =
-            remaining(self.deadline).ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))?;
-        match (&*self.sock, read) {
-            (Socket::Tcp(s), true) => s.set_read_timeout(Some(left)),
-            (Socket::Tcp(s), false) => s.set_write_timeout(Some(left)),
-            (Socket::Unix(s), true) => s.set_read_timeout(Some(left)),
-            (Socket::Unix(s), false) => s.set_write_timeout(Some(left)),
-        }
-    }
-}
-
-/// EAGAIN from a socket timeout becomes `TimedOut`, so nothing above
-/// mistakes it for a non-blocking "try again".
-pub(super) fn timed<T>(r: io::Result<T>) -> io::Result<T> {
-    r.map_err(|e| {
-        if is_timeout(&e) {
-            io::Error::from(io::ErrorKind::TimedOut)
-        } else {
-            e
-        }
-    })
-}
-
-impl Read for DeadlineSocket<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm(true)?;
-        timed(match self.sock {
-            Socket::Tcp(s) => s.read(buf),
-            Socket::Unix(s) => s.read(buf),
-        })
-    }
-}
-
-impl Write for DeadlineSocket<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm(false)?;
-        timed(match self.sock {
-            Socket::Tcp(s) => s.write(buf),
-            Socket::Unix(s) => s.write(buf),
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The transport, plain or TLS, bounded by the deadline; remembers the

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use super::socket::DeadlineSocket;
+use super::deadline::DeadlineSocket;
 
 /// The most bytes of TLS records moved at once between the socket and the
 /// session (a record is at most 16 KiB plus its header and padding).

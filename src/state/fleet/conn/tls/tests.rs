@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use super::super::socket::DeadlineSocket;
+use super::super::deadline::DeadlineSocket;
 use super::super::Socket;
 use super::*;
 
