@@ -74,8 +74,9 @@ enum Fate {
     After(Duration),
     /// As soon as it holds its user's state lock.
     HoldingLock,
-    /// As soon as it has the new state file, or the state file for
-    /// writing, open; its syncs and writes are slowed down by strace.
+    /// As soon as it has the new state file open, or is writing or
+    /// flushing the state file in place; its syncs and writes are slowed
+    /// down by strace.
     Writing,
     /// Never: it runs to the end.
     Spared,
@@ -116,20 +117,50 @@ fn process_state(pid: u32) -> Option<char> {
 }
 
 /// Whether `pid` has the user's new state file open (while making it), or
-/// the state file itself open for writing (while writing a slot in place).
+/// the state file itself open for writing and is in a write or a flush
+/// (while writing a slot in place). A login holds the state file open
+/// for writing from the moment it has the lock (it reads it through that
+/// descriptor), so an open descriptor alone does not tell a login that
+/// writes from one that still decides.
 fn writing_state(pid: u32, user: &str) -> bool {
     let tmp = format!("/.{user}.tmp");
     let state = format!("/state/{user}");
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
-    fds.flatten().any(|fd| {
+    let mut state_open = false;
+    for fd in fds.flatten() {
         let Ok(target) = fs::read_link(fd.path()) else {
-            return false;
+            continue;
         };
         let target = target.to_string_lossy();
-        target.ends_with(&tmp) || (target.ends_with(&state) && open_for_writing(pid, &fd))
-    })
+        if target.ends_with(&tmp) {
+            return true;
+        }
+        state_open |= target.ends_with(&state) && open_for_writing(pid, &fd);
+    }
+    state_open && in_write_or_flush(pid)
+}
+
+/// Whether `pid` is inside write, pwrite64, fsync or fdatasync
+/// (/proc/PID/syscall: the number of the system call it is blocked in;
+/// strace holds the tracee there, see `slow_fsyncs`).
+fn in_write_or_flush(pid: u32) -> bool {
+    let text = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    let Some(nr) = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    [
+        libc::SYS_write,
+        libc::SYS_pwrite64,
+        libc::SYS_fsync,
+        libc::SYS_fdatasync,
+    ]
+    .contains(&nr)
 }
 
 /// Whether the descriptor `fd` of `pid` was opened for writing
