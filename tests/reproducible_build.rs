@@ -1,16 +1,17 @@
-//! The shipped module builds reproducibly (issue 17): two copies of this
-//! source tree in two different directories, each built as the package
-//! builds it (`--profile dist`, the flags of `scripts/dist-rustflags`,
-//! which debian/rules uses too, and the C flags dpkg-buildpackage exports,
-//! which ring's C code is compiled with), each with a target directory of
-//! its own, give byte-identical `libpam_totp.so` files; and neither holds a path of
-//! the build machine: the checkout, the target directory, the cargo
-//! registry (`$CARGO_HOME`), the toolchain, or a home directory.
+//! The shipped module and its TLS library build reproducibly (issue 17):
+//! two copies of this source tree in two different directories, each built
+//! as the package builds it (`--profile dist`, the flags of
+//! `scripts/dist-rustflags`, which debian/rules uses too, and the C flags
+//! dpkg-buildpackage exports, which ring's C code is compiled with), each
+//! with a target directory of its own, give byte-identical `libpam_totp.so`
+//! and `libpam_totp_tls.so` files; and none holds a path of the build
+//! machine: the checkout, the target directory, the cargo registry
+//! (`$CARGO_HOME`), the toolchain, or a home directory.
 //!
-//! Only the module is built (`--no-default-features --lib`): the tool's own
-//! crates are not in it. The two builds share nothing but the downloaded
-//! crate sources, so the test costs two builds of the module (a few
-//! minutes on two CPUs).
+//! Only the libraries are built (`-p pam-totp -p pam-totp-tls
+//! --no-default-features --lib`): the tool's own crates are not in them.
+//! The two builds share nothing but the downloaded crate sources, so the
+//! test costs two builds of both (a few minutes on two CPUs).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -54,10 +55,13 @@ fn debian_build_flags(src: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Builds the module from `src` into `target` as the package does (the
-/// flags of dpkg-buildpackage and of scripts/dist-rustflags); the built
-/// file.
-fn build_module(src: &Path, target: &Path) -> PathBuf {
+/// The libraries the package ships, as cargo names them.
+const SHIPPED: [&str; 2] = ["libpam_totp.so", "libpam_totp_tls.so"];
+
+/// Builds the module and its TLS library from `src` into `target` as the
+/// package does (the flags of dpkg-buildpackage and of
+/// scripts/dist-rustflags); the built files, in the order of [`SHIPPED`].
+fn build_libraries(src: &Path, target: &Path) -> Vec<PathBuf> {
     let flags = Command::new(src.join("scripts/dist-rustflags"))
         .arg(src)
         .arg(target)
@@ -68,13 +72,8 @@ fn build_module(src: &Path, target: &Path) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["build", "--locked", "--profile", "dist"])
-        .args([
-            "-p",
-            "pam-totp",
-            "--no-default-features",
-            "--lib",
-            "--target-dir",
-        ])
+        .args(["-p", "pam-totp", "-p", "pam-totp-tls"])
+        .args(["--no-default-features", "--lib", "--target-dir"])
         .arg(target)
         .current_dir(src)
         .envs(debian_build_flags(src))
@@ -92,9 +91,14 @@ fn build_module(src: &Path, target: &Path) -> PathBuf {
         src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let so = target.join("dist/libpam_totp.so");
-    assert!(so.exists(), "{} missing", so.display());
-    so
+    SHIPPED
+        .iter()
+        .map(|name| {
+            let so = target.join("dist").join(name);
+            assert!(so.exists(), "{} missing", so.display());
+            so
+        })
+        .collect()
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {
@@ -134,25 +138,26 @@ fn two_builds_in_two_directories_are_identical_and_hold_no_build_path() {
     let (src_b, target_b) = (t.join("bb/other/checkout"), t.join("out-b"));
     copy_tree(&src_a);
     copy_tree(&src_b);
-    let so_a = build_module(&src_a, &target_a);
-    let so_b = build_module(&src_b, &target_b);
-    let (a, b) = (fs::read(&so_a).unwrap(), fs::read(&so_b).unwrap());
-
-    for (bytes, src, target) in [(&a, &src_a, &target_a), (&b, &src_b, &target_b)] {
-        for p in machine_paths(src, target) {
-            assert!(
-                !contains(bytes, &p),
-                "the module built in {} holds the path {p:?}",
-                src.display()
-            );
+    let built_a = build_libraries(&src_a, &target_a);
+    let built_b = build_libraries(&src_b, &target_b);
+    for ((name, so_a), so_b) in SHIPPED.iter().zip(&built_a).zip(&built_b) {
+        let (a, b) = (fs::read(so_a).unwrap(), fs::read(so_b).unwrap());
+        for (bytes, src, target) in [(&a, &src_a, &target_a), (&b, &src_b, &target_b)] {
+            for p in machine_paths(src, target) {
+                assert!(
+                    !contains(bytes, &p),
+                    "{name} built in {} holds the path {p:?}",
+                    src.display()
+                );
+            }
         }
+        assert_eq!(a.len(), b.len(), "the two builds of {name} differ in size");
+        let first = a.iter().zip(&b).position(|(x, y)| x != y);
+        assert!(
+            first.is_none(),
+            "the two builds of {name} differ from byte {first:?} on"
+        );
+        // The figures docs/benchmarks.md records; not a limit (see there).
+        eprintln!("{name} (dist profile, stripped): {} bytes", a.len());
     }
-    assert_eq!(a.len(), b.len(), "the two builds differ in size");
-    let first = a.iter().zip(&b).position(|(x, y)| x != y);
-    assert!(
-        first.is_none(),
-        "the two builds differ from byte {first:?} on"
-    );
-    // The figure docs/benchmarks.md records; not a limit (see there).
-    eprintln!("stripped module (dist profile): {} bytes", a.len());
 }
