@@ -4,7 +4,7 @@
 //!
 //! Every function takes plain pointers and lengths, returns plain
 //! numbers, and catches panics: nothing unwinds into the module (a panic
-//! is reported as a failure). A session handle comes from
+//! is reported as a failure). `pam_totp_tls_abi` returns a constant. A session handle comes from
 //! [`pam_totp_tls_new`] and is freed by [`pam_totp_tls_free`], once.
 //!
 //! Counts are returned as `isize`: zero or more is a number of bytes;
@@ -283,11 +283,14 @@ pub unsafe extern "C" fn pam_totp_tls_error(h: *mut Handle, buf: *mut u8, cap: u
     let Some(buf) = (unsafe { bytes_mut(buf, cap) }) else {
         return 0;
     };
-    let text = handle.error.as_bytes();
-    let mut n = text.len().min(buf.len());
-    while n > 0 && !handle.error.is_char_boundary(n) {
-        n -= 1;
-    }
-    buf[..n].copy_from_slice(&text[..n]);
-    n
+    catch_unwind(AssertUnwindSafe(|| {
+        let text = handle.error.as_bytes();
+        let mut n = text.len().min(buf.len());
+        while n > 0 && !handle.error.is_char_boundary(n) {
+            n -= 1;
+        }
+        buf[..n].copy_from_slice(&text[..n]);
+        n
+    }))
+    .unwrap_or(0)
 }
