@@ -3,8 +3,9 @@
 //!
 //! The socket is ours: TCP (each resolved address tried with the time
 //! left), a Unix socket (connect bounded with `SO_SNDTIMEO`), or TLS over
-//! TCP through a session that does no I/O of its own ([`tls`]). Before every read and every write the socket's timeout
-//! is set to the time left until the deadline, so a server that stops
+//! TCP through a session that does no I/O of its own ([`tls`]). Before
+//! every read and every write the socket's timeout is set to the time
+//! left until the deadline, so a server that stops
 //! answering, or answers one byte at a time, cannot hold the caller past
 //! it. The `redis` crate only encodes commands and parses replies (RESP).
 //!

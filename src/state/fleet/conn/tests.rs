@@ -31,15 +31,20 @@ fn server_errors_are_bounded_and_printable() {
     ));
 }
 
-#[test]
-fn a_past_deadline_times_out_before_connecting() {
-    let url = StateUrl::parse("redis://127.0.0.1:9/0").unwrap();
-    let opts = ConnectOptions {
-        url: &url,
+/// Options without credentials, CA file or TLS connector.
+fn bare(url: &StateUrl) -> ConnectOptions<'_> {
+    ConnectOptions {
+        url,
         credentials: None,
         ca: None,
         tls: None,
-    };
+    }
+}
+
+#[test]
+fn a_past_deadline_times_out_before_connecting() {
+    let url = StateUrl::parse("redis://127.0.0.1:9/0").unwrap();
+    let opts = bare(&url);
     let past = Instant::now() - Duration::from_millis(1);
     assert!(matches!(
         Conn::connect(&opts, past),
@@ -57,12 +62,7 @@ fn a_past_deadline_times_out_before_connecting() {
 fn rediss_without_a_tls_connector_is_refused_before_connecting() {
     // Port 9 (discard) on loopback: nothing must even be tried.
     let url = StateUrl::parse("rediss://127.0.0.1:9/0").unwrap();
-    let opts = ConnectOptions {
-        url: &url,
-        credentials: None,
-        ca: None,
-        tls: None,
-    };
+    let opts = bare(&url);
     let later = Instant::now() + Duration::from_secs(1);
     match Conn::connect(&opts, later) {
         Err(ConnError::TlsLibrary(why)) => assert!(why.contains("without TLS"), "{why}"),
@@ -73,12 +73,7 @@ fn rediss_without_a_tls_connector_is_refused_before_connecting() {
 #[test]
 fn a_missing_socket_is_a_connect_error() {
     let url = StateUrl::parse("redis+unix:///nonexistent/x.sock").unwrap();
-    let opts = ConnectOptions {
-        url: &url,
-        credentials: None,
-        ca: None,
-        tls: None,
-    };
+    let opts = bare(&url);
     let later = Instant::now() + Duration::from_secs(1);
     assert!(matches!(
         Conn::connect(&opts, later),
@@ -100,12 +95,7 @@ fn fake_server(reply: impl FnOnce(&mut TcpStream) + Send + 'static) -> StateUrl 
 }
 
 fn connect_plain(url: &StateUrl, timeout: Duration) -> Conn {
-    let opts = ConnectOptions {
-        url,
-        credentials: None,
-        ca: None,
-        tls: None,
-    };
+    let opts = bare(url);
     Conn::connect(&opts, Instant::now() + timeout).unwrap()
 }
 
