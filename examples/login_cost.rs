@@ -2,7 +2,10 @@
 //!
 //! sshd starts a fresh process for every connection, and that process
 //! loads the PAM modules anew. So every login here is a fresh process:
-//! `pam_client` (built beside this example) is executed once per login,
+//! a small C program, `examples/c/pam_login.c` (built here with `cc`; a C
+//! program like sshd, so a Rust module pays for loading `libgcc_s.so.1`
+//! as it does in sshd, which a Rust client would have loaded already), is
+//! executed once per login,
 //! opens the service from a private directory with `pam_start_confdir`,
 //! answers the prompt with a code and ends; the time is from the spawn to
 //! the exit, as an observer of the login sees it, and the CPU time (user +
@@ -42,6 +45,10 @@
 //!      [--scale 1,100,10000,100000] [--disk /var/tmp] [--tmpfs /dev/shm]
 //!      [--module PATH] [--client PATH] [--alt OTHER.so]
 //! ```
+//!
+//! `--client` runs another login application instead of the C one (one
+//! that takes the same arguments and prints `"result":"PAM_..."`, such as
+//! `target/release/examples/pam_client`, the Rust client of the tests).
 //!
 //! `--alt` adds a second build of the module (another profile), in a world
 //! of its own on tmpfs, interleaved with the rest. Nothing here asserts a
@@ -503,14 +510,11 @@ fn main() {
         die("run as root (private mount namespace, root-owned state directory)");
     }
     let module = module.unwrap_or_else(|| or_die(libpam::built_module()));
-    let client = client.unwrap_or_else(|| {
-        let exe = or_die(std::env::current_exe());
-        exe.with_file_name("pam_client")
-    });
-    if !client.exists() {
-        die("pam_client not found: cargo build --release --examples, or --client PATH");
-    }
     let scratch = or_die(tempfile::Builder::new().prefix("pam-totp-lc.").tempdir());
+    let client = client.unwrap_or_else(|| build_c_client(scratch.path()));
+    if !client.exists() {
+        die(&format!("no client at {}", client.display()));
+    }
     let devdir = scratch.path().join("dev");
     or_die(fs::create_dir(&devdir));
     private_dev_log(&devdir);
@@ -546,6 +550,7 @@ fn main() {
         );
     }
     report_machine(&module, scratch.path(), &disk, &tmpfs);
+    println!("login application: {}", client.display());
     println!("\none login = one fresh process ({rounds} rounds, interleaved)");
     let times = run(&worlds, &cases, rounds, &client, &mut admin);
     report(&cases, &times);
@@ -556,6 +561,28 @@ fn main() {
         .arg("-c")
         .arg(format!("umount -l /dev; umount -l {}", devdir.display()))
         .status();
+}
+
+/// Builds the C client (examples/c/pam_login.c) into `dir`: a login
+/// application as sshd is one, without a Rust runtime, so that the first
+/// Rust module a login loads pays for `libgcc_s.so.1` as it does in sshd.
+fn build_c_client(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/pam_login.c");
+    let out = dir.join("pam_login");
+    let status = or_die(
+        Command::new("cc")
+            .args(["-O2", "-Wall", "-Werror", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .arg("-lpam")
+            .status(),
+    );
+    if !status.success() {
+        die(
+            "cc could not build examples/c/pam_login.c (needs libpam0g-dev), or give --client PATH",
+        );
+    }
+    out
 }
 
 fn report_machine(module: &Path, scratch: &Path, disk: &Path, tmpfs: &Path) {
