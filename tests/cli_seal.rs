@@ -765,6 +765,59 @@ fn rotate_runs_no_getent_found_on_path() {
     p.check(&p.w.key_id());
 }
 
+/// While a `host-key` command holds the key's directory, an enrollment
+/// that seals (a new file, or a key added to one) writes nothing and says
+/// so: a rotation at work would not reseal a file written meanwhile.
+#[test]
+fn enroll_and_add_key_wait_for_a_host_key_command_at_work() {
+    let w = World::new(None);
+    let file = w.system_file("root");
+    let (cfg, path) = (w.cfg(), file.to_str().unwrap().to_owned());
+    let enroll = |extra: &[&str]| {
+        let mut args = vec![
+            "enroll",
+            "--config",
+            &cfg,
+            "--user",
+            "root",
+            "--secret-file",
+            &path,
+            "--no-confirm",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, "")
+    };
+    let hold = || {
+        let dir = fs::File::open(w.key.parent().unwrap()).unwrap();
+        nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap()
+    };
+    let refused = |r: &Run| {
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("another `pam-totp host-key` command is changing the host key")
+                && r.stderr.lines().count() == 1,
+            "{r:?}"
+        );
+    };
+
+    let held = hold();
+    refused(&enroll(&[]));
+    assert!(!file.exists());
+    drop(held);
+    let r = enroll(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let before = fs::read_to_string(&file).unwrap();
+
+    let held = hold();
+    refused(&enroll(&["--add", "phone"]));
+    assert_eq!(fs::read_to_string(&file).unwrap(), before);
+    drop(held);
+    let r = enroll(&["--add", "phone"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(fs::read_to_string(&file).unwrap().contains("phone"));
+}
+
 #[test]
 fn two_rotations_at_once_do_not_interleave() {
     let p = population("rotc");

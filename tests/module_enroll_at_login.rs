@@ -350,3 +350,78 @@ fn an_enrollment_at_login_reaches_the_notify_hook() {
     assert_eq!(events[0]["service"], "ealn", "{text}");
     assert!(!text.contains(&secret) && !text.contains(&typed), "{text}");
 }
+
+/// A host key pair at `fx`'s `host.key`, as `pam-totp host-key init` makes it.
+fn put_host_key(fx: &Fixture) -> HostSecretKey {
+    let host_key = fx.path().join("host.key");
+    let key = HostSecretKey::generate().unwrap();
+    fs::write(&host_key, key.to_text().as_bytes()).unwrap();
+    fs::set_permissions(&host_key, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(seal::public_path(&host_key), key.public().to_text()).unwrap();
+    key
+}
+
+/// While a `pam-totp host-key` command holds the key's directory (its
+/// exclusive flock), an enrollment that would seal saves nothing: a
+/// rotation at work might never reseal a file written meanwhile. Once the
+/// command is done, the next login enrolls.
+#[test]
+fn a_host_key_command_at_work_keeps_a_sealed_enrollment_from_saving() {
+    let fx = Fixture::new();
+    put_host_key(&fx);
+    let svc = secrets_service(&fx, "eal", "");
+    let user = ensure_user("pamtotp-eal-busy", &[]);
+    let file = fx.path().join("secrets").join(&user.name);
+    let work = fx.path().to_owned();
+    let dir = fs::File::open(fx.path()).unwrap();
+    let held = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    avoid_step_edge(30, 8);
+    let r = fx.client(&svc, &user.name).syslog().interactive(|shown| {
+        oathtool_totp(&uri_secret(&decoded_uri(shown, &work)), "sha1", 6, 30, 0)
+    });
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.audit_results(), ["enroll-error"], "{:?}", r.syslog);
+    assert!(
+        r.all_log_text()
+            .contains("`pam-totp host-key` command is changing the host key"),
+        "{:?}",
+        r.syslog
+    );
+    assert!(!file.exists());
+
+    drop(held);
+    avoid_step_edge(30, 8);
+    let r = fx.client(&svc, &user.name).interactive(|shown| {
+        oathtool_totp(&uri_secret(&decoded_uri(shown, &work)), "sha1", 6, 30, 0)
+    });
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    assert!(fs::read_to_string(&file).unwrap().contains("sealed_secret"));
+}
+
+/// A host key replaced while the user reads the QR code (a rotation
+/// between the start of the enrollment and its save): nothing is saved,
+/// rather than a secret sealed to the key the rotation has just passed.
+#[test]
+fn a_host_key_replaced_during_the_enrollment_saves_nothing() {
+    let fx = Fixture::new();
+    put_host_key(&fx);
+    let svc = secrets_service(&fx, "eal", "");
+    let user = ensure_user("pamtotp-eal-rot", &[]);
+    let file = fx.path().join("secrets").join(&user.name);
+    let work = fx.path().to_owned();
+    avoid_step_edge(30, 8);
+    let r = fx.client(&svc, &user.name).syslog().interactive(|shown| {
+        let code = oathtool_totp(&uri_secret(&decoded_uri(shown, &work)), "sha1", 6, 30, 0);
+        put_host_key(&fx);
+        code
+    });
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert_eq!(r.audit_results(), ["enroll-error"], "{:?}", r.syslog);
+    assert!(
+        r.all_log_text()
+            .contains("changed while the secret was made"),
+        "{:?}",
+        r.syslog
+    );
+    assert!(!file.exists());
+}

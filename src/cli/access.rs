@@ -26,9 +26,8 @@ use zeroize::Zeroizing;
 use pam_totp::config;
 use pam_totp::config::Settings;
 use pam_totp::secret::seal;
-use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::secret::store;
-use pam_totp::secret::store::SealingError;
+use pam_totp::secret::store::{SealingError, SealingKey};
 use pam_totp::sys::identity::FsIdentity;
 use pam_totp::sys::secret_file;
 use pam_totp::sys::users;
@@ -197,11 +196,7 @@ pub fn unsealer<'a>(
 /// `--no-seal`), else none (a plain secret). Decided before anything is
 /// shown or written. Root also checks that host.key is there and matches,
 /// so that no secret is sealed to a key the module cannot open.
-pub fn sealing(
-    caller: &Caller,
-    settings: &Settings,
-    no_seal: bool,
-) -> Result<Option<HostPublicKey>> {
+pub fn sealing(caller: &Caller, settings: &Settings, no_seal: bool) -> Result<Option<SealingKey>> {
     if no_seal {
         return Ok(None);
     }

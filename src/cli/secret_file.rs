@@ -22,6 +22,7 @@ use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::secret::store;
 use pam_totp::secret::store::WriteError;
+use pam_totp::secret::store::{HoldError, SealingKey};
 use pam_totp::sys::atomic;
 use pam_totp::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 use pam_totp::sys::secret_file;
@@ -30,7 +31,7 @@ use pam_totp::sys::secret_file::MAX_SECRET_FILE;
 use pam_totp::sys::users::UserInfo;
 
 use crate::access::{unsealer, Caller, Location};
-use crate::error::{AccessError, CliError, FileError, NotSecret, Result};
+use crate::error::{AccessError, CliError, FileError, KeyError, NotSecret, Result};
 
 /// Mode of every secret file written.
 pub use pam_totp::secret::store::SECRET_MODE;
@@ -133,7 +134,7 @@ pub fn write_secret(
     user: &UserInfo,
     loc: &Location,
     file: &mut SecretFile,
-    seal_to: Option<&HostPublicKey>,
+    seal_to: Option<&SealingKey>,
     replace: bool,
 ) -> Result<()> {
     let path = || loc.path.clone();
@@ -142,6 +143,7 @@ pub fn write_secret(
     store::write_secret_file(user, &loc.path, as_owner, file, seal_to, replace).map_err(
         |e| -> CliError {
             match e {
+                WriteError::Key(err) => hold_error(err),
                 WriteError::Seal(err) => FileError::Seal(err).into(),
                 WriteError::Serialize(err) => FileError::Serialize { path: path(), err }.into(),
                 WriteError::Identity(err) => AccessError::Identity { path: path(), err }.into(),
@@ -156,6 +158,15 @@ pub fn write_secret(
             }
         },
     )
+}
+
+/// Why the host key could not be held while a sealed secret was written.
+pub fn hold_error(e: HoldError) -> CliError {
+    match e {
+        HoldError::Busy(dir) => KeyError::KeyBusy { dir }.into(),
+        HoldError::Lock(dir, err) => KeyError::KeyDirOpen { dir, err }.into(),
+        HoldError::Changed(key) => KeyError::KeyChanged { key }.into(),
+    }
 }
 
 /// The text of the secret file `write_secret` would write (sealed first

@@ -29,8 +29,7 @@ use crate::secret::fresh;
 use crate::secret::native::{SecretFile, DEFAULT_KEY_NAME};
 use crate::secret::otpauth::{self, UriParts};
 use crate::secret::qr::{self, Matrix};
-use crate::secret::seal::HostPublicKey;
-use crate::secret::store::{self, WriteError};
+use crate::secret::store::{self, SealingKey, WriteError};
 use crate::sys::secret_file;
 use crate::sys::users::UserInfo;
 
@@ -202,7 +201,7 @@ fn save(
     user: &UserInfo,
     path: &std::path::Path,
     file: &mut SecretFile,
-    seal_to: Option<&HostPublicKey>,
+    seal_to: Option<&SealingKey>,
 ) -> Result<(), Denial> {
     let as_owner = secret_file::accessed_as_owner(user, path);
     store::write_secret_file(user, path, as_owner, file, seal_to, false).map_err(|e| {

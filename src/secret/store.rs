@@ -6,8 +6,12 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::secret::enrollment::{FormatError, SerializeError};
 use crate::secret::native::SecretFile;
@@ -42,6 +46,82 @@ impl fmt::Display for SealingError {
 
 impl std::error::Error for SealingError {}
 
+/// The host key a new secret is sealed to, as it was found when the
+/// enrollment began (before anything was shown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealingKey {
+    public: HostPublicKey,
+    host_key: PathBuf,
+    check_private: bool,
+}
+
+impl SealingKey {
+    /// host.pub's key.
+    pub fn public(&self) -> &HostPublicKey {
+        &self.public
+    }
+
+    /// Keeps `pam-totp host-key` commands from changing the key while a
+    /// secret is sealed to it and written: a shared lock on the key's
+    /// directory, the one their exclusive lock takes (not waited for: a
+    /// command at work is [`HoldError::Busy`]). Under it the key is
+    /// looked up again, and one that changed since the enrollment began
+    /// (a rotation in between) is [`HoldError::Changed`]: a secret sealed
+    /// to a key that a rotation has already passed would never be
+    /// resealed, and would stop opening once the old key is dropped.
+    pub fn hold(&self) -> Result<KeyHold, HoldError> {
+        let dir = atomic::parent_dir(&self.host_key);
+        let file = File::open(dir).map_err(|e| HoldError::Lock(dir.to_owned(), e))?;
+        let lock = Flock::lock(file, FlockArg::LockSharedNonblock).map_err(|(_, errno)| {
+            if errno == Errno::EWOULDBLOCK {
+                HoldError::Busy(dir.to_owned())
+            } else {
+                HoldError::Lock(dir.to_owned(), errno.into())
+            }
+        })?;
+        match sealing_key(&self.host_key, self.check_private) {
+            Ok(Some(now)) if now == *self => Ok(KeyHold { _lock: lock }),
+            _ => Err(HoldError::Changed(self.host_key.clone())),
+        }
+    }
+}
+
+/// While it lives, no `pam-totp host-key` command changes the host key.
+pub struct KeyHold {
+    _lock: Flock<File>,
+}
+
+/// Why the host key could not be held for sealing.
+#[derive(Debug)]
+pub enum HoldError {
+    /// A `pam-totp host-key` command holds the key's directory.
+    Busy(PathBuf),
+    /// The key's directory could not be opened or locked.
+    Lock(PathBuf, io::Error),
+    /// The key is not the one the enrollment began with (or is gone).
+    Changed(PathBuf),
+}
+
+impl fmt::Display for HoldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoldError::Busy(dir) => write!(
+                f,
+                "a `pam-totp host-key` command is changing the host key in {}",
+                dir.display()
+            ),
+            HoldError::Lock(dir, e) => write!(f, "cannot lock {}: {e}", dir.display()),
+            HoldError::Changed(key) => write!(
+                f,
+                "the host key {} changed while the secret was made",
+                key.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HoldError {}
+
 /// The host key a new secret is sealed to: host.pub beside `host_key`
 /// when it exists, else none (a plain secret). With `check_private`
 /// (root), host.key must be there and match, so that no secret is sealed
@@ -49,7 +129,7 @@ impl std::error::Error for SealingError {}
 pub fn sealing_key(
     host_key: &Path,
     check_private: bool,
-) -> Result<Option<HostPublicKey>, SealingError> {
+) -> Result<Option<SealingKey>, SealingError> {
     let public_path = seal::public_path(host_key);
     // Anything at the path (even a dangling symlink) is taken as meant.
     if matches!(std::fs::symlink_metadata(&public_path), Err(e) if e.kind() == io::ErrorKind::NotFound)
@@ -63,13 +143,19 @@ pub fn sealing_key(
             return Err(SealingError::Mismatch);
         }
     }
-    Ok(Some(public))
+    Ok(Some(SealingKey {
+        public,
+        host_key: host_key.to_owned(),
+        check_private,
+    }))
 }
 
 /// Why a secret file was not written (or not as the module would read it).
 /// Never holds the secret.
 #[derive(Debug)]
 pub enum WriteError {
+    /// The host key could not be held while sealing ([`SealingKey::hold`]).
+    Key(HoldError),
     Seal(SealError),
     Serialize(SerializeError),
     /// The owner's filesystem identity could not be taken.
@@ -84,6 +170,7 @@ pub enum WriteError {
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            WriteError::Key(e) => write!(f, "not written: {e}; try again"),
             WriteError::Seal(e) => write!(f, "cannot seal the secret: {e}"),
             WriteError::Serialize(e) => write!(f, "not written: {e}"),
             WriteError::Identity(e) => write!(f, "cannot take the owner's identity: {e}"),
@@ -102,7 +189,8 @@ impl std::error::Error for WriteError {}
 /// created with the user's filesystem identity, so it is theirs and root
 /// can do nothing there the user could not; otherwise with the process's
 /// own. With `seal_to`, a plaintext secret is sealed first, so the file
-/// holds only `sealed_secret`. Without `replace`, the file is created
+/// holds only `sealed_secret`, under a [`SealingKey::hold`] that lasts
+/// until the file is written. Without `replace`, the file is created
 /// exclusively: an entry that appeared meanwhile is left alone
 /// ([`WriteError::AppearedMeanwhile`]). The file is then read back the way
 /// the module will read it, so one it would refuse is reported now.
@@ -111,12 +199,18 @@ pub fn write_secret_file(
     path: &Path,
     as_owner: bool,
     file: &mut SecretFile,
-    seal_to: Option<&HostPublicKey>,
+    seal_to: Option<&SealingKey>,
     replace: bool,
 ) -> Result<(), WriteError> {
-    if let Some(key) = seal_to {
-        file.seal(key, &user.name).map_err(WriteError::Seal)?;
-    }
+    let _hold = match seal_to {
+        Some(key) => {
+            let hold = key.hold().map_err(WriteError::Key)?;
+            file.seal(key.public(), &user.name)
+                .map_err(WriteError::Seal)?;
+            Some(hold)
+        }
+        None => None,
+    };
     let text = file.to_toml().map_err(WriteError::Serialize)?;
     let written = {
         let _id = as_owner

@@ -51,6 +51,8 @@ exists, `rotate` finishes that rotation (re-seals again, and with
 
 Only one `host-key` command runs at a time: it takes a lock on the key's
 directory (flock), and a second one refuses (exit status 1) while it is held.
+Enrollments that seal (enroll, enroll --add, import-google, and the module's
+enrollment at login) write nothing while it is held.
 
 Root only.",
         after_help = EXIT_STATUS_HELP

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use pam_totp::core::otp::OtpKey;
 use pam_totp::secret::native::{KeyEntry, SecretFile, MAX_FILE_KEYS};
 use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::secret::store::SealingKey;
 
 use super::check_new_secret_length;
 use super::enroll::{app_names, new_secret, present, show_and_save, spend_confirmed_step};
@@ -22,7 +23,7 @@ use crate::args::EnrollArgs;
 use crate::error::{EnrollError, FileError, KeysError, Result};
 use crate::notify;
 use crate::output;
-use crate::secret_file::{check_destination, read_native, write_secret};
+use crate::secret_file::{check_destination, hold_error, read_native, write_secret};
 
 pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
     let caller = caller()?;
@@ -53,13 +54,21 @@ pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
 
     let mut entry = KeyEntry::new(&name, &secret, &key);
     if let Some(host) = &seal_to {
-        entry.seal(host, &user.name).map_err(FileError::Seal)?;
+        entry
+            .seal(host.public(), &user.name)
+            .map_err(FileError::Seal)?;
     }
     let shown_key = present(&a, &issuer, &account, &secret)?;
     let view = shown_key.view(&a, &issuer, &account, &[]);
     let (b32, uri) = (&shown_key.b32, &shown_key.uri);
-    // Only the new key is sealed here: the others are written as they are.
+    // Only the new key is sealed here: the others are written as they are,
+    // under the same hold of the host key as a sealing write.
     let save = || {
+        let _hold = seal_to
+            .as_ref()
+            .map(SealingKey::hold)
+            .transpose()
+            .map_err(hold_error)?;
         file.keys.push(entry);
         write_secret(&caller, &user, &loc, &mut file, None, true)
     };
@@ -80,7 +89,12 @@ pub(super) fn run(mut a: EnrollArgs, name: String) -> Result<ExitCode> {
         })?;
     }
     notify::key_added(&settings, &caller, &user.name, &name);
-    announce(&name, &user.name, &loc.shown(), seal_to.as_ref());
+    announce(
+        &name,
+        &user.name,
+        &loc.shown(),
+        seal_to.as_ref().map(SealingKey::public),
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,6 +25,7 @@ use pam_totp::core::otp::OtpKey;
 use pam_totp::core::policy::Policy;
 use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal::HostPublicKey;
+use pam_totp::secret::store::SealingKey;
 use pam_totp::state::local::StateDir;
 use pam_totp::state::model::UserState;
 use pam_totp::sys::users;
@@ -74,7 +75,7 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
     let save = || match &loc {
         Some(loc) => write_secret(&caller, &user, loc, &mut file, seal_to.as_ref(), a.force),
         None => {
-            let text = secret_text(&user, &mut file, seal_to.as_ref())?;
+            let text = secret_text(&user, &mut file, seal_to.as_ref().map(SealingKey::public))?;
             if !a.json {
                 print_out(&text)?;
             }
@@ -101,7 +102,11 @@ pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
             secret_file_text: printed.as_deref().map(String::as_str),
         })?;
     }
-    announce(&user, loc.as_ref(), seal_to.as_ref());
+    announce(
+        &user,
+        loc.as_ref(),
+        seal_to.as_ref().map(SealingKey::public),
+    );
     notify::enrolled(&settings, &caller, &user.name, &shown, "enroll");
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,7 @@ use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
 use pam_totp::secret::google;
 use pam_totp::secret::google::GoogleFile;
 use pam_totp::secret::native::SecretFile;
+use pam_totp::secret::store::SealingKey;
 use pam_totp::sys::secret_file;
 use pam_totp::sys::secret_file::ReadError;
 use pam_totp::sys::users::UserInfo;
@@ -94,7 +95,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
             None
         }
         None => {
-            let text = secret_text(&user, &mut file, seal_to.as_ref())?;
+            let text = secret_text(&user, &mut file, seal_to.as_ref().map(SealingKey::public))?;
             if !a.json {
                 print_out(&text)?;
             }
@@ -112,7 +113,7 @@ pub(super) fn run(a: ImportArgs) -> Result<ExitCode> {
         eprintln!("pam-totp: note: {from}: {note}");
     }
     let sealed = seal_to
-        .map(|k| format!(", secret sealed to host key {}", k.id()))
+        .map(|k| format!(", secret sealed to host key {}", k.public().id()))
         .unwrap_or_default();
     let whence = match &loc {
         Some(_) => shown,

@@ -51,6 +51,11 @@ pub enum KeyError {
     KeyBusy {
         dir: PathBuf,
     },
+    /// The host key changed between the start of an enrollment and the
+    /// write of its sealed secret.
+    KeyChanged {
+        key: PathBuf,
+    },
     KeyLock {
         dir: PathBuf,
         err: nix::errno::Errno,
@@ -132,6 +137,7 @@ impl KeyError {
             | HostKey(_)
             | KeyDirOpen { .. }
             | KeyBusy { .. }
+            | KeyChanged { .. }
             | KeyLock { .. }
             | CreateDir { .. } => EXIT_FAILED,
         }
@@ -158,6 +164,7 @@ impl fmt::Display for KeyError {
             | KeyDirNotDir { .. }
             | KeyDirUnsafe { .. }
             | KeyBusy { .. }
+            | KeyChanged { .. }
             | KeyLock { .. }
             | CreateDir { .. } => self.fmt_key_dir(f),
             ImportRead { .. }
@@ -239,6 +246,12 @@ impl KeyError {
                 "another `pam-totp host-key` command is changing the host key in {}; \
                  nothing was done: run this again when it has finished",
                 dir.display()
+            ),
+            KeyChanged { key } => write!(
+                f,
+                "the host key {} changed while this command ran (a `pam-totp host-key` \
+                 command replaced it); nothing was written: run this again",
+                key.display()
             ),
             KeyLock { dir, err } => write!(f, "cannot lock {}: {err}", dir.display()),
             CreateDir { dir, err } => write!(f, "cannot create {}: {err}", dir.display()),
