@@ -818,6 +818,65 @@ fn enroll_and_add_key_wait_for_a_host_key_command_at_work() {
     assert!(fs::read_to_string(&file).unwrap().contains("phone"));
 }
 
+/// Rewrites of a file as it is (new scratch codes, a key removed) wait for
+/// a `host-key` command at work only when the file holds a sealed secret,
+/// the one kind a rotation reseals.
+#[test]
+fn rewrites_of_a_sealed_file_wait_for_a_host_key_command_at_work() {
+    let w = World::new(None);
+    let sealed = w.system_file("root");
+    let plain = w.fx.path().join("secrets").join("root-plain");
+    let cfg = w.cfg();
+    let tool = |args: &[&str], file: &Path| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--config", &cfg, "--user", "root"]);
+        all.extend_from_slice(&["--secret-file", file.to_str().unwrap()]);
+        run(&all, "")
+    };
+    for (file, extra) in [(&sealed, None), (&plain, Some("--no-seal"))] {
+        let mut args = vec!["enroll", "--no-confirm"];
+        args.extend(extra);
+        assert_eq!(tool(&args, file).code, 0);
+        let mut args = vec!["enroll", "--add", "phone", "--no-confirm"];
+        args.extend(extra);
+        let r = tool(&args, file);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    assert!(fs::read_to_string(&sealed)
+        .unwrap()
+        .contains("sealed_secret"));
+    assert!(!fs::read_to_string(&plain)
+        .unwrap()
+        .contains("sealed_secret"));
+
+    let dir = fs::File::open(w.key.parent().unwrap()).unwrap();
+    let held = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let before = fs::read_to_string(&sealed).unwrap();
+    for args in [
+        &["scratch-codes", "--regenerate"][..],
+        &["remove-key", "phone"],
+    ] {
+        let r = tool(args, &sealed);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            r.stderr
+                .contains("another `pam-totp host-key` command is changing the host key"),
+            "{r:?}"
+        );
+        assert_eq!(fs::read_to_string(&sealed).unwrap(), before, "{args:?}");
+        let r = tool(args, &plain);
+        assert_eq!(r.code, 0, "plain file, {args:?}: {r:?}");
+    }
+    drop(held);
+    for args in [
+        &["scratch-codes", "--regenerate"][..],
+        &["remove-key", "phone"],
+    ] {
+        let r = tool(args, &sealed);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+    }
+}
+
 #[test]
 fn two_rotations_at_once_do_not_interleave() {
     let p = population("rotc");

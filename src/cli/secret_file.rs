@@ -22,7 +22,7 @@ use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::secret::store;
 use pam_totp::secret::store::WriteError;
-use pam_totp::secret::store::{HoldError, SealingKey};
+use pam_totp::secret::store::{HoldError, KeyHold, SealingKey};
 use pam_totp::sys::atomic;
 use pam_totp::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 use pam_totp::sys::secret_file;
@@ -166,6 +166,21 @@ pub fn hold_error(e: HoldError) -> CliError {
         HoldError::Busy(dir) => KeyError::KeyBusy { dir }.into(),
         HoldError::Lock(dir, err) => KeyError::KeyDirOpen { dir, err }.into(),
         HoldError::Changed(key) => KeyError::KeyChanged { key }.into(),
+    }
+}
+
+/// The hold of the host key's directory a rewrite of `file` as it is
+/// needs: taken before the file was read (`store::hold_key_dir`), and
+/// required only when the file holds a sealed secret, which a rotation at
+/// work would reseal (it leaves plain files alone).
+pub fn hold_for_rewrite(
+    hold: std::result::Result<KeyHold, HoldError>,
+    file: &SecretFile,
+) -> Result<Option<KeyHold>> {
+    match hold {
+        Ok(hold) => Ok(Some(hold)),
+        Err(_) if file.keys.iter().all(|k| k.sealed_secret.is_none()) => Ok(None),
+        Err(e) => Err(hold_error(e)),
     }
 }
 

@@ -70,20 +70,29 @@ impl SealingKey {
     /// to a key that a rotation has already passed would never be
     /// resealed, and would stop opening once the old key is dropped.
     pub fn hold(&self) -> Result<KeyHold, HoldError> {
-        let dir = atomic::parent_dir(&self.host_key);
-        let file = File::open(dir).map_err(|e| HoldError::Lock(dir.to_owned(), e))?;
-        let lock = Flock::lock(file, FlockArg::LockSharedNonblock).map_err(|(_, errno)| {
-            if errno == Errno::EWOULDBLOCK {
-                HoldError::Busy(dir.to_owned())
-            } else {
-                HoldError::Lock(dir.to_owned(), errno.into())
-            }
-        })?;
+        let hold = hold_key_dir(&self.host_key)?;
         match sealing_key(&self.host_key, self.check_private) {
-            Ok(Some(now)) if now == *self => Ok(KeyHold { _lock: lock }),
+            Ok(Some(now)) if now == *self => Ok(hold),
             _ => Err(HoldError::Changed(self.host_key.clone())),
         }
     }
+}
+
+/// Holds the directory of `host_key` as [`SealingKey::hold`] does, without
+/// looking at the key: for rewriting a file that holds sealed secrets as
+/// they are (new scratch codes, a key removed), which a rotation at work
+/// would otherwise miss.
+pub fn hold_key_dir(host_key: &Path) -> Result<KeyHold, HoldError> {
+    let dir = atomic::parent_dir(host_key);
+    let file = File::open(dir).map_err(|e| HoldError::Lock(dir.to_owned(), e))?;
+    let lock = Flock::lock(file, FlockArg::LockSharedNonblock).map_err(|(_, errno)| {
+        if errno == Errno::EWOULDBLOCK {
+            HoldError::Busy(dir.to_owned())
+        } else {
+            HoldError::Lock(dir.to_owned(), errno.into())
+        }
+    })?;
+    Ok(KeyHold { _lock: lock })
 }
 
 /// While it lives, no `pam-totp host-key` command changes the host key.

@@ -8,11 +8,13 @@
 
 use std::process::ExitCode;
 
+use pam_totp::secret::store;
+
 use crate::access::{caller, locate, require_writable, settings, target};
 use crate::args::RemoveKeyArgs;
 use crate::error::{KeysError, Result};
 use crate::notify;
-use crate::secret_file::{check_destination, read_native, write_secret};
+use crate::secret_file::{check_destination, hold_for_rewrite, read_native, write_secret};
 
 pub(super) fn run(a: RemoveKeyArgs) -> Result<ExitCode> {
     let caller = caller()?;
@@ -20,12 +22,14 @@ pub(super) fn run(a: RemoveKeyArgs) -> Result<ExitCode> {
     let settings = settings(a.who.config.as_deref())?;
     let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
     require_writable(&caller, &loc)?;
+    let hold = store::hold_key_dir(&settings.host_key);
     let mut file = read_native(&caller, &user, &settings, &loc, || {
         KeysError::GoogleSingleKey {
             path: loc.path.clone(),
         }
         .into()
     })?;
+    let _hold = hold_for_rewrite(hold, &file)?;
     let Some(index) = file.key_index(&a.name) else {
         return Err(KeysError::Unknown {
             user: user.name.clone(),

@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 use pam_totp::core::event::{DetailValue, EventKind};
+use pam_totp::secret::store;
 
 use super::new_scratch_codes;
 use crate::access::{caller, locate, require_writable, settings, target};
@@ -14,7 +15,7 @@ use crate::args::ScratchArgs;
 use crate::error::{EnrollError, FileError, Result};
 use crate::notify;
 use crate::output::{self, print_out};
-use crate::secret_file::{check_destination, read_native, write_secret};
+use crate::secret_file::{check_destination, hold_for_rewrite, read_native, write_secret};
 
 pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     if !a.regenerate {
@@ -27,9 +28,11 @@ pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     require_writable(&caller, &loc)?;
     let path = || loc.path.clone();
 
+    let hold = store::hold_key_dir(&settings.host_key);
     let mut file = read_native(&caller, &user, &settings, &loc, || {
         FileError::GoogleNotRewritten { path: path() }.into()
     })?;
+    let _hold = hold_for_rewrite(hold, &file)?;
 
     // Replacing a file that exists: the same checks as enroll --force.
     check_destination(&caller, &user, &loc, true)?;
