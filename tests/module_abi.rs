@@ -70,7 +70,9 @@ fn the_tls_library_exports_only_its_interface_and_the_module_no_tls() {
 /// a generic's path).
 fn carries_crate(so: &[u8], name: &str) -> bool {
     let has = |needle: &str| so.windows(needle.len()).any(|w| w == needle.as_bytes());
-    has(&format!("/{name}-")) || has(&format!("_ZN{}{name}", name.len())) || has(&format!("{name}.."))
+    has(&format!("/{name}-"))
+        || has(&format!("_ZN{}{name}", name.len()))
+        || has(&format!("{name}.."))
 }
 
 /// The module speaks RESP with its own codec (src/state/fleet/resp.rs):

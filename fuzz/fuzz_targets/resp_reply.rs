@@ -24,7 +24,11 @@ fuzz_target!(|input: &[u8]| {
 
     let whole = parse(data);
     if let Ok(Some((_, used))) = &whole {
-        assert!(*used > 0 && *used <= data.len(), "took {used} of {}", data.len());
+        assert!(
+            *used > 0 && *used <= data.len(),
+            "took {used} of {}",
+            data.len()
+        );
         // What follows is the next reply's: it does not change this one.
         assert_eq!(parse(&data[..*used]), whole);
     }
@@ -32,7 +36,10 @@ fuzz_target!(|input: &[u8]| {
     match &first {
         Ok(None) => {
             if let Ok(Some((_, used))) = &whole {
-                assert!(*used > cut, "a whole reply of {used} bytes, incomplete at {cut}");
+                assert!(
+                    *used > cut,
+                    "a whole reply of {used} bytes, incomplete at {cut}"
+                );
             }
         }
         _ => assert_eq!(first, whole, "cut at {cut}"),

@@ -304,7 +304,9 @@ impl Conn {
                 )));
             }
             self.pending.resize(have + room, 0);
-            let n = io.read(&mut self.pending[have..]).map_err(|e| io.failure(e))?;
+            let n = io
+                .read(&mut self.pending[have..])
+                .map_err(|e| io.failure(e))?;
             self.pending.truncate(have + n);
             if n == 0 {
                 return Err(ConnError::Closed);

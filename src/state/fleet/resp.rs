@@ -174,7 +174,10 @@ impl fmt::Display for RespError {
             RespError::BadTerminator => f.write_str("a line or bulk string not ended by CRLF"),
             RespError::BadNumber => f.write_str("a bad length or integer"),
             RespError::TooLarge(n) => {
-                write!(f, "a reply of {n} bytes or elements, over {MAX_REPLY_BYTES} bytes")
+                write!(
+                    f,
+                    "a reply of {n} bytes or elements, over {MAX_REPLY_BYTES} bytes"
+                )
             }
             RespError::TooDeep => write!(f, "arrays nested deeper than {MAX_DEPTH}"),
         }

@@ -33,7 +33,12 @@ fn commands_are_arrays_of_bulk_strings() {
         b"*2\r\n$6\r\nSELECT\r\n$2\r\n15\r\n"
     );
     assert_eq!(
-        &Command::new("X").arg(-3i64).arg(7u64).arg(8usize).arg(9u16).encode()[..],
+        &Command::new("X")
+            .arg(-3i64)
+            .arg(7u64)
+            .arg(8usize)
+            .arg(9u16)
+            .encode()[..],
         b"*5\r\n$1\r\nX\r\n$2\r\n-3\r\n$1\r\n7\r\n$1\r\n8\r\n$1\r\n9\r\n"
     );
 }
