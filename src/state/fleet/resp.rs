@@ -28,8 +28,8 @@ pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 /// The most arrays nested in one another accepted (the replies to our
 /// commands nest two deep: `EXEC`'s and `SCAN`'s).
 pub const MAX_DEPTH: usize = 8;
-/// The fewest bytes one element of an array takes (`+\r\n`): no array
-/// within [`MAX_REPLY_BYTES`] has more than this many times fewer elements.
+/// The fewest bytes one element of an array takes (`+\r\n`): an array
+/// within [`MAX_REPLY_BYTES`] has at most a third that many elements.
 const MIN_ELEMENT: usize = 3;
 /// The longest length or integer line (`-9223372036854775808`).
 const MAX_NUMBER_DIGITS: usize = 20;
@@ -236,7 +236,9 @@ fn line(input: &[u8], pos: usize) -> Step<&[u8]> {
         return Ok(None);
     };
     match (rest.get(end), rest.get(end + 1)) {
-        (Some(b'\r'), Some(b'\n')) => Ok(Some((&rest[..end], pos + end + 2))),
+        (Some(b'\r'), Some(b'\n')) => {
+            Ok(Some((rest.get(..end).unwrap_or_default(), pos + end + 2)))
+        }
         (Some(b'\r'), None) => Ok(None),
         _ => Err(RespError::BadTerminator),
     }

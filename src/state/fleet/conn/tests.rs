@@ -165,6 +165,28 @@ fn a_malformed_reply_is_a_protocol_error() {
     }
 }
 
+/// Each part within the cap, the whole over it: refused all the same,
+/// before reading past the cap.
+#[test]
+fn a_reply_of_parts_over_the_size_cap_is_refused() {
+    let part = MAX_REPLY_BYTES * 3 / 5;
+    let url = fake_server(move |s| {
+        let _ = s.write_all(b"*2\r\n");
+        for _ in 0..2 {
+            let _ = s.write_all(format!("${part}\r\n").as_bytes());
+            let _ = s.write_all(&vec![b'x'; part]);
+            let _ = s.write_all(b"\r\n");
+        }
+    });
+    let mut conn = connect_plain(&url, Duration::from_secs(10));
+    match conn.request(&Command::new("GET").arg("k")) {
+        Err(ConnError::Protocol(m)) => {
+            assert_eq!(m, format!("reply over {MAX_REPLY_BYTES} bytes"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// One byte every 50 ms never lets a single read time out; the
 /// deadline covers the whole reply all the same.
 #[test]
