@@ -24,7 +24,8 @@
 //! - [`state`] → core, sys: what a login remembers, and the
 //!   [`StateStore`](state::StateStore) seam it is kept behind (the local
 //!   state directory, its file of two checksummed slots; the fleet
-//!   transport to Redis/Valkey, whose TLS sessions come through a seam,
+//!   transport to Redis/Valkey, speaking RESP2 through our own codec,
+//!   `state::fleet::resp`, and whose TLS sessions come through a seam,
 //!   `state::fleet::conn::tls`).
 //! - [`config`] → core, sys: module arguments and config.toml.
 //! - [`login`] → core, secret, state, sys, config: one login as a pipeline,

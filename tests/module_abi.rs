@@ -64,6 +64,29 @@ fn the_tls_library_exports_only_its_interface_and_the_module_no_tls() {
     assert!(tls.windows(6).any(|w| w == b"rustls"));
 }
 
+/// Whether `so` carries code of the crate `name` (its directory as
+/// `name-` in a source path, in a panic location, or its items in a
+/// symbol: `_ZN` then the name's length and the name, or `name..` inside
+/// a generic's path).
+fn carries_crate(so: &[u8], name: &str) -> bool {
+    let has = |needle: &str| so.windows(needle.len()).any(|w| w == needle.as_bytes());
+    has(&format!("/{name}-"))
+        || has(&format!("_ZN{}{name}", name.len()))
+        || has(&format!("{name}.."))
+}
+
+/// The module speaks RESP with its own codec (src/state/fleet/resp.rs):
+/// the redis crate and its parser combinators do not come back into it.
+#[test]
+fn the_module_carries_no_redis_crate() {
+    let module = fs::read(module_so()).unwrap();
+    // The check sees a crate that is linked (qrcode draws the QR code).
+    assert!(carries_crate(&module, "qrcode"));
+    for name in ["redis", "combine", "xxhash_rust", "xxhash-rust"] {
+        assert!(!carries_crate(&module, name), "the module carries {name}");
+    }
+}
+
 #[test]
 fn the_stack_is_not_executable() {
     let out = run_ok(Command::new("readelf").args(["-lW"]).arg(module_so()));

@@ -7,7 +7,8 @@
 //! every read and every write the socket's timeout is set to the time
 //! left until the deadline, so a server that stops
 //! answering, or answers one byte at a time, cannot hold the caller past
-//! it. The `redis` crate only encodes commands and parses replies (RESP).
+//! it. Commands and replies (RESP) are encoded and parsed by our own
+//! codec, [`super::resp`], from the bytes read so far.
 //!
 //! TLS: the session comes from the [`TlsConnector`] in the options (the
 //! module's loads the TLS library installed beside it, `crate::pam::tls`;
@@ -24,7 +25,7 @@
 //! next command.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -32,10 +33,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{self as nixsock, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
-use redis::Value;
 use zeroize::Zeroizing;
 
 use super::credentials::{read_private_file, Access, Credentials, CredentialsError};
+pub use super::resp::MAX_REPLY_BYTES;
+use super::resp::{self, Command, Value};
 use super::url::{Endpoint, Host, StateUrl};
 
 /// The roots used for `rediss://` when no `state_ca=` is given (Debian's
@@ -45,9 +47,8 @@ pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 /// The longest server error message kept (they can echo arguments).
 const MAX_ERROR_TEXT: usize = 200;
-/// The most bytes read for one reply: state values are small, and a
-/// misbehaving server must not make the login allocate without bound.
-pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
+/// The most bytes asked of the socket in one read.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// What is needed to open a connection.
 #[derive(Clone, Copy, Debug)]
@@ -127,7 +128,8 @@ impl std::error::Error for ConnError {}
 /// An open, authenticated connection with the right database selected.
 pub struct Conn {
     transport: Transport,
-    parser: redis::Parser,
+    /// Bytes read and not yet parsed: the start of the next reply.
+    pending: Vec<u8>,
     deadline: Instant,
     broken: bool,
 }
@@ -188,7 +190,7 @@ impl Conn {
         };
         let mut conn = Conn {
             transport,
-            parser: redis::Parser::new(),
+            pending: Vec::new(),
             deadline,
             broken: false,
         };
@@ -196,7 +198,7 @@ impl Conn {
             conn.auth(creds)?;
         }
         if opts.url.db != 0 {
-            let reply = conn.request(redis::cmd("SELECT").arg(opts.url.db))?;
+            let reply = conn.request(&Command::new("SELECT").arg(opts.url.db))?;
             expect_ok(&reply)?;
         }
         Ok(conn)
@@ -212,39 +214,41 @@ impl Conn {
     }
 
     /// Sends one command and reads its reply. A server error reply is
-    /// returned as `Ok(Value::ServerError)`; see [`expect_ok`].
-    pub fn request(&mut self, cmd: &redis::Cmd) -> Result<Value, ConnError> {
+    /// returned as `Ok(Value::Error)`; see [`expect_ok`].
+    pub fn request(&mut self, cmd: &Command) -> Result<Value, ConnError> {
         let mut replies = self.pipeline(&[cmd])?;
         replies.pop().ok_or(ConnError::Protocol("no reply".into()))
     }
 
     /// Sends several commands in one write and reads one reply for each,
-    /// in order.
-    pub fn pipeline(&mut self, cmds: &[&redis::Cmd]) -> Result<Vec<Value>, ConnError> {
-        let mut packed = Vec::new();
+    /// in order. Bytes beyond the last reply are a protocol error: they
+    /// answer nothing that was asked.
+    pub fn pipeline(&mut self, cmds: &[&Command]) -> Result<Vec<Value>, ConnError> {
+        let mut packed = Zeroizing::new(Vec::new());
         for cmd in cmds {
-            packed.extend_from_slice(&cmd.get_packed_command());
+            cmd.encode_into(&mut packed);
         }
         self.send_raw(&packed)?;
         let mut replies = Vec::with_capacity(cmds.len());
         for _ in cmds {
             replies.push(self.read_reply()?);
         }
+        if !self.pending.is_empty() {
+            self.broken = true;
+            return Err(ConnError::Protocol("bytes after the last reply".into()));
+        }
         Ok(replies)
     }
 
-    /// `AUTH username password`, packed by hand into a buffer wiped on
-    /// drop (a `redis::Cmd` would keep an unwiped copy of the password).
+    /// `AUTH username password`; the command's buffers are wiped on drop
+    /// ([`Command`]).
     fn auth(&mut self, creds: &Credentials) -> Result<(), ConnError> {
-        let packed = pack_secret_command(&[
-            b"AUTH",
-            creds.username().as_bytes(),
-            creds.password().as_bytes(),
-        ]);
-        self.send_raw(&packed)?;
-        match self.read_reply()? {
-            Value::Okay => Ok(()),
-            Value::ServerError(e) => Err(ConnError::AuthRefused {
+        let auth = Command::new("AUTH")
+            .arg(creds.username())
+            .arg(creds.password());
+        match self.request(&auth)? {
+            Value::SimpleString(s) if s == "OK" => Ok(()),
+            Value::Error(e) => Err(ConnError::AuthRefused {
                 code: printable(e.code()),
             }),
             // Anything else is not an answer to AUTH: not a password echo
@@ -272,15 +276,40 @@ impl Conn {
         if self.broken {
             return Err(ConnError::Broken);
         }
+        let reply = self.parse_reply();
+        if reply.is_err() {
+            self.broken = true;
+        }
+        reply
+    }
+
+    /// Reads until [`resp::parse`] finds a whole reply in the pending
+    /// bytes, which never grow past [`MAX_REPLY_BYTES`].
+    fn parse_reply(&mut self) -> Result<Value, ConnError> {
         let mut io = Bounded::new(&mut self.transport, self.deadline);
-        match self.parser.parse_value(&mut io) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                self.broken = true;
-                Err(match io.failed.take() {
-                    Some(f) => f,
-                    None => ConnError::Protocol(printable(&e.to_string())),
-                })
+        loop {
+            match resp::parse(&self.pending) {
+                Ok(Some((reply, used))) => {
+                    self.pending.drain(..used);
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ConnError::Protocol(e.to_string())),
+            }
+            let have = self.pending.len();
+            let room = MAX_REPLY_BYTES.saturating_sub(have).min(READ_CHUNK);
+            if room == 0 {
+                return Err(ConnError::Protocol(format!(
+                    "reply over {MAX_REPLY_BYTES} bytes"
+                )));
+            }
+            self.pending.resize(have + room, 0);
+            let n = io
+                .read(&mut self.pending[have..])
+                .map_err(|e| io.failure(e))?;
+            self.pending.truncate(have + n);
+            if n == 0 {
+                return Err(ConnError::Closed);
             }
         }
     }
@@ -289,7 +318,6 @@ impl Conn {
 /// `Ok(())` for a `+OK` reply; the server's error, or a protocol error.
 pub fn expect_ok(reply: &Value) -> Result<(), ConnError> {
     match reply {
-        Value::Okay => Ok(()),
         Value::SimpleString(s) if s == "OK" => Ok(()),
         other => Err(unexpected(other)),
     }
@@ -299,9 +327,9 @@ pub fn expect_ok(reply: &Value) -> Result<(), ConnError> {
 /// it is one.
 pub fn unexpected(reply: &Value) -> ConnError {
     match reply {
-        Value::ServerError(e) => ConnError::Server {
+        Value::Error(e) => ConnError::Server {
             code: printable(e.code()),
-            detail: printable(e.details().unwrap_or("")),
+            detail: printable(e.detail()),
         },
         other => ConnError::Protocol(format!("unexpected reply {}", kind_of(other))),
     }
@@ -314,9 +342,7 @@ fn kind_of(v: &Value) -> &'static str {
         Value::BulkString(_) => "bulk string",
         Value::Array(_) => "array",
         Value::SimpleString(_) => "status",
-        Value::Okay => "OK",
-        Value::ServerError(_) => "error",
-        _ => "of another type",
+        Value::Error(_) => "error",
     }
 }
 
@@ -326,20 +352,6 @@ fn printable(s: &str) -> String {
         .filter(|c| !c.is_control())
         .take(MAX_ERROR_TEXT)
         .collect()
-}
-
-/// RESP array of bulk strings, in a buffer wiped on drop.
-fn pack_secret_command(args: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(
-        16 + args.iter().map(|a| a.len() + 16).sum::<usize>(),
-    ));
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 fn remaining(deadline: Instant) -> Option<Duration> {

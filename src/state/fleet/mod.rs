@@ -6,6 +6,8 @@
 //!
 //! - [`url`]: the `state=` URL, parsed once into a typed value;
 //! - [`credentials`]: the `state_credentials=` file (root-owned, 0600);
+//! - [`resp`]: the wire protocol (RESP2), commands encoded and replies
+//!   parsed, pure and bounded;
 //! - [`conn`]: one connection (TCP, Unix socket or TLS with rustls), every
 //!   connect, read and write bounded by `state_timeout=`;
 //! - [`store`]: the atomic read-decide-write on one key
@@ -28,6 +30,7 @@
 pub mod conn;
 pub mod credentials;
 pub mod merge;
+pub mod resp;
 pub mod seam;
 pub mod settings;
 pub mod state_store;

@@ -25,11 +25,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use redis::Value;
-
 use super::conn::tls::TlsConnector;
 use super::conn::{expect_ok, unexpected, Conn, ConnError, ConnectOptions};
 use super::credentials::Credentials;
+use super::resp::{Command, Value};
 use super::url::StateUrl;
 
 /// `state_prefix=` default.
@@ -201,14 +200,14 @@ impl Store {
     /// The value under `name`, if any.
     pub fn get(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = self.key(name)?;
-        let reply = self.conn.request(redis::cmd("GET").arg(&key))?;
+        let reply = self.conn.request(&Command::new("GET").arg(&key))?;
         Ok(bulk(reply)?)
     }
 
     /// Deletes `name`; true if it existed.
     pub fn del(&mut self, name: &str) -> Result<bool, StoreError> {
         let key = self.key(name)?;
-        match self.conn.request(redis::cmd("DEL").arg(&key))? {
+        match self.conn.request(&Command::new("DEL").arg(&key))? {
             Value::Int(n) => Ok(n > 0),
             other => Err(unexpected(&other).into()),
         }
@@ -231,8 +230,8 @@ impl Store {
         let mut cursor = b"0".to_vec();
         loop {
             self.renew_deadline();
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(&cursor)
+            let scan = Command::new("SCAN")
+                .arg(&cursor)
                 .arg("MATCH")
                 .arg(&pattern)
                 .arg("COUNT")
@@ -268,11 +267,9 @@ impl Store {
         decide: &mut dyn FnMut(Option<&[u8]>) -> Decision<E>,
     ) -> Result<Updated, UpdateError<E>> {
         let key = self.key(name)?;
-        let mut watch = redis::cmd("WATCH");
-        watch.arg(&key);
-        let mut get = redis::cmd("GET");
-        get.arg(&key);
-        let unwatch = redis::cmd("UNWATCH");
+        let watch = Command::new("WATCH").arg(&key);
+        let get = Command::new("GET").arg(&key);
+        let unwatch = Command::new("UNWATCH");
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
                 self.back_off(attempt)?;
@@ -312,10 +309,9 @@ impl Store {
     /// `MULTI`, `SET`, `EXEC`: true if written, false if a watched key
     /// changed (nil `EXEC`).
     fn exec_set(&mut self, key: &[u8], value: &[u8]) -> Result<bool, StoreError> {
-        let multi = redis::cmd("MULTI");
-        let mut set = redis::cmd("SET");
-        set.arg(key).arg(value);
-        let exec = redis::cmd("EXEC");
+        let multi = Command::new("MULTI");
+        let set = Command::new("SET").arg(key).arg(value);
+        let exec = Command::new("EXEC");
         let replies = self.conn.pipeline(&[&multi, &set, &exec])?;
         let [started, queued, done] = <[Value; 3]>::try_from(replies)
             .map_err(|_| ConnError::Protocol("reply count".into()))?;
@@ -410,6 +406,13 @@ fn bulk(reply: Value) -> Result<Option<Vec<u8>>, ConnError> {
 mod tests {
     use super::*;
 
+    /// The one whole reply `bytes` hold.
+    fn reply(bytes: &[u8]) -> Value {
+        let (value, used) = super::super::resp::parse(bytes).unwrap().unwrap();
+        assert_eq!(used, bytes.len());
+        value
+    }
+
     #[test]
     fn get_replies() {
         assert_eq!(bulk(Value::Nil).unwrap(), None);
@@ -418,14 +421,14 @@ mod tests {
             Some(b"x".to_vec())
         );
         assert!(matches!(bulk(Value::Int(1)), Err(ConnError::Protocol(_))));
-        let err = redis::parse_redis_value(b"-WRONGTYPE nope\r\n").unwrap();
+        let err = reply(b"-WRONGTYPE nope\r\n");
         assert!(matches!(bulk(err), Err(ConnError::Server { .. })));
     }
 
     #[test]
     fn scan_patterns_and_replies() {
         assert_eq!(glob_escape(b"a*b?[c]\\:"), b"a\\*b\\?\\[c\\]\\\\:");
-        let page = redis::parse_redis_value(b"*2\r\n$2\r\n17\r\n*1\r\n$3\r\nk:a\r\n").unwrap();
+        let page = reply(b"*2\r\n$2\r\n17\r\n*1\r\n$3\r\nk:a\r\n");
         assert_eq!(
             scan_page(page).unwrap(),
             (b"17".to_vec(), vec![b"k:a".to_vec()])

@@ -82,14 +82,12 @@ pub(super) fn classify(e: &io::Error) -> Option<ConnError> {
 }
 
 /// The transport, plain or TLS, bounded by the deadline; remembers the
-/// first typed failure, which the RESP parser would otherwise flatten into
-/// its own error.
+/// first typed failure (a timeout, a TLS error, a closed connection),
+/// which an `io::Error` would otherwise flatten.
 pub(super) struct Bounded<'a> {
     transport: &'a mut Transport,
     deadline: Instant,
     pub(super) failed: Option<ConnError>,
-    /// Bytes still allowed to be read (see [`MAX_REPLY_BYTES`]).
-    budget: usize,
 }
 
 impl<'a> Bounded<'a> {
@@ -98,7 +96,6 @@ impl<'a> Bounded<'a> {
             transport,
             deadline,
             failed: None,
-            budget: MAX_REPLY_BYTES,
         }
     }
 
@@ -121,14 +118,6 @@ impl<'a> Bounded<'a> {
 
 impl Read for Bounded<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.budget == 0 {
-            self.failed = Some(ConnError::Protocol(format!(
-                "reply over {MAX_REPLY_BYTES} bytes"
-            )));
-            return Err(io::Error::other("reply too large"));
-        }
-        let limit = buf.len().min(self.budget);
-        let buf = &mut buf[..limit];
         let deadline = self.deadline;
         let r = match &mut *self.transport {
             Transport::Plain(sock) => DeadlineSocket { sock, deadline }.read(buf),
@@ -138,13 +127,6 @@ impl Read for Bounded<'_> {
             }
             .read(buf),
         };
-        match r {
-            Ok(0) if !buf.is_empty() && self.failed.is_none() => {
-                self.failed = Some(ConnError::Closed);
-            }
-            Ok(n) => self.budget -= n,
-            Err(_) => {}
-        }
         self.note(r)
     }
 }

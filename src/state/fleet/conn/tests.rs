@@ -1,17 +1,16 @@
 use super::*;
 use std::io::Read;
 
-#[test]
-fn secret_command_is_resp() {
-    let packed = pack_secret_command(&[b"AUTH", b"u", b"p w"]);
-    assert_eq!(&packed[..], b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$3\r\np w\r\n");
-    let same = redis::cmd("AUTH").arg("u").arg("p w").get_packed_command();
-    assert_eq!(&packed[..], &same[..]);
+/// The one whole reply `bytes` hold.
+fn reply(bytes: &[u8]) -> Value {
+    let (value, used) = resp::parse(bytes).unwrap().unwrap();
+    assert_eq!(used, bytes.len());
+    value
 }
 
 #[test]
 fn server_errors_are_bounded_and_printable() {
-    let v = redis::parse_redis_value(b"-NOPERM no\x07 way\r\n").unwrap();
+    let v = reply(b"-NOPERM no\x07 way\r\n");
     match unexpected(&v) {
         ConnError::Server { code, detail } => {
             assert_eq!(code, "NOPERM");
@@ -20,11 +19,11 @@ fn server_errors_are_bounded_and_printable() {
         e => panic!("{e:?}"),
     }
     let long = format!("-ERR {}\r\n", "x".repeat(1000));
-    match unexpected(&redis::parse_redis_value(long.as_bytes()).unwrap()) {
+    match unexpected(&reply(long.as_bytes())) {
         ConnError::Server { detail, .. } => assert_eq!(detail.len(), MAX_ERROR_TEXT),
         e => panic!("{e:?}"),
     }
-    assert!(expect_ok(&Value::Okay).is_ok());
+    assert!(expect_ok(&reply(b"+OK\r\n")).is_ok());
     assert!(matches!(
         expect_ok(&Value::Nil),
         Err(ConnError::Protocol(_))
@@ -106,14 +105,86 @@ fn a_reply_over_the_size_cap_is_refused() {
         let _ = s.write_all(&vec![b'x'; 2 * MAX_REPLY_BYTES]);
     });
     let mut conn = connect_plain(&url, Duration::from_secs(10));
-    match conn.request(redis::cmd("GET").arg("k")) {
+    match conn.request(&Command::new("GET").arg("k")) {
         Err(ConnError::Protocol(m)) => assert!(m.contains("bytes"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        conn.request(&redis::cmd("PING")),
+        conn.request(&Command::new("PING")),
         Err(ConnError::Broken)
     ));
+}
+
+/// A reply that arrives in pieces is read whole, however it is cut.
+#[test]
+fn a_reply_in_pieces_is_read_whole() {
+    let url = fake_server(|s| {
+        for piece in [&b"$5\r"[..], b"\nab", b"cde\r", b"\n"] {
+            let _ = s.write_all(piece);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    let mut conn = connect_plain(&url, Duration::from_secs(10));
+    match conn.request(&Command::new("GET").arg("k")) {
+        Ok(Value::BulkString(b)) => assert_eq!(b, b"abcde"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Bytes after the reply answer nothing that was asked: they must not be
+/// read as the reply to the next command.
+#[test]
+fn bytes_after_the_reply_break_the_connection() {
+    let url = fake_server(|s| {
+        let _ = s.write_all(b"$1\r\nx\r\n+OK\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let mut conn = connect_plain(&url, Duration::from_secs(10));
+    match conn.request(&Command::new("GET").arg("k")) {
+        Err(ConnError::Protocol(m)) => assert!(m.contains("after the last reply"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        conn.request(&Command::new("PING")),
+        Err(ConnError::Broken)
+    ));
+}
+
+/// A reply that does not parse breaks the connection with the codec's
+/// reason.
+#[test]
+fn a_malformed_reply_is_a_protocol_error() {
+    let url = fake_server(|s| {
+        let _ = s.write_all(b"$-2\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let mut conn = connect_plain(&url, Duration::from_secs(10));
+    match conn.request(&Command::new("GET").arg("k")) {
+        Err(ConnError::Protocol(m)) => assert!(m.contains("bad length"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Each part within the cap, the whole over it: refused all the same,
+/// before reading past the cap.
+#[test]
+fn a_reply_of_parts_over_the_size_cap_is_refused() {
+    let part = MAX_REPLY_BYTES * 3 / 5;
+    let url = fake_server(move |s| {
+        let _ = s.write_all(b"*2\r\n");
+        for _ in 0..2 {
+            let _ = s.write_all(format!("${part}\r\n").as_bytes());
+            let _ = s.write_all(&vec![b'x'; part]);
+            let _ = s.write_all(b"\r\n");
+        }
+    });
+    let mut conn = connect_plain(&url, Duration::from_secs(10));
+    match conn.request(&Command::new("GET").arg("k")) {
+        Err(ConnError::Protocol(m)) => {
+            assert_eq!(m, format!("reply over {MAX_REPLY_BYTES} bytes"));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// One byte every 50 ms never lets a single read time out; the
@@ -131,7 +202,7 @@ fn a_slow_drip_reply_hits_the_deadline() {
     let mut conn = connect_plain(&url, Duration::from_millis(300));
     let start = Instant::now();
     assert!(matches!(
-        conn.request(redis::cmd("GET").arg("k")),
+        conn.request(&Command::new("GET").arg("k")),
         Err(ConnError::TimedOut)
     ));
     // Generous: the bound is 300 ms; no tight timing assertion.
@@ -143,7 +214,7 @@ fn a_closed_connection_is_typed() {
     let url = fake_server(|_| {});
     let mut conn = connect_plain(&url, Duration::from_secs(10));
     assert!(matches!(
-        conn.request(redis::cmd("GET").arg("k")),
+        conn.request(&Command::new("GET").arg("k")),
         Err(ConnError::Closed)
     ));
 }
