@@ -200,7 +200,7 @@ fn fields_of_the_wrong_type_or_unknown_are_refused_by_line_and_key() {
             "missing key name",
         ),
         (
-            format!("version = 1\n\n[[keys]]\nname = \"a\"\nsecret = 5\n"),
+            "version = 1\n\n[[keys]]\nname = \"a\"\nsecret = 5\n".to_owned(),
             "line 5: wrong type of value (secret)",
         ),
         (
