@@ -5,12 +5,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use std::collections::BTreeMap;
-
-use toml::Spanned;
-
 use crate::core::logtext::{self, token};
 use crate::core::policy::{Policy, RateLimit, MAX_RATE_FAILURES, MAX_WINDOW};
+use crate::core::toml_doc::Doc;
 use crate::sys::users::UserInfo;
 
 pub const DEFAULT_CONFIG: &str = "/etc/pam-totp/config.toml";
@@ -229,15 +226,14 @@ fn apply_file(s: &mut Settings, path: &Path, text: &str) -> Result<(), ConfigErr
         path: path.to_owned(),
         why,
     };
-    let table: BTreeMap<Spanned<String>, toml::Value> =
-        toml::from_str(text).map_err(|e| file_err(logtext::toml_problem(text, &e)))?;
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(k, _)| k.span().start);
-    let line = |k: &Spanned<String>| logtext::line_at(text, k.span().start);
-    let at = |k: &Spanned<String>, what: &str| {
-        file_err(logtext::problem_at_line(line(k), what, k.get_ref()))
+    let doc = Doc::parse(text).map_err(|e| file_err(logtext::toml_problem(text, &e)))?;
+    let table = doc.table();
+    let entries = table.entries();
+    let line = |start: usize| logtext::line_at(text, start);
+    let at = |k: &str, start: usize, what: &str| {
+        file_err(logtext::problem_at_line(line(start), what, k))
     };
-    let set = |name: &str| table.get(name) == Some(&toml::Value::Boolean(true));
+    let set = |name: &str| table.get(name).and_then(|v| v.get_ref().as_bool()) == Some(true);
     if set("try_first_pass") && set("use_first_pass") {
         let e = malformed(
             "try_first_pass",
@@ -246,13 +242,14 @@ fn apply_file(s: &mut Settings, path: &Path, text: &str) -> Result<(), ConfigErr
         let n = entries
             .iter()
             .find(|(k, _)| k.get_ref() == "try_first_pass")
-            .map_or(1, |(k, _)| line(k));
+            .map_or(1, |(k, _)| line(k.span().start));
         return Err(file_err(format!("line {n}: {e}")));
     }
     for (name, value) in entries {
-        let key = keys::key(name.get_ref()).ok_or_else(|| at(name, "unknown key"))?;
-        let value = keys::from_toml(key, value).map_err(|p| at(name, p.what()))?;
-        keys::apply(s, key, value).map_err(|e| file_err(format!("line {}: {e}", line(name))))?;
+        let (name, start) = (name.get_ref().as_ref(), name.span().start);
+        let key = keys::key(name).ok_or_else(|| at(name, start, "unknown key"))?;
+        let value = keys::from_toml(key, value.get_ref()).map_err(|p| at(name, start, p.what()))?;
+        keys::apply(s, key, value).map_err(|e| file_err(format!("line {}: {e}", line(start))))?;
     }
     Ok(())
 }

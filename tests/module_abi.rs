@@ -87,6 +87,43 @@ fn the_module_carries_no_redis_crate() {
     }
 }
 
+/// The crates `cargo tree` lists for the package with `features` (one
+/// name a line), offline and from Cargo.lock.
+fn linked_crates(features: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run_ok(
+        Command::new(cargo)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["tree", "-p", "pam-totp", "-e", "normal", "--prefix", "none"])
+            .args(["--offline", "--locked"])
+            .args(features),
+    )
+}
+
+/// The module reads and writes TOML through the `toml` crate's own parser
+/// and its own writer (src/core/toml_doc.rs), without serde (issue 17:
+/// smaller, faster to load): serde serves only the tool's `--json`, so
+/// what the module links has no serde crate. (The module built here for
+/// the tests does: the tests' own `toml` with serde unifies features into
+/// it, so the check is on what a build of the module alone links.)
+/// `serde_spanned` stays: the `toml` crate needs its `Spanned` type
+/// whatever its features; without serde_core (checked here) it is that
+/// type alone.
+#[test]
+fn the_module_links_no_serde() {
+    let out = linked_crates(&["--no-default-features"]);
+    let crates: Vec<&str> = out.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(crates.contains(&"toml"), "{out}");
+    let serde: Vec<&&str> = crates
+        .iter()
+        .filter(|c| c.starts_with("serde") && **c != "serde_spanned")
+        .collect();
+    assert!(serde.is_empty(), "{serde:?} in\n{out}");
+    // The tool still has it (its --json), so the check above would see it.
+    let tool = linked_crates(&[]);
+    assert!(tool.lines().any(|l| l.starts_with("serde ")), "{tool}");
+}
+
 #[test]
 fn the_stack_is_not_executable() {
     let out = run_ok(Command::new("readelf").args(["-lW"]).arg(module_so()));

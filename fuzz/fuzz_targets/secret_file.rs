@@ -74,9 +74,13 @@ fuzz_target!(|data: &[u8]| {
 /// (so a message quoting some other field does not count).
 fn lone_secret(data: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(data).ok()?;
-    let table: toml::Table = toml::from_str(text).ok()?;
-    let first_key = || table.get("keys")?.as_array()?.first()?.get("secret");
-    let secret = table.get("secret").or_else(first_key)?.as_str()?;
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let table = doc.get_ref();
+    let first_key = || {
+        let keys = table.get("keys")?.get_ref().as_array()?;
+        keys.first()?.get_ref().get("secret")
+    };
+    let secret = table.get("secret").or_else(first_key)?.get_ref().as_str()?;
     let start = text.find(secret)?;
     let distinct = secret.len() >= 16
         && secret

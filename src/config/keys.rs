@@ -9,6 +9,8 @@ use super::{
     ConfigError, FirstPass, Settings,
 };
 use crate::core::logtext::safe_name;
+use crate::core::toml_doc;
+use toml::de::DeValue;
 
 /// A value, typed: a pam.d bare word is `Flag(true)`, `key=value` is
 /// `Text` (an integer key parses it); config.toml gives its own types.
@@ -270,11 +272,11 @@ impl TypeProblem {
 
 /// A config.toml value, typed for `key`: booleans must be TOML booleans,
 /// text a string, integers a non-negative integer.
-pub fn from_toml<'a>(key: &Key, value: &'a toml::Value) -> Result<Value<'a>, TypeProblem> {
+pub fn from_toml<'a>(key: &Key, value: &'a DeValue<'_>) -> Result<Value<'a>, TypeProblem> {
     match (key.kind, value) {
-        (Kind::Flag(_), toml::Value::Boolean(b)) => Ok(Value::Flag(*b)),
-        (Kind::Text(_), toml::Value::String(v)) => Ok(Value::Text(v)),
-        (Kind::Int(..), toml::Value::Integer(n)) => u64::try_from(*n)
+        (Kind::Flag(_), DeValue::Boolean(b)) => Ok(Value::Flag(*b)),
+        (Kind::Text(_), DeValue::String(v)) => Ok(Value::Text(v)),
+        (Kind::Int(..), v @ DeValue::Integer(_)) => toml_doc::int_of(v, &(0..=u64::MAX))
             .map(Value::Int)
             .map_err(|_| TypeProblem::Invalid),
         _ => Err(TypeProblem::WrongType),

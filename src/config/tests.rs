@@ -181,7 +181,8 @@ fn every_key_means_the_same_in_pam_d_and_config_toml() {
             keys::Kind::Flag(_) => (key.name.to_owned(), format!("{} = true\n", key.name)),
             keys::Kind::Text(_) => {
                 let v = sample(key).unwrap_or_else(|| panic!("no sample for {}", key.name));
-                let quoted = toml::Value::String(v.to_owned()).to_string();
+                let mut quoted = String::new();
+                crate::core::toml_doc::push_quoted(&mut quoted, v);
                 (
                     format!("{}={v}", key.name),
                     format!("{} = {quoted}\n", key.name),

@@ -16,6 +16,8 @@
 
 use std::fmt::Write as _;
 
+use crate::core::toml_doc::{DocError, Problem};
+
 /// One value from outside the module, as one token of a log line: as it is
 /// if it is printable ASCII without `'`, `"` or `=` (so `first.last` and
 /// `DOMAIN\bob` stay readable), otherwise in single quotes with every byte
@@ -76,29 +78,17 @@ pub fn safe_name(s: &str) -> Option<&str> {
 
 /// A TOML error in the module's own words: the line, what is wrong and the
 /// key (when [`safe_name`] lets it through), never the value. The `toml`
-/// crate's own messages quote the offending value (`invalid type: string
-/// "JBSW..."`), which may be a secret typed into the wrong key.
-pub fn toml_problem(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message();
-    let what = if message.starts_with("unknown field") {
-        "unknown key"
-    } else if message.starts_with("missing field") {
-        // The name is the crate's own field name, between backticks.
-        let name = message.split('`').nth(1).and_then(safe_name);
-        return match name {
+/// crate's own messages quote the offending value, which may be a secret
+/// typed into the wrong key; [`DocError`] carries only a kind and a span.
+pub fn toml_problem(text: &str, e: &DocError) -> String {
+    if let Problem::Missing(name) = e.problem {
+        return match safe_name(name) {
             Some(n) => format!("missing key {n}"),
             None => "a key is missing".to_owned(),
         };
-    } else if message.starts_with("invalid type") {
-        "wrong type of value"
-    } else if message.starts_with("invalid value") || message.starts_with("invalid length") {
-        "invalid value"
-    } else if message.starts_with("duplicate key") {
-        "duplicate key"
-    } else {
-        "not valid TOML"
-    };
-    let Some(span) = e.span() else {
+    }
+    let what = e.problem.what();
+    let Some(span) = &e.span else {
         return what.to_owned();
     };
     let line = line_at(text, span.start);
@@ -143,6 +133,7 @@ pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::toml_doc::{required, Doc};
 
     #[test]
     fn tokens_are_single_and_cannot_pose_as_fields() {
@@ -191,17 +182,18 @@ mod tests {
         assert_eq!(safe_name(""), None);
     }
 
-    #[derive(serde::Deserialize, Debug)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct T {
-        version: u32,
-        algorithm: Option<String>,
-        digits: Option<u64>,
-    }
-
+    /// What serde's derive with `deny_unknown_fields` read for a struct of
+    /// `version: u32, algorithm: Option<String>, digits: Option<u64>`.
     fn problem(text: &str) -> String {
-        toml_problem(text, &toml::from_str::<T>(text).unwrap_err())
+        let read = || -> Result<(), DocError> {
+            let doc = Doc::parse(text)?;
+            let t = doc.table().only(&["version", "algorithm", "digits"])?;
+            required(t.int("version", 0..=u64::from(u32::MAX))?, "version")?;
+            t.str("algorithm")?;
+            t.int("digits", 0..=u64::MAX)?;
+            Ok(())
+        };
+        toml_problem(text, &read().unwrap_err())
     }
 
     #[test]

@@ -12,4 +12,5 @@ pub mod logtext;
 pub mod otp;
 pub mod policy;
 pub mod scratch;
+pub mod toml_doc;
 pub mod user_state;

@@ -5,8 +5,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::core::otp::{OtpKey, MAX_PERIOD};
 use crate::core::policy::{in_window, RateLimit, MAX_WINDOW};
 
@@ -20,33 +18,26 @@ use crate::core::policy::{in_window, RateLimit, MAX_WINDOW};
 /// key stays spent whatever is read in between. Used scratch codes are
 /// kept whatever file is read; nothing is ever forgotten because the file
 /// read this time does not mention it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserState {
     /// Format version, [`STATE_VERSION`] (version 1 is read and migrated).
     pub version: u32,
     /// Unix times of failed attempts still inside the rate-limit window.
-    #[serde(default)]
     pub failures: Vec<u64>,
     /// Failed attempts since the last success (rate-limited ones included).
-    #[serde(default)]
     pub failed_attempts: u64,
     /// Identifiers of scratch codes already used, whatever file they were
     /// in. At most [`MAX_USED_SCRATCH`]; never pruned.
-    #[serde(default)]
     pub used_scratch: Vec<String>,
     /// Unix time of the last successful login.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success: Option<u64>,
     /// Spent steps and counters, one entry per key that has had a code
     /// accepted. At most [`MAX_KEYS`] (see there for the eviction rule).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyState>,
 }
 
 /// What one key has spent.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyState {
     /// The key's fingerprint (`OtpKey::fingerprint`). Empty only for the
     /// record of a version-1 file that did not say which key it was for:
@@ -55,10 +46,8 @@ pub struct KeyState {
     /// Unix time a code of this key was last accepted (or spent by enroll).
     pub last_used: u64,
     /// The highest TOTP step accepted; it and every earlier step are spent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_step: Option<u64>,
     /// HOTP: the next counter that may be accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hotp_next: Option<u64>,
 }
 

@@ -42,7 +42,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::core::decision::{Counter, FileLimits};
@@ -51,6 +50,9 @@ use crate::core::otp::{
     self, decode_base32, encode_base32, Algorithm, OtpKey, DEFAULT_DIGITS, DEFAULT_PERIOD,
 };
 use crate::core::scratch::ScratchHash;
+use crate::core::toml_doc::{
+    push_int_line, push_str_line, push_strings_line, required, Doc, DocError, Table,
+};
 use crate::secret::enrollment::{
     Enrollment, Format, FormatError, NamedKey, SerializeError, Unsealer, FORMAT_VERSION,
     MAX_SCRATCH_CODES,
@@ -75,19 +77,13 @@ pub fn valid_key_name(name: &str) -> bool {
 }
 
 /// One key of the file. `secret` is wiped on drop.
-#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-#[serde(deny_unknown_fields)]
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub struct KeyEntry {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_secret: Option<String>,
-    #[serde(default = "default_algorithm")]
     pub algorithm: String,
-    #[serde(default = "default_digits")]
     pub digits: u64,
-    #[serde(default = "default_period")]
     pub period: u64,
 }
 
@@ -100,24 +96,98 @@ pub struct SecretFile {
 }
 
 /// The file as written on disk, in either layout.
-#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-#[serde(deny_unknown_fields)]
+#[derive(Zeroize, ZeroizeOnDrop)]
 struct Raw {
     version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     algorithm: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     digits: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     period: Option<u64>,
-    #[serde(default)]
     scratch_codes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     keys: Option<Vec<KeyEntry>>,
+}
+
+/// The keys of the file's top level, and of each `[[keys]]` table.
+const FILE_KEYS: &[&str] = &[
+    "version",
+    "secret",
+    "sealed_secret",
+    "algorithm",
+    "digits",
+    "period",
+    "scratch_codes",
+    "keys",
+];
+const ENTRY_KEYS: &[&str] = &[
+    "name",
+    "secret",
+    "sealed_secret",
+    "algorithm",
+    "digits",
+    "period",
+];
+const ANY: std::ops::RangeInclusive<u64> = 0..=u64::MAX;
+
+/// A secret's text, moved out of its wiped-on-drop copy (the buffer
+/// moves, nothing is copied; the struct it lands in wipes it on drop).
+fn secret_of(t: Table<'_, '_>, key: &str) -> Result<Option<String>, DocError> {
+    Ok(t.secret(key)?.map(|mut s| std::mem::take(&mut *s)))
+}
+
+impl Raw {
+    fn read(t: Table<'_, '_>) -> Result<Raw, DocError> {
+        let t = t.only(FILE_KEYS)?;
+        let version = t.int("version", 0..=u64::from(u32::MAX))?;
+        let keys = match t.tables("keys")? {
+            Some(tables) => Some(
+                tables
+                    .into_iter()
+                    .map(KeyEntry::read)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        Ok(Raw {
+            version: u32::try_from(required(version, "version")?).unwrap_or(u32::MAX),
+            secret: secret_of(t, "secret")?,
+            sealed_secret: t.str("sealed_secret")?.map(str::to_owned),
+            algorithm: t.str("algorithm")?.map(str::to_owned),
+            digits: t.int("digits", ANY)?,
+            period: t.int("period", ANY)?,
+            scratch_codes: t.strings("scratch_codes")?.unwrap_or_default(),
+            keys,
+        })
+    }
+}
+
+impl KeyEntry {
+    fn read(t: Table<'_, '_>) -> Result<KeyEntry, DocError> {
+        let t = t.only(ENTRY_KEYS)?;
+        Ok(KeyEntry {
+            name: required(t.str("name")?, "name")?.to_owned(),
+            secret: secret_of(t, "secret")?,
+            sealed_secret: t.str("sealed_secret")?.map(str::to_owned),
+            algorithm: t
+                .str("algorithm")?
+                .map_or_else(default_algorithm, str::to_owned),
+            digits: t.int("digits", ANY)?.unwrap_or_else(default_digits),
+            period: t.int("period", ANY)?.unwrap_or_else(default_period),
+        })
+    }
+
+    /// Appends the key's parameters (and its secret) as `key = value` lines.
+    fn write_params(&self, out: &mut String) {
+        if let Some(secret) = &self.secret {
+            push_str_line(out, "secret", secret);
+        }
+        if let Some(sealed) = &self.sealed_secret {
+            push_str_line(out, "sealed_secret", sealed);
+        }
+        push_str_line(out, "algorithm", &self.algorithm);
+        push_int_line(out, "digits", self.digits);
+        push_int_line(out, "period", self.period);
+    }
 }
 
 fn default_algorithm() -> String {
@@ -235,10 +305,7 @@ impl SecretFile {
     /// empty or unusable one.
     pub fn to_toml(&self) -> Result<Zeroizing<String>, SerializeError> {
         self.check_params().map_err(SerializeError)?;
-        let raw = self.to_raw();
-        let text = Zeroizing::new(
-            toml::to_string(&raw).map_err(|_| SerializeError(FormatError::NoSecret))?,
-        );
+        let text = self.write();
         SecretFile::parse(text.as_bytes()).map_err(SerializeError)?;
         if text.trim().is_empty() {
             return Err(SerializeError(FormatError::NoSecret));
@@ -246,38 +313,40 @@ impl SecretFile {
         Ok(text)
     }
 
-    fn to_raw(&self) -> Raw {
-        let mut raw = Raw {
-            version: self.version,
-            secret: None,
-            sealed_secret: None,
-            algorithm: None,
-            digits: None,
-            period: None,
-            scratch_codes: self.scratch_codes.clone(),
-            keys: None,
-        };
+    /// The text, in the layout the `toml` crate's serializer gave it: the
+    /// single-key layout for one key named `default`, else the scratch
+    /// codes and then one `[[keys]]` table per key. Written into a buffer
+    /// sized for the worst case (every character escaped), so it never
+    /// grows and leaves no copy of a secret behind.
+    fn write(&self) -> Zeroizing<String> {
+        let strings = self.scratch_codes.iter().map(String::len).sum::<usize>()
+            + self
+                .keys
+                .iter()
+                .map(|k| {
+                    let secret = k.secret.as_ref().map_or(0, String::len);
+                    let sealed = k.sealed_secret.as_ref().map_or(0, String::len);
+                    k.name.len() + secret + sealed + k.algorithm.len()
+                })
+                .sum::<usize>();
+        let items = self.scratch_codes.len() + 8 * self.keys.len();
+        let mut out = Zeroizing::new(String::with_capacity(128 + 6 * strings + 80 * items));
+        push_int_line(&mut out, "version", u64::from(self.version));
         match &self.keys[..] {
             [k] if self.single() => {
-                raw.secret.clone_from(&k.secret);
-                raw.sealed_secret.clone_from(&k.sealed_secret);
-                raw.algorithm = Some(k.algorithm.clone());
-                raw.digits = Some(k.digits);
-                raw.period = Some(k.period);
+                k.write_params(&mut out);
+                push_strings_line(&mut out, "scratch_codes", &self.scratch_codes);
             }
             keys => {
-                let copy = keys.iter().map(|k| KeyEntry {
-                    name: k.name.clone(),
-                    secret: k.secret.clone(),
-                    sealed_secret: k.sealed_secret.clone(),
-                    algorithm: k.algorithm.clone(),
-                    digits: k.digits,
-                    period: k.period,
-                });
-                raw.keys = Some(copy.collect());
+                push_strings_line(&mut out, "scratch_codes", &self.scratch_codes);
+                for k in keys {
+                    out.push_str("\n[[keys]]\n");
+                    push_str_line(&mut out, "name", &k.name);
+                    k.write_params(&mut out);
+                }
             }
         }
-        raw
+        out
     }
 
     /// An error about the key at `i`: as it is for a single-key file (the
@@ -336,8 +405,10 @@ impl SecretFile {
     /// The values are checked by [`to_enrollment`](Self::to_enrollment).
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, FormatError> {
         let text = std::str::from_utf8(bytes).map_err(|_| FormatError::NotUtf8)?;
-        let mut raw: Raw =
-            toml::from_str(text).map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))?;
+        let doc =
+            Doc::parse(text).map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))?;
+        let mut raw = Raw::read(doc.table())
+            .map_err(|e| FormatError::Toml(logtext::toml_problem(text, &e)))?;
         let keys = match raw.keys.take() {
             Some(keys) => {
                 let top = raw.secret.is_some()

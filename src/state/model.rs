@@ -7,9 +7,12 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use std::ops::RangeInclusive;
 
 use crate::core::logtext;
+use crate::core::toml_doc::{
+    push_int_line, push_ints_line, push_str_line, push_strings_line, required, Doc, DocError, Table,
+};
 
 pub use crate::core::user_state::{
     KeyState, Refusal, UserState, MAX_KEYS, MAX_USED_SCRATCH, STATE_VERSION, TOTP_REPLAY_HORIZON,
@@ -46,54 +49,91 @@ impl std::error::Error for ModelError {}
 /// The last line of every state file (see [`UserState::from_toml`]).
 pub const STATE_TRAILER: &str = "complete = true\n";
 
-/// The state file format of version 1: one `last_step`/`hotp_next` for the
-/// key `key_id`. Read and turned into the current format.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateV1 {
-    #[allow(dead_code)]
-    version: u32,
-    #[serde(default)]
-    last_step: Option<u64>,
-    #[serde(default)]
-    failures: Vec<u64>,
-    #[serde(default)]
-    failed_attempts: u64,
-    #[serde(default)]
-    used_scratch: Vec<String>,
-    #[serde(default)]
-    last_success: Option<u64>,
-    #[serde(default)]
-    hotp_next: Option<u64>,
-    #[serde(default)]
-    key_id: Option<String>,
-}
+/// The keys of a version-1 state: one `last_step`/`hotp_next` for the key
+/// `key_id`. Read and turned into the current format.
+const V1_KEYS: &[&str] = &[
+    "version",
+    "last_step",
+    "failures",
+    "failed_attempts",
+    "used_scratch",
+    "last_success",
+    "hotp_next",
+    "key_id",
+];
+/// The keys of the current state, and of each of its `[[keys]]`.
+const V2_KEYS: &[&str] = &[
+    "version",
+    "failures",
+    "failed_attempts",
+    "used_scratch",
+    "last_success",
+    "keys",
+];
+const KEY_STATE_KEYS: &[&str] = &["id", "last_used", "last_step", "hotp_next"];
 
-impl From<StateV1> for UserState {
-    fn from(v1: StateV1) -> UserState {
-        let mut keys = Vec::new();
-        if v1.last_step.is_some() || v1.hotp_next.is_some() {
-            keys.push(KeyState {
-                id: v1.key_id.unwrap_or_default(),
-                last_used: v1.last_success.unwrap_or(0),
-                last_step: v1.last_step,
-                hotp_next: v1.hotp_next,
-            });
-        }
-        UserState {
-            version: STATE_VERSION,
-            failures: v1.failures,
-            failed_attempts: v1.failed_attempts,
-            used_scratch: v1.used_scratch,
-            last_success: v1.last_success,
-            keys,
-        }
+const ANY: RangeInclusive<u64> = 0..=u64::MAX;
+
+/// A version-1 state, in the current form: its steps and counters belong
+/// to its `key_id` (or to the first key that logs in, without one).
+fn read_v1(t: Table<'_, '_>) -> Result<UserState, DocError> {
+    let t = t.only(V1_KEYS)?;
+    let last_step = t.int("last_step", ANY)?;
+    let failures = t.ints("failures", ANY)?.unwrap_or_default();
+    let failed_attempts = t.int("failed_attempts", ANY)?.unwrap_or(0);
+    let used_scratch = t.strings("used_scratch")?.unwrap_or_default();
+    let last_success = t.int("last_success", ANY)?;
+    let hotp_next = t.int("hotp_next", ANY)?;
+    let key_id = t.str("key_id")?;
+    let mut keys = Vec::new();
+    if last_step.is_some() || hotp_next.is_some() {
+        keys.push(KeyState {
+            id: key_id.unwrap_or_default().to_owned(),
+            last_used: last_success.unwrap_or(0),
+            last_step,
+            hotp_next,
+        });
     }
+    Ok(UserState {
+        version: STATE_VERSION,
+        failures,
+        failed_attempts,
+        used_scratch,
+        last_success,
+        keys,
+    })
 }
 
-#[derive(Deserialize)]
-struct VersionOnly {
-    version: u32,
+fn read_v2(t: Table<'_, '_>) -> Result<UserState, DocError> {
+    let t = t.only(V2_KEYS)?;
+    let failures = t.ints("failures", ANY)?.unwrap_or_default();
+    let failed_attempts = t.int("failed_attempts", ANY)?.unwrap_or(0);
+    let used_scratch = t.strings("used_scratch")?.unwrap_or_default();
+    let last_success = t.int("last_success", ANY)?;
+    let keys = t
+        .tables("keys")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(read_key_state)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(UserState {
+        version: STATE_VERSION,
+        failures,
+        failed_attempts,
+        used_scratch,
+        last_success,
+        keys,
+    })
+}
+
+fn read_key_state(t: Table<'_, '_>) -> Result<KeyState, DocError> {
+    let t = t.only(KEY_STATE_KEYS)?;
+    Ok(KeyState {
+        id: required(t.str("id")?, "id")?.to_owned(),
+        last_used: required(t.int("last_used", ANY)?, "last_used")?,
+        last_step: t.int("last_step", ANY)?,
+        hotp_next: t.int("hotp_next", ANY)?,
+    })
 }
 
 impl UserState {
@@ -109,19 +149,45 @@ impl UserState {
             .strip_suffix(STATE_TRAILER)
             .filter(|b| b.is_empty() || b.ends_with('\n'))
             .ok_or(ModelError::CutShort)?;
-        let msg = |e: toml::de::Error| ModelError::Toml(logtext::toml_problem(body, &e));
-        let VersionOnly { version } = toml::from_str(body).map_err(msg)?;
-        match version {
-            1 => Ok(toml::from_str::<StateV1>(body).map_err(msg)?.into()),
-            STATE_VERSION => toml::from_str(body).map_err(msg),
-            v => Err(ModelError::Version(v)),
+        let msg = |e: DocError| ModelError::Toml(logtext::toml_problem(body, &e));
+        let doc = Doc::parse(body).map_err(msg)?;
+        let t = doc.table();
+        let version = t.int("version", 0..=u64::from(u32::MAX)).map_err(msg)?;
+        match required(version, "version").map_err(msg)? {
+            1 => read_v1(t).map_err(msg),
+            2 => read_v2(t).map_err(msg),
+            v => Err(ModelError::Version(u32::try_from(v).unwrap_or(u32::MAX))),
         }
     }
 
-    /// The state file's text, which [`from_toml`](Self::from_toml) reads back.
+    /// The state file's text, which [`from_toml`](Self::from_toml) reads
+    /// back: the layout the `toml` crate's serializer gave it (top-level
+    /// values, then one `[[keys]]` table per key), then [`STATE_TRAILER`].
+    /// Never fails; the `Result` is kept for the callers.
     pub fn to_toml(&self) -> Result<String, ModelError> {
-        let body = toml::to_string(self).map_err(|e| ModelError::Serialize(e.to_string()))?;
-        Ok(format!("{body}{STATE_TRAILER}"))
+        let strings: usize = self.used_scratch.iter().map(|s| s.len() + 4).sum();
+        let mut out =
+            String::with_capacity(160 + strings + 24 * self.failures.len() + 120 * self.keys.len());
+        push_int_line(&mut out, "version", u64::from(self.version));
+        push_ints_line(&mut out, "failures", &self.failures);
+        push_int_line(&mut out, "failed_attempts", self.failed_attempts);
+        push_strings_line(&mut out, "used_scratch", &self.used_scratch);
+        if let Some(t) = self.last_success {
+            push_int_line(&mut out, "last_success", t);
+        }
+        for k in &self.keys {
+            out.push_str("\n[[keys]]\n");
+            push_str_line(&mut out, "id", &k.id);
+            push_int_line(&mut out, "last_used", k.last_used);
+            if let Some(step) = k.last_step {
+                push_int_line(&mut out, "last_step", step);
+            }
+            if let Some(next) = k.hotp_next {
+                push_int_line(&mut out, "hotp_next", next);
+            }
+        }
+        out.push_str(STATE_TRAILER);
+        Ok(out)
     }
 }
 
@@ -248,5 +314,117 @@ mod tests {
         assert_eq!(st.last_step(&b), None);
         assert!(attempt(&totp(&b), &b.totp_code(33_333), now, &p, &mut st).is_success());
         assert_eq!(st.keys.len(), 2);
+    }
+
+    fn full() -> UserState {
+        UserState {
+            version: STATE_VERSION,
+            failures: vec![1, 2],
+            failed_attempts: 3,
+            used_scratch: vec!["ab".into(), "cd".into()],
+            last_success: Some(u64::MAX),
+            keys: vec![
+                KeyState {
+                    id: "f1".into(),
+                    last_used: 5,
+                    last_step: Some(7),
+                    hotp_next: None,
+                },
+                KeyState {
+                    id: String::new(),
+                    last_used: 0,
+                    last_step: None,
+                    hotp_next: Some(u64::MAX),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_text_keeps_the_layout_the_toml_serializer_gave_it() {
+        // What `toml::to_string` wrote for these values before the module
+        // wrote the text itself.
+        let text = "version = 2\nfailures = [1, 2]\nfailed_attempts = 3\n\
+            used_scratch = [\"ab\", \"cd\"]\nlast_success = 18446744073709551615\n\
+            \n[[keys]]\nid = \"f1\"\nlast_used = 5\nlast_step = 7\n\
+            \n[[keys]]\nid = \"\"\nlast_used = 0\nhotp_next = 18446744073709551615\n\
+            complete = true\n";
+        assert_eq!(full().to_toml().unwrap(), text);
+        assert_eq!(UserState::from_toml(text).unwrap(), full());
+        assert_eq!(
+            UserState::new().to_toml().unwrap(),
+            "version = 2\nfailures = []\nfailed_attempts = 0\nused_scratch = []\ncomplete = true\n"
+        );
+    }
+
+    #[test]
+    fn any_string_reads_back_as_written() {
+        for s in [
+            "q\"uote",
+            "back\\slash",
+            "new\nline",
+            "\u{0}\u{7f}",
+            "漢字🙂",
+            "\"\"\"",
+            "x = 1",
+        ] {
+            let mut st = full();
+            st.used_scratch = vec![s.to_owned(), "ab".into()];
+            st.keys[0].id = s.to_owned();
+            let text = st.to_toml().unwrap();
+            assert_eq!(UserState::from_toml(&text).unwrap(), st, "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_states_are_refused_in_the_module_s_words() {
+        for (body, want) in [
+            (
+                "version = 2\nfailures = [\"x\"]\n",
+                "line 2: wrong type of value (failures)",
+            ),
+            (
+                "version = 2\nfailed_attempts = -1\n",
+                "line 2: invalid value (failed_attempts)",
+            ),
+            ("version = 2\ncolour = 1\n", "line 2: unknown key (colour)"),
+            ("failures = []\n", "missing key version"),
+            ("version = \"2\"\n", "line 1: wrong type of value (version)"),
+            ("version = 4294967296\n", "line 1: invalid value (version)"),
+            (
+                "version = 2\nversion = 2\n",
+                "line 2: duplicate key (version)",
+            ),
+            (
+                "version = 2\n\n[[keys]]\nid = \"a\"\n",
+                "missing key last_used",
+            ),
+            (
+                "version = 2\n\n[[keys]]\nid = \"a\"\nlast_used = 1\nkey_id = \"a\"\n",
+                "line 6: unknown key (key_id)",
+            ),
+            (
+                "version = 2\nkeys = [1]\n",
+                "line 2: wrong type of value (keys)",
+            ),
+            (
+                "version = 1\nkey_id = 7\n",
+                "line 2: wrong type of value (key_id)",
+            ),
+            (
+                "version = 2\nlast_success = 1.0\n",
+                "line 2: wrong type of value (last_success)",
+            ),
+        ] {
+            let text = format!("{body}{STATE_TRAILER}");
+            match UserState::from_toml(&text) {
+                Err(ModelError::Toml(m)) => assert_eq!(m, want, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            UserState::from_toml("version = 3\ncomplete = true\n"),
+            Err(ModelError::Version(3))
+        );
     }
 }

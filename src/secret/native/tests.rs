@@ -138,3 +138,85 @@ fn sealing_seals_every_key() {
         assert!(a.sealed && !b.sealed);
     }
 }
+
+#[test]
+fn several_keys_keep_the_layout_the_toml_serializer_gave_them() {
+    let mut file = SecretFile::parse(two_keys().as_bytes()).unwrap();
+    file.scratch_codes = vec!["s1".into(), "s2".into()];
+    file.keys[1].sealed_secret = file.keys[1].secret.take();
+    // What `toml::to_string` wrote before the module wrote the file itself.
+    assert_eq!(
+        file.to_toml().unwrap().as_str(),
+        format!(
+            "version = 1\nscratch_codes = [\"s1\", \"s2\"]\n\
+             \n[[keys]]\nname = \"phone\"\nsecret = \"{A}\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n\
+             \n[[keys]]\nname = \"token-2\"\nsealed_secret = \"{B}\"\nalgorithm = \"SHA256\"\ndigits = 6\nperiod = 60\n"
+        )
+    );
+}
+
+#[test]
+fn awkward_strings_read_back_as_written() {
+    for s in [
+        "q\"uote",
+        "back\\slash",
+        "new\nline",
+        "\u{0}\u{1f}\u{7f}",
+        "漢字🙂",
+        "'''",
+        "a = 1",
+    ] {
+        let mut file = SecretFile::parse(two_keys().as_bytes()).unwrap();
+        file.scratch_codes = vec![s.to_owned(), "x".into()];
+        file.keys[1].secret = None;
+        file.keys[1].sealed_secret = Some(s.to_owned());
+        let text = file.to_toml().unwrap();
+        let again = SecretFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(again.scratch_codes, file.scratch_codes, "{}", text.as_str());
+        assert_eq!(again.keys[1].sealed_secret.as_deref(), Some(s));
+        assert_eq!(again.keys[0].secret.as_deref(), Some(A));
+        assert_eq!(again.keys.len(), 2);
+    }
+}
+
+#[test]
+fn fields_of_the_wrong_type_or_unknown_are_refused_by_line_and_key() {
+    for (text, want) in [
+        (
+            format!("version = 1\nsecret = \"{A}\"\ndigits = \"6\"\n"),
+            "line 3: wrong type of value (digits)",
+        ),
+        (
+            format!("version = 1\nsecret = \"{A}\"\nperiod = -30\n"),
+            "line 3: invalid value (period)",
+        ),
+        (
+            format!("version = 1\nsecret = \"{A}\"\ncolour = 1\n"),
+            "line 3: unknown key (colour)",
+        ),
+        (format!("secret = \"{A}\"\n"), "missing key version"),
+        (
+            format!("version = 1\n\n[[keys]]\nsecret = \"{A}\"\n"),
+            "missing key name",
+        ),
+        (
+            "version = 1\n\n[[keys]]\nname = \"a\"\nsecret = 5\n".to_owned(),
+            "line 5: wrong type of value (secret)",
+        ),
+        (
+            format!("version = 1\nsecret = \"{A}\"\nscratch_codes = [1]\n"),
+            "line 3: wrong type of value (scratch_codes)",
+        ),
+        (
+            format!("version = 1\nkeys = \"{A}\"\n"),
+            "line 2: wrong type of value (keys)",
+        ),
+    ] {
+        let err = SecretFile::parse(text.as_bytes())
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(err.contains(want), "{text}: {err}");
+        assert!(!err.contains(&A[..16]), "{err}");
+    }
+}

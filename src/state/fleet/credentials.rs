@@ -17,8 +17,9 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
-use serde::Deserialize;
 use zeroize::Zeroizing;
+
+use crate::core::toml_doc::{required, Doc, DocError};
 
 use crate::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 
@@ -99,13 +100,6 @@ impl fmt::Display for CredentialsError {
 
 impl std::error::Error for CredentialsError {}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    username: String,
-    password: String,
-}
-
 impl Credentials {
     /// Credentials given directly (the tool, tests). The same rules as the
     /// file's fields.
@@ -131,16 +125,22 @@ impl Credentials {
         let bytes = read_private_file(path, MAX_CREDENTIALS_FILE, Access::OwnerOnly)?;
         let text =
             std::str::from_utf8(&bytes).map_err(|_| CredentialsError::Syntax { line: None })?;
-        let raw: Raw = toml::from_str(text).map_err(|e| CredentialsError::Syntax {
+        let syntax = |e: DocError| CredentialsError::Syntax {
             line: e
-                .span()
+                .span
                 .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count()),
-        })?;
-        // Moved, not copied: the heap buffer of `password` is the one wiped.
-        let password = Zeroizing::new(raw.password);
-        if raw.username.is_empty()
-            || raw
-                .username
+        };
+        let doc = Doc::parse(text).map_err(syntax)?;
+        let read = || -> Result<_, DocError> {
+            let t = doc.table().only(&["username", "password"])?;
+            let username = required(t.str("username")?, "username")?;
+            // Copied only into a buffer wiped on drop.
+            let password = required(t.secret("password")?, "password")?;
+            Ok((username, password))
+        };
+        let (username, password) = read().map_err(syntax)?;
+        if username.is_empty()
+            || username
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control())
         {
@@ -150,7 +150,7 @@ impl Credentials {
             return Err(CredentialsError::EmptyPassword);
         }
         Ok(Credentials {
-            username: raw.username,
+            username: username.to_owned(),
             password,
         })
     }
