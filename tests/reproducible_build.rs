@@ -8,14 +8,25 @@
 //! machine: the checkout, the target directory, the cargo registry
 //! (`$CARGO_HOME`), the toolchain, or a home directory.
 //!
-//! Only the libraries are built (`-p pam-totp -p pam-totp-tls
-//! --no-default-features --lib`): the tool's own crates are not in them.
-//! The two builds share nothing but the downloaded crate sources, so the
-//! test costs two builds of both (a few minutes on two CPUs).
+//! Only the libraries are built (scripts/build-libraries, as debian/rules
+//! builds them: `--no-default-features --lib`): the tool's own crates are
+//! not in them. The two builds share nothing but the downloaded crate
+//! sources, so the test costs two builds of both (a few minutes on two
+//! CPUs).
+//!
+//! The same test checks what the build's linker (scripts/link-static-unwind)
+//! promises: both libraries carry their own unwinder (no libgcc_s.so.1, no
+//! `_Unwind_` import), and a panic in the module built that way (a third,
+//! incremental build with the test-only `panic-probe` feature) is still
+//! caught at the PAM edge.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::Fixture;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -58,10 +69,9 @@ fn debian_build_flags(src: &Path) -> Vec<(String, String)> {
 /// The libraries the package ships, as cargo names them.
 const SHIPPED: [&str; 2] = ["libpam_totp.so", "libpam_totp_tls.so"];
 
-/// Builds the module and its TLS library from `src` into `target` as the
-/// package does (the flags of dpkg-buildpackage and of
-/// scripts/dist-rustflags); the built files, in the order of [`SHIPPED`].
-fn build_libraries(src: &Path, target: &Path) -> Vec<PathBuf> {
+/// The environment of the package's build of `src` into `target`: the
+/// flags of dpkg-buildpackage and of scripts/dist-rustflags.
+fn dist_env(src: &Path, target: &Path) -> Vec<(String, String)> {
     let flags = Command::new(src.join("scripts/dist-rustflags"))
         .arg(src)
         .arg(target)
@@ -69,28 +79,39 @@ fn build_libraries(src: &Path, target: &Path) -> Vec<PathBuf> {
         .expect("scripts/dist-rustflags");
     assert!(flags.status.success(), "{flags:?}");
     let flags = String::from_utf8(flags.stdout).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--locked", "--profile", "dist"])
-        .args(["-p", "pam-totp", "-p", "pam-totp-tls"])
-        .args(["--no-default-features", "--lib", "--target-dir"])
-        .arg(target)
+    let mut env = debian_build_flags(src);
+    env.push(("RUSTFLAGS".into(), flags.trim().to_owned()));
+    env.push(("SOURCE_DATE_EPOCH".into(), "1700000000".into()));
+    env
+}
+
+/// Runs `cmd` in `src` with the package's build environment; panics with
+/// its output if it fails.
+fn run_build(mut cmd: Command, src: &Path, target: &Path) {
+    let out = cmd
         .current_dir(src)
-        .envs(debian_build_flags(src))
-        .env("RUSTFLAGS", flags.trim())
-        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .envs(dist_env(src, target))
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTC_WRAPPER")
         .output()
-        .expect("cargo build");
+        .expect("build");
     assert!(
         out.status.success(),
         "build in {} failed:\n{}",
         src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Builds the module and its TLS library from `src` into `target` as the
+/// package does (scripts/build-libraries, which debian/rules runs); the
+/// built files, in the order of [`SHIPPED`].
+fn build_libraries(src: &Path, target: &Path) -> Vec<PathBuf> {
+    let mut cmd = Command::new(src.join("scripts/build-libraries"));
+    cmd.arg(target);
+    run_build(cmd, src, target);
     SHIPPED
         .iter()
         .map(|name| {
@@ -159,5 +180,91 @@ fn two_builds_in_two_directories_are_identical_and_hold_no_build_path() {
         );
         // The figures docs/benchmarks.md records; not a limit (see there).
         eprintln!("{name} (dist profile, stripped): {} bytes", a.len());
+        assert_own_unwinder(so_a);
     }
+    a_panic_in_the_shipped_build_is_caught(&src_a, &target_a);
+}
+
+fn output_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A shipped library carries its own unwinder (scripts/link-static-unwind):
+/// it needs no libgcc_s.so.1, which sshd and sudo do not load, and imports
+/// no `_Unwind_` function, so unwinding in it can only use its own copy.
+fn assert_own_unwinder(so: &Path) {
+    let dynamic = output_of(Command::new("readelf").arg("-d").arg(so));
+    assert!(dynamic.contains("(NEEDED)"), "{dynamic}");
+    assert!(
+        !dynamic.contains("libgcc_s"),
+        "{} needs libgcc_s:\n{dynamic}",
+        so.display()
+    );
+    let undefined = output_of(Command::new("nm").args(["-D", "--undefined-only"]).arg(so));
+    assert!(undefined.contains("malloc"), "{undefined}");
+    assert!(
+        !undefined.contains("_Unwind_"),
+        "{} imports the unwinder:\n{undefined}",
+        so.display()
+    );
+}
+
+/// The module built as scripts/build-libraries builds it, with the
+/// `panic-probe` feature (its `panic_probe` argument panics in
+/// pam_sm_authenticate): the panic is stopped at the PAM edge by the
+/// module's own unwinder, logged, and the login denied, in a Rust client
+/// (which has libgcc_s loaded: the module does not use it) and in a C one
+/// as sshd is (no libgcc_s in the process at all). Were the unwinder
+/// unable to unwind the module's frames, the process would abort.
+fn a_panic_in_the_shipped_build_is_caught(src: &Path, target: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["rustc", "--profile", "dist", "--locked", "-p", "pam-totp"])
+        .args([
+            "--no-default-features",
+            "--features",
+            "panic-probe",
+            "--lib",
+        ])
+        .arg("--target-dir")
+        .arg(target)
+        .arg("--")
+        .arg("-C")
+        .arg(format!(
+            "linker={}",
+            src.join("scripts/link-static-unwind").display()
+        ));
+    run_build(cmd, src, target);
+    let probe = target.join("dist/libpam_totp.so");
+    assert_own_unwinder(&probe);
+
+    let fx = Fixture::new();
+    fs::copy(&probe, fx.path().join("pam_totp.so")).unwrap();
+    let svc = fx.service("probe", &["auth required MODULE panic_probe"]);
+    let r = fx.client(&svc, "root").syslog().run();
+    assert_eq!(r.result, "PAM_AUTH_ERR", "{r:?}");
+    assert!(
+        r.syslog
+            .iter()
+            .any(|l| l.contains("internal error (panic) in pam_sm_authenticate; denying")),
+        "{r:?}"
+    );
+
+    let c_client = fx.path().join("pam_login");
+    output_of(
+        Command::new("cc")
+            .args(["-O2", "-Wall", "-Werror", "-o"])
+            .arg(&c_client)
+            .arg(root().join("examples/c/pam_login.c"))
+            .arg("-lpam"),
+    );
+    let out = output_of(
+        Command::new(&c_client)
+            .arg("--confdir")
+            .arg(fx.path().join("pam.d"))
+            .args(["--service", &svc, "--user", "root"]),
+    );
+    assert!(out.contains("\"result\":\"PAM_AUTH_ERR\""), "{out}");
 }

@@ -92,6 +92,10 @@ pub unsafe extern "C" fn pam_sm_authenticate(
                 );
                 return PAM_AUTH_ERR;
             };
+            #[cfg(feature = "panic-probe")]
+            if args.iter().any(|a| a == "panic_probe") {
+                panic!("panic_probe");
+            }
             let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
                 io.log(Level::Err, "the system clock is before 1970; denying");
                 return PAM_AUTH_ERR;
