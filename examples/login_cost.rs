@@ -27,8 +27,8 @@
 //! /dev/shm); and the fleet store on a loopback redis-server started here,
 //! over plain TCP and over TLS (`rediss://`: the module loads its TLS
 //! library, `libpam_totp_tls.so`, which must sit beside the module given,
-//! as the package installs it; build it with the same profile:
-//! `cargo build --profile dist -p pam-totp-tls`).
+//! as the package installs it; `scripts/build-libraries target` builds
+//! both as the package does, into target/dist/).
 //! Our module is loaded from a copy on `--disk` in every case, as an
 //! installed module is (and as Google's is, from /usr/lib): only the
 //! state moves to tmpfs. A module file on tmpfs costs more to load (here
