@@ -33,23 +33,7 @@ use std::ptr;
 
 use crate::sys::hook::{HookError, HookSpec, HookSpec as Spec, HOOK_ENVIRONMENT, MAX_INPUT};
 
-use super::supervisor;
-
-/// Everything the children read, built before the fork.
-pub(super) struct Prepared {
-    pub(super) program: CString,
-    pub(super) argv: [*const c_char; 2],
-    /// Owns the strings `envp` points to.
-    _env: Vec<CString>,
-    pub(super) envp: Vec<*const c_char>,
-    pub(super) root_dir: CString,
-    pub(super) dev_null: CString,
-    pub(super) uid: libc::uid_t,
-    pub(super) gid: libc::gid_t,
-    pub(super) timeout_ms: i64,
-    pub(super) log_prefix: Vec<u8>,
-    pub(super) log_addr: libc::sockaddr_un,
-}
+use super::supervisor::{self, Prepared};
 
 fn nul_free(b: &[u8]) -> io::Result<CString> {
     CString::new(b).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))

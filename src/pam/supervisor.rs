@@ -3,10 +3,25 @@
 //! raw system calls, buffers on the stack, data prepared before the fork.
 //! No allocation, no lock, no formatting machinery, no panic path taken.
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int, CString};
 use std::ptr;
 
-use super::notify::Prepared;
+/// Everything the children read, built before the fork (by
+/// `super::notify`, which owns the rest of the hook's run).
+pub(super) struct Prepared {
+    pub(super) program: CString,
+    pub(super) argv: [*const c_char; 2],
+    /// Owns the strings `envp` points to.
+    pub(super) _env: Vec<CString>,
+    pub(super) envp: Vec<*const c_char>,
+    pub(super) root_dir: CString,
+    pub(super) dev_null: CString,
+    pub(super) uid: libc::uid_t,
+    pub(super) gid: libc::gid_t,
+    pub(super) timeout_ms: i64,
+    pub(super) log_prefix: Vec<u8>,
+    pub(super) log_addr: libc::sockaddr_un,
+}
 
 /// The most of each first line (stdout, stderr) logged, in bytes.
 const LINE_MAX: usize = 200;

@@ -45,9 +45,6 @@ use crate::secret_file::{check_destination, secret_text, write_secret};
 const SECRET_BYTES: usize = 20;
 
 pub(super) fn run(mut a: EnrollArgs) -> Result<ExitCode> {
-    if let Some(name) = a.add.take() {
-        return super::add_key::run(a, name);
-    }
     let caller = caller()?;
     let user = target(&caller, &a.who)?;
     let settings = settings(a.who.config.as_deref())?;

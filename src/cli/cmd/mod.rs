@@ -34,7 +34,11 @@ const MIN_NEW_SECRET_BYTES: usize = 16;
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Enroll(a) => enroll::run(a),
+        // `enroll --add NAME` adds a key to an enrollment (add_key.rs).
+        Command::Enroll(mut a) => match a.add.take() {
+            Some(name) => add_key::run(a, name),
+            None => enroll::run(a),
+        },
         Command::Status(a) => status::run(a),
         Command::ScratchCodes(a) => scratch_codes::run(a),
         Command::Reset(a) => reset::run(a),
