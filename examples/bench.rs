@@ -43,8 +43,8 @@ use pam_totp::core::decision::Credentials;
 use pam_totp::core::otp;
 use pam_totp::core::policy::{Policy, RateLimit};
 use pam_totp::core::scratch::ScratchHash;
-use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::file;
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostSecretKey;
 use pam_totp::state::model::UserState;
@@ -101,8 +101,8 @@ struct Core {
 
 impl Core {
     fn new(scratch: bool) -> Core {
-        let enrollment = enrollment::parse(secret_file(scratch).as_bytes())
-            .unwrap_or_else(|e| die(&e.to_string()));
+        let enrollment =
+            file::parse(secret_file(scratch).as_bytes()).unwrap_or_else(|e| die(&e.to_string()));
         Core {
             enrollment,
             policy: Policy {
@@ -477,7 +477,7 @@ impl SecretOnDisk {
     fn parse(&self) -> Enrollment {
         let host_key = self.host_key();
         let unseal = |sealed: &str| seal::unseal(&host_key, "root", sealed);
-        enrollment::parse_with(&self.bytes, Some(&unseal)).unwrap_or_else(|e| die(&e.to_string()))
+        file::parse_with(&self.bytes, Some(&unseal)).unwrap_or_else(|e| die(&e.to_string()))
     }
 }
 

@@ -61,8 +61,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
-use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::file;
 use redis_support::{Options, RedisServer, ADMIN_PASSWORD, ADMIN_USER, PASSWORD, PREFIX, USER};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -91,7 +91,7 @@ fn user_name(i: usize) -> String {
 
 fn key() -> Enrollment {
     let file = format!("version = 1\nsecret = \"{SECRET}\"\n");
-    or_die(enrollment::parse(file.as_bytes()))
+    or_die(file::parse(file.as_bytes()))
 }
 
 fn right_code(key: &Enrollment) -> String {

@@ -55,8 +55,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libpam::*;
-use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
+use pam_totp::secret::file;
 use pam_totp::state::model::{KeyState, UserState};
 use pam_totp::state::record;
 
@@ -95,7 +95,7 @@ fn login(confdir: &Path, user: &str, code: &str) -> (Duration, Duration, c_int) 
 /// Every user has the same secret (its cost does not depend on it).
 fn key() -> Enrollment {
     let file = format!("version = 1\nsecret = \"{SECRET}\"\n");
-    or_die(enrollment::parse(file.as_bytes()))
+    or_die(file::parse(file.as_bytes()))
 }
 
 fn right_code(key: &Enrollment) -> String {

@@ -69,7 +69,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use login_world::{private_dev_log, Admin, World};
-use pam_totp::secret::enrollment;
+use pam_totp::secret::file;
 use redis_support::{Options, RedisServer, TestCa, TlsConfig, PASSWORD, USER};
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -98,7 +98,7 @@ fn put(path: &Path, text: &str, mode: u32) {
 }
 
 fn right_code() -> String {
-    let e = or_die(enrollment::parse(
+    let e = or_die(file::parse(
         format!("version = 1\nsecret = \"{SECRET}\"\n").as_bytes(),
     ));
     let key = e.first_key();

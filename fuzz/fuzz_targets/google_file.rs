@@ -3,7 +3,7 @@
 //! - `google::parse` never panics, and its errors never show the secret.
 //! - Every file it accepts makes an enrollment, with the file's step size,
 //!   counter and scratch codes; the module's own reader
-//!   (`enrollment::parse`) accepts it too when it recognises the format.
+//!   (`file::parse`) accepts it too when it recognises the format.
 //! - Round trip: the parsed file written back in Google's format (by the
 //!   writer below; pam-totp itself never writes one) parses to the same.
 #![no_main]
@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use libfuzzer_sys::fuzz_target;
 use pam_totp::core::decision::Counter;
 use pam_totp::core::otp::encode_base32;
-use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::{Enrollment, Format};
+use pam_totp::secret::file;
 use pam_totp::secret::google;
 use pam_totp::secret::google::GoogleFile;
 
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(back + ahead < 100, "window {back}/{ahead}");
     }
     if google::looks_like_google(data) {
-        let read = enrollment::parse(data)
+        let read = file::parse(data)
             .unwrap_or_else(|err| panic!("the module refuses what google::parse accepts: {err}"));
         assert_eq!(read.first_key().fingerprint(), e.first_key().fingerprint());
     }

@@ -1,6 +1,6 @@
 //! The secret file as the module reads it: any bytes, either format.
 //!
-//! - `enrollment::parse` never panics; neither its error nor the parsed
+//! - `file::parse` never panics; neither its error nor the parsed
 //!   enrollment's `Debug` shows the secret.
 //! - Native files (one key or several `[[keys]]`) round-trip: parse →
 //!   `SecretFile::to_toml` → parse gives the same fields, and both copies give the same enrollment (or error);
@@ -9,11 +9,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::secret::enrollment;
+use pam_totp::secret::file;
 use pam_totp::secret::native::SecretFile;
 
 fuzz_target!(|data: &[u8]| {
-    let parsed = enrollment::parse(data);
+    let parsed = file::parse(data);
     if let Some(secret) = lone_secret(data) {
         match &parsed {
             Ok(e) => assert!(!format!("{e:?}").contains(secret), "Debug shows the secret"),

@@ -17,6 +17,7 @@ use pam_totp::secret::enrollment;
 use pam_totp::secret::enrollment::Enrollment;
 use pam_totp::secret::enrollment::Format;
 use pam_totp::secret::enrollment::FormatError;
+use pam_totp::secret::file;
 use pam_totp::secret::google;
 use pam_totp::secret::native::SecretFile;
 use pam_totp::secret::seal::HostPublicKey;
@@ -317,7 +318,7 @@ pub fn found_in(
 ) -> Found {
     let unseal = unsealer(caller, settings, user);
     let unseal: Option<enrollment::Unsealer<'_>> = unseal.as_ref().map(|f| f as _);
-    match enrollment::parse_with(bytes, unseal) {
+    match file::parse_with(bytes, unseal) {
         Ok(e) => Found::Enrolled(e),
         Err(FormatError::Sealed) => match SecretFile::parse(bytes) {
             Ok(file) => Found::Sealed(file),

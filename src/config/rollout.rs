@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::{malformed, ConfigError};
+use super::{malformed, ConfigError, Settings};
 
 /// `enroll_by=`: the first day (UTC) on which a user must have a secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +49,26 @@ impl Deadline {
     /// Whether `now` (Unix time) is before the day.
     pub fn is_ahead(&self, now: u64) -> bool {
         now < self.starts_at()
+    }
+
+    /// The one-line notice a user without a secret is shown before the day.
+    pub fn notice(&self) -> String {
+        format!(
+            "A verification code will be required to log in from {self} (UTC). \
+             Run `pam-totp enroll` before then to set up your authenticator app."
+        )
+    }
+}
+
+impl Settings {
+    /// Whether a user without a secret may pass without a code at `now`:
+    /// with `enroll_by=`, before that day (UTC) yes and from it on no,
+    /// whatever `nullok` says; without it, `nullok` decides.
+    pub fn may_pass_without(&self, now: u64) -> bool {
+        match self.enroll_by {
+            Some(d) => d.is_ahead(now),
+            None => self.nullok,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::core::decision::{self, Credentials, Method, Outcome};
 use crate::core::logtext::{reason, token};
 use crate::secret::enrollment::Enrollment;
-use crate::secret::native::DEFAULT_KEY_NAME;
+use crate::secret::enrollment::DEFAULT_KEY_NAME;
 use crate::state::fleet::conn::tls::TlsConnector;
 use crate::state::fleet::FleetStateStore;
 use crate::state::local::LocalStore;

@@ -12,7 +12,7 @@
 //! sealed when the host has a key. Then the scratch codes are shown once
 //! and the login succeeds. A wrong code saves nothing and denies; an empty
 //! answer is a skip (PAM_IGNORE) only for a user who may pass without a
-//! code anyway (`rollout::may_pass_without`), else a denial.
+//! code anyway (`Settings::may_pass_without`), else a denial.
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
@@ -24,9 +24,9 @@ use crate::core::decision::{Counter, FileLimits, Method, Outcome};
 use crate::core::logtext::token;
 use crate::core::otp::{self, Algorithm, OtpKey, DEFAULT_DIGITS, DEFAULT_PERIOD};
 use crate::core::scratch::ScratchHash;
-use crate::secret::enrollment::{Enrollment, Format, NamedKey};
+use crate::secret::enrollment::{Enrollment, Format, NamedKey, DEFAULT_KEY_NAME};
 use crate::secret::fresh;
-use crate::secret::native::{SecretFile, DEFAULT_KEY_NAME};
+use crate::secret::native::SecretFile;
 use crate::secret::otpauth::{self, UriParts};
 use crate::secret::qr::{self, Matrix};
 use crate::secret::store::{self, SealingKey, WriteError};
@@ -39,7 +39,6 @@ use super::error::{Denial, EnrollEnd, Skip};
 use super::input::only;
 use super::notify;
 use super::owner::Owner;
-use super::rollout::{deadline_notice, may_pass_without};
 use super::{Level, PamIo, Verdict};
 
 /// The prompt for the app's code (echoed: it is shown on the app anyway,
@@ -68,7 +67,7 @@ pub(crate) fn at_login(
     now: u64,
 ) -> Result<Verdict, Denial> {
     let user = owner.user();
-    let may_skip = may_pass_without(settings, now);
+    let may_skip = settings.may_pass_without(now);
     let skip = || Denial::Skipped(Skip::EnrollmentSkipped(settings.enroll_by));
     // Where the file goes and what it is sealed to are settled before
     // anything is shown: a configuration that cannot save ends here.
@@ -179,7 +178,7 @@ fn show(io: &mut dyn PamIo, settings: &Settings, new: &NewKey, may_skip: bool, n
     );
     match settings.enroll_by.filter(|d| d.is_ahead(now)) {
         Some(d) => {
-            let _ = write!(intro, "\n{}", deadline_notice(d));
+            let _ = write!(intro, "\n{}", d.notice());
         }
         None if may_skip => intro.push_str("\nYou may leave the code empty to skip this for now."),
         None => {}

@@ -3,10 +3,11 @@
 //! (issue 15): `nullok`, the `enroll_by=` deadline, and the enrollment at
 //! login (`enroll_at_login`, in `enroll.rs`).
 //!
-//! Whether such a user may pass without a code is decided here once:
-//! with `enroll_by=`, before that day (UTC) yes and from it on no, whatever
-//! `nullok` says (a sysadmin who adds a deadline to a line with `nullok`
-//! gets the deadline); without it, `nullok` decides. Enrollment at login
+//! Whether such a user may pass without a code is decided in one place,
+//! `Settings::may_pass_without`: with `enroll_by=`, before that day (UTC)
+//! yes and from it on no, whatever `nullok` says (a sysadmin who adds a
+//! deadline to a line with `nullok` gets the deadline); without it,
+//! `nullok` decides. Enrollment at login
 //! never lets through anyone who could not have passed without it: an
 //! empty answer is a skip only for a user who may pass without a code.
 #![forbid(unsafe_code)]
@@ -22,22 +23,6 @@ use super::{Level, PamIo, Verdict};
 /// The deadline, when one is set and still ahead at `now`.
 fn ahead(settings: &Settings, now: u64) -> Option<Deadline> {
     settings.enroll_by.filter(|d| d.is_ahead(now))
-}
-
-/// Whether a user without a secret may pass without a code at `now`.
-pub(crate) fn may_pass_without(settings: &Settings, now: u64) -> bool {
-    match settings.enroll_by {
-        Some(d) => d.is_ahead(now),
-        None => settings.nullok,
-    }
-}
-
-/// The one-line notice before the deadline.
-pub(crate) fn deadline_notice(d: Deadline) -> String {
-    format!(
-        "A verification code will be required to log in from {d} (UTC). \
-         Run `pam-totp enroll` before then to set up your authenticator app."
-    )
 }
 
 /// The user has no secret file. `Ok(Some(verdict))`: the login ends here
@@ -61,10 +46,10 @@ pub(crate) fn not_enrolled(
         return enroll::at_login(io, settings, audit, owner, now).map(Some);
     }
     if let Some(d) = ahead(settings, now) {
-        io.info_message(&deadline_notice(d));
+        io.info_message(&d.notice());
         return Err(Denial::Skipped(Skip::BeforeDeadline(d)));
     }
-    if may_pass_without(settings, now) {
+    if settings.may_pass_without(now) {
         return Err(Denial::Skipped(Skip::NotEnrolledNullok));
     }
     Ok(None)

@@ -4,7 +4,8 @@
 
 use crate::config::{self, Settings};
 use crate::core::logtext::token;
-use crate::secret::enrollment::{self, Enrollment};
+use crate::secret::enrollment::Enrollment;
+use crate::secret::file;
 use crate::secret::seal;
 use crate::sys::secret_file::{self, ReadError};
 use crate::sys::users::{self, UserInfo};
@@ -74,7 +75,7 @@ pub(crate) fn load_enrollment(
         let fetched = secret_command::fetch(&settings.secret_command, owner, io, settings.debug)
             .map_err(Denial::SecretCommand)?;
         return Ok(match fetched {
-            Fetched::Text(bytes) => match enrollment::parse_with(&bytes, Some(&unseal)) {
+            Fetched::Text(bytes) => match file::parse_with(&bytes, Some(&unseal)) {
                 Ok(e) => Standing::Enrolled(e),
                 Err(e) => Standing::Problem(format!("secret_command output: {e}")),
             },
@@ -92,7 +93,7 @@ pub(crate) fn load_enrollment(
         io.log(Level::Debug, &format!("reading {shown} as {who}"));
     }
     Ok(match secret_file::read_secret_file(&path, user, as_owner) {
-        Ok(bytes) => match enrollment::parse_with(&bytes, Some(&unseal)) {
+        Ok(bytes) => match file::parse_with(&bytes, Some(&unseal)) {
             Ok(e) => Standing::Enrolled(e),
             Err(e) => Standing::Problem(format!("{shown}: {e}")),
         },

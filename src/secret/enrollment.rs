@@ -1,10 +1,11 @@
 //! What a secret file describes, whatever its format: the [`Enrollment`]
-//! (key, scratch hashes, counter, the file's own limits). [`parse_with`]
-//! recognises the format (native, see `native`; Google Authenticator's,
-//! see `google`) and opens a sealed secret with the one unseal step.
+//! (keys, scratch hashes, counter, the file's own limits), the rules its
+//! keys follow (names, how many), and the errors of a file that does not
+//! describe one. Reading a file of either format into it is
+//! `crate::secret::file`'s (native, see `native`; Google Authenticator's,
+//! see `google`).
 //!
-//! Pure: bytes in, an [`Enrollment`] out. Opening the file safely is
-//! `crate::sys::secret_file`'s job.
+//! Pure: no I/O.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -16,19 +17,34 @@ use crate::core::logtext;
 use crate::core::otp::{Algorithm, OtpKey, ParamError, DEFAULT_DIGITS};
 use crate::core::policy::RateLimit;
 use crate::core::scratch::{BadScratchHash, ScratchHash};
-use crate::secret::google::{self, GoogleError, GoogleFile};
-use crate::secret::native::{SecretFile, DEFAULT_KEY_NAME, MAX_FILE_KEYS, MAX_KEY_NAME};
+use crate::secret::google::{GoogleError, GoogleFile};
 use crate::secret::seal::SealError;
 
 pub const FORMAT_VERSION: u32 = 1;
 /// Most scratch codes a file may hold.
 pub const MAX_SCRATCH_CODES: usize = 100;
+/// The name of the one key of a file in the single-key layout.
+pub const DEFAULT_KEY_NAME: &str = "default";
+/// Most keys one file holds: well under the keys one account's state
+/// keeps (`core::user_state::MAX_KEYS`), which also counts replaced ones.
+pub const MAX_FILE_KEYS: usize = 16;
+/// Longest key name.
+pub const MAX_KEY_NAME: usize = 32;
+
+/// Whether `name` may name a key: 1 to [`MAX_KEY_NAME`] characters of
+/// `A-Z a-z 0-9 . _ -`, so it can be shown and logged as it is.
+pub fn valid_key_name(name: &str) -> bool {
+    (1..=MAX_KEY_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
 
 /// A parsed secret file, in either format.
 #[derive(Debug)]
 pub struct Enrollment {
     /// The keys, one per device: at least one, at most
-    /// [`MAX_FILE_KEYS`](crate::secret::native::MAX_FILE_KEYS), all with
+    /// [`MAX_FILE_KEYS`], all with
     /// the same number of digits. A Google Authenticator file, and a native
     /// file in the single-key layout, have one, named `default`.
     pub keys: Vec<NamedKey>,
@@ -252,174 +268,3 @@ impl Enrollment {
 /// [`seal::unseal`](crate::secret::seal::unseal) with the host key and the
 /// user being authenticated).
 pub type Unsealer<'a> = &'a dyn Fn(&str) -> Result<Zeroizing<Vec<u8>>, SealError>;
-
-/// Parses a secret file's bytes, native or Google Authenticator format
-/// (recognised by content). A sealed secret is an error.
-pub fn parse(bytes: &[u8]) -> Result<Enrollment, FormatError> {
-    parse_with(bytes, None)
-}
-
-/// Like [`parse`], opening a sealed secret with `unseal`.
-pub fn parse_with(bytes: &[u8], unseal: Option<Unsealer<'_>>) -> Result<Enrollment, FormatError> {
-    if google::looks_like_google(bytes) {
-        let g = google::parse(bytes).map_err(FormatError::Google)?;
-        return Enrollment::from_google(&g);
-    }
-    let file = SecretFile::parse(bytes)?;
-    file.to_enrollment_with(unseal).map_err(|e| {
-        // `parse` checked that the bytes are UTF-8.
-        let text = std::str::from_utf8(bytes).unwrap_or_default();
-        e.at_line_of(text)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::seal;
-
-    #[test]
-    fn parses_minimal_file() {
-        let e = parse(b"version = 1\nsecret = \"jbsw y3dp ehpk 3pxp====\"\n").unwrap();
-        assert_eq!(e.first_key().digits(), 6);
-        assert_eq!(e.first_key().period(), 30);
-        assert_eq!(e.first_key().algorithm(), Algorithm::Sha1);
-        assert!(e.scratch.is_empty());
-    }
-
-    #[test]
-    fn rejects_bad_files() {
-        let cases: &[(&[u8], &str)] = &[
-            (b"", "malformed TOML"),
-            (b"\xff\xfe", "not UTF-8"),
-            (
-                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\ndigits = 12\n",
-                "digits 12",
-            ),
-            (
-                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\nperiod = 0\n",
-                "period 0",
-            ),
-            (
-                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\nalgorithm = \"MD5\"\n",
-                "unknown algorithm",
-            ),
-            (b"version = 1\nsecret = \"JBSWY3DP!!\"\n", "base32"),
-            (b"version = 1\nsecret = \"JBSW", "malformed TOML"),
-            (b"version = 2\nsecret = \"JBSWY3DPEHPK3PXP\"\n", "version 2"),
-            (b"version = 1\n", "no secret"),
-            (
-                b"version = 1\nsecret = \"JBSWY3DPEHPK3PXP\"\ncolour = 1\n",
-                "malformed TOML",
-            ),
-            (b"version = 1\nsecret = \"JBSWY3DP\"\n", "secret is 5 bytes"),
-        ];
-        for (bytes, want) in cases {
-            let err = parse(bytes).unwrap_err().to_string();
-            assert!(
-                err.contains(want),
-                "{:?}: {err}",
-                String::from_utf8_lossy(bytes)
-            );
-        }
-    }
-
-    #[test]
-    fn errors_name_the_line_and_key_never_the_value() {
-        // A secret pasted into the wrong key, or a malformed line around it.
-        const S: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-        for (text, want) in [
-            (
-                format!("version = 1\nsecret = \"{S}\"\nalgorithm = \"{S}\"\n"),
-                "line 3: unknown algorithm",
-            ),
-            (
-                format!("version = 1\nsecret = \"{S}\"\ndigits = \"{S}\"\n"),
-                "malformed TOML: line 3: wrong type of value (digits)",
-            ),
-            (
-                format!("version = 1\nsecret = \"{S}\"\n{S} = 1\n"),
-                "malformed TOML: line 3: unknown key",
-            ),
-            (
-                format!("version = 1\nsecret = \"{S}\"\nperiod = 0\n"),
-                "line 3: period 0 is out of range",
-            ),
-            (
-                format!("version = 1\nalgorithm = \"SHA1\"\nsecret = \"{S}!\"\n"),
-                "line 3: secret is not valid base32",
-            ),
-            (
-                format!("version = 1\nsecret = \"{S}\nperiod = 30\n"),
-                "malformed TOML: line 2: not valid TOML (secret)",
-            ),
-        ] {
-            let err = parse(text.as_bytes()).unwrap_err().to_string();
-            assert!(err.contains(want), "{text}: {err}");
-            assert!(!err.contains(&S[..16]), "the value in {err}");
-        }
-    }
-
-    #[test]
-    fn sealing_replaces_the_secret() {
-        let secret = b"12345678901234567890";
-        let key = OtpKey::new(secret, Algorithm::Sha1, 6, 30).unwrap();
-        let host = seal::HostSecretKey::generate().unwrap();
-        let mut file = SecretFile::new(secret, &key, &[ScratchHash::new("12345678", [1; 16])]);
-        file.seal(&host.public(), "alice").unwrap();
-        let text = file.to_toml().unwrap();
-        assert!(!text.contains("\nsecret = "), "{}", text.as_str());
-        assert!(text.contains("sealed_secret = \"v1:"));
-        assert!(text.contains("scratch_codes = [\"pbkdf2"));
-        assert!(matches!(parse(text.as_bytes()), Err(FormatError::Sealed)));
-        let keys = [host];
-        let unseal = |s: &str| seal::open(&keys, "alice", s);
-        let e = parse_with(text.as_bytes(), Some(&unseal)).unwrap();
-        assert_eq!(e.first_key().totp_code(1), key.totp_code(1));
-        // Sealing again changes nothing.
-        let before = file.keys[0].sealed_secret.clone();
-        file.seal(&keys[0].public(), "alice").unwrap();
-        assert_eq!(file.keys[0].sealed_secret, before);
-    }
-
-    #[test]
-    fn round_trip() {
-        let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha256, 8, 60).unwrap();
-        let file = SecretFile::new(
-            b"12345678901234567890",
-            &key,
-            &[ScratchHash::new("12345678", [1; 16])],
-        );
-        let e = parse(file.to_toml().unwrap().as_bytes()).unwrap();
-        assert_eq!(e.first_key().algorithm(), Algorithm::Sha256);
-        assert_eq!(e.first_key().digits(), 8);
-        assert_eq!(e.first_key().period(), 60);
-        assert!(e.scratch[0].matches("12345678"));
-    }
-
-    #[test]
-    fn to_toml_fails_rather_than_writing_nothing() {
-        // TOML integers are signed 64-bit: a period past i64::MAX cannot be
-        // written so that it reads back. That is an error, not an empty or
-        // unreadable file.
-        let key = OtpKey::new(b"12345678901234567890", Algorithm::Sha1, 6, 30).unwrap();
-        let mut file = SecretFile::new(b"12345678901234567890", &key, &[]);
-        file.keys[0].period = u64::MAX;
-        assert_eq!(
-            file.to_toml().map(|t| t.to_string()),
-            Err(SerializeError(FormatError::Param(ParamError::Period(
-                u64::MAX
-            ))))
-        );
-        file.keys[0].period = 0;
-        assert!(file.to_toml().is_err());
-        file.keys[0].period = 30;
-        file.keys[0].secret = None;
-        assert_eq!(
-            file.to_toml().map(|t| t.to_string()),
-            Err(SerializeError(FormatError::NoSecret))
-        );
-        file.keys[0].secret = Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into());
-        assert!(file.to_toml().unwrap().contains("period = 30"));
-    }
-}

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod enrollment;
+pub mod file;
 pub mod fresh;
 pub mod google;
 pub mod native;

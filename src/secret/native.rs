@@ -31,7 +31,7 @@
 //! ```
 //!
 //! A file with both a top-level key and `[[keys]]` is malformed. Names are
-//! 1 to [`MAX_KEY_NAME`] of `A-Z a-z 0-9 . _ -`, unique in the file; at
+//! 1 to [`MAX_KEY_NAME`](crate::secret::enrollment::MAX_KEY_NAME) of `A-Z a-z 0-9 . _ -`, unique in the file; at
 //! most [`MAX_FILE_KEYS`] keys, all with the same number of digits (the
 //! prompt and `forward_pass` split the answer by it). A file of one key
 //! named `default` is written in the first layout.
@@ -54,27 +54,10 @@ use crate::core::toml_doc::{
     push_int_line, push_str_line, push_strings_line, required, Doc, DocError, Table,
 };
 use crate::secret::enrollment::{
-    Enrollment, Format, FormatError, NamedKey, SerializeError, Unsealer, FORMAT_VERSION,
-    MAX_SCRATCH_CODES,
+    valid_key_name, Enrollment, Format, FormatError, NamedKey, SerializeError, Unsealer,
+    DEFAULT_KEY_NAME, FORMAT_VERSION, MAX_FILE_KEYS, MAX_SCRATCH_CODES,
 };
 use crate::secret::seal::{self, HostPublicKey, SealError};
-
-/// The name of the one key of a file in the single-key layout.
-pub const DEFAULT_KEY_NAME: &str = "default";
-/// Most keys one file holds: well under the keys one account's state
-/// keeps (`core::user_state::MAX_KEYS`), which also counts replaced ones.
-pub const MAX_FILE_KEYS: usize = 16;
-/// Longest key name.
-pub const MAX_KEY_NAME: usize = 32;
-
-/// Whether `name` may name a key: 1 to [`MAX_KEY_NAME`] characters of
-/// `A-Z a-z 0-9 . _ -`, so it can be shown and logged as it is.
-pub fn valid_key_name(name: &str) -> bool {
-    (1..=MAX_KEY_NAME).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
 
 /// One key of the file. `secret` is wiped on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]

@@ -13,7 +13,7 @@ use pam_totp::core::otp::Algorithm;
 use pam_totp::core::otp::ParamError;
 use pam_totp::core::policy::RateLimit;
 use pam_totp::secret::enrollment::MAX_SCRATCH_CODES;
-use pam_totp::secret::native::{valid_key_name, MAX_KEY_NAME};
+use pam_totp::secret::enrollment::{valid_key_name, MAX_KEY_NAME};
 
 /// Why clap refuses a value; clap shows it after "invalid value ...".
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 use pam_totp::core::otp::OtpKey;
-use pam_totp::secret::native::{KeyEntry, SecretFile, MAX_FILE_KEYS};
+use pam_totp::secret::enrollment::MAX_FILE_KEYS;
+use pam_totp::secret::native::{KeyEntry, SecretFile};
 use pam_totp::secret::seal::HostPublicKey;
 use pam_totp::secret::store::SealingKey;
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::secret::enrollment::{parse, parse_with};
+use crate::secret::file::{parse, parse_with};
 
 const A: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const B: &str = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U";
