@@ -1,8 +1,9 @@
 //! The house rules, read from the source (issue 12): each folder under
 //! src/ is a room, imports follow only the arrows below, no two rooms
-//! import each other (directly or round a longer cycle), `unsafe` lives
-//! only at the PAM edge, and no source file or function (library or
-//! tool) grows past the size a reviewer can hold in their head.
+//! import each other (directly or round a longer cycle), nor do two files
+//! (a file may use what its parent module, the room's face, holds),
+//! `unsafe` lives only at the PAM edge, and no source file or function
+//! (library or tool) grows past the size a reviewer can hold in their head.
 //!
 //! Allowed arrows (what a room may import):
 //!
@@ -335,6 +336,203 @@ fn no_cycle_between_rooms() {
     }
     assert!(graph.len() >= 7, "{graph:?}");
     assert_eq!(cycle(&graph), None, "{graph:?}");
+}
+
+/// The module a file is, as path segments within its crate: the library
+/// (src/, `lib.rs` its root) or the tool (src/cli/, `main.rs` its root).
+/// `mod.rs` is its folder's module. The crate is the first value.
+fn module_of(path: &Path) -> (&'static str, Vec<String>) {
+    let rel = path.strip_prefix(src()).unwrap();
+    let (krate, rel) = match rel.strip_prefix("cli") {
+        Ok(inner) => ("cli", inner),
+        Err(_) => ("lib", rel),
+    };
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts
+        .last()
+        .is_some_and(|p| p == "mod" || p == "lib" || p == "main")
+    {
+        parts.pop();
+    }
+    (krate, parts)
+}
+
+/// The paths `code` names through `crate::`, `super::` or `self::` (in a
+/// `use`, grouped or not, or inline), made absolute within the crate of
+/// the module `own`.
+fn module_paths(code: &str, own: &[String]) -> Vec<Vec<String>> {
+    fn ident_end(b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        i
+    }
+    // One use tree at `i`: segments joined by `::`, maybe ending in a
+    // `{...}` group of trees. Every full path goes to `out`.
+    fn tree(b: &[u8], mut i: usize, mut prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        loop {
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'{') {
+                let (mut depth, mut start) = (0, i + 1);
+                for j in i..b.len() {
+                    match b[j] {
+                        b'{' => depth += 1,
+                        b'}' | b',' if depth == 1 => {
+                            tree(&b[..j], start, prefix.clone(), out);
+                            start = j + 1;
+                            if b[j] == b'}' {
+                                return;
+                            }
+                        }
+                        b'}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                return;
+            }
+            let end = ident_end(b, i);
+            if end > i {
+                prefix.push(String::from_utf8_lossy(&b[i..end]).into_owned());
+            }
+            if b.get(end..end + 2) == Some(b"::".as_slice()) {
+                i = end + 2;
+                continue;
+            }
+            out.push(prefix);
+            return;
+        }
+    }
+    let b = code.as_bytes();
+    let mut found = Vec::new();
+    for start in ["crate::", "super::", "self::"] {
+        let mut from = 0;
+        while let Some(k) = code[from..].find(start) {
+            let i = from + k;
+            from = i + start.len();
+            let before = i.checked_sub(1).map(|j| b[j]);
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':') {
+                continue;
+            }
+            let mut trees = Vec::new();
+            tree(b, i, Vec::new(), &mut trees);
+            for t in trees {
+                let mut abs: Vec<String> = match t.first().map(String::as_str) {
+                    Some("crate") => Vec::new(),
+                    _ => own.to_vec(),
+                };
+                for seg in t {
+                    match seg.as_str() {
+                        "crate" | "self" => {}
+                        "super" => {
+                            abs.pop();
+                        }
+                        _ => abs.push(seg),
+                    }
+                }
+                found.push(abs);
+            }
+        }
+    }
+    found
+}
+
+/// The files each file imports from (by module path, within its crate):
+/// the longest module a named path starts with; its own module and its
+/// ancestors (what a parent module hands on) do not count.
+fn file_graph(
+    files: &[(String, &'static str, Vec<String>, String)],
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, krate, own, code) in files {
+        let modules: Vec<&(String, &str, Vec<String>, String)> =
+            files.iter().filter(|f| f.1 == *krate).collect();
+        let edges = graph.entry(name.clone()).or_default();
+        for path in module_paths(code, own) {
+            let target = modules
+                .iter()
+                .filter(|m| path.starts_with(&m.2))
+                .max_by_key(|m| m.2.len());
+            if let Some(m) = target {
+                if !own.starts_with(&m.2) {
+                    edges.insert(m.0.clone());
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn no_cycle_between_files() {
+    let files: Vec<_> = sources()
+        .into_iter()
+        .filter(|s| !is_test_file(&s.path))
+        .map(|s| {
+            let (krate, own) = module_of(&s.path);
+            let name = s.path.strip_prefix(src()).unwrap().display().to_string();
+            (name, krate, own, s.code)
+        })
+        .collect();
+    let graph = file_graph(&files);
+    // The check sees imports between files of one room.
+    assert!(
+        graph["login/enroll.rs"].contains("login/attempt.rs"),
+        "{:?}",
+        graph["login/enroll.rs"]
+    );
+    assert_eq!(cycle(&graph), None);
+}
+
+/// The file check finds a circle of two files, in a grouped and an inline
+/// import, and lets a file use its parent module.
+#[test]
+fn the_file_check_catches_a_circle() {
+    let file = |name: &str, krate, own: &[&str], code: &str| {
+        let own = own.iter().map(|s| s.to_string()).collect();
+        (name.to_owned(), krate, own, code_only(code))
+    };
+    let files = vec![
+        file(
+            "a/mod.rs",
+            "lib",
+            &["a"],
+            "use self::x::X;\nmod x;\nmod y;\n",
+        ),
+        file(
+            "a/x.rs",
+            "lib",
+            &["a", "x"],
+            "use super::{y::{self, Y}, Face};\n",
+        ),
+        file(
+            "a/y.rs",
+            "lib",
+            &["a", "y"],
+            "fn f() { crate::a::x::g() }\n",
+        ),
+    ];
+    let graph = file_graph(&files);
+    assert!(graph["a/x.rs"].contains("a/y.rs"), "{graph:?}");
+    assert!(graph["a/y.rs"].contains("a/x.rs"), "{graph:?}");
+    assert!(!graph["a/x.rs"].contains("a/mod.rs"), "{graph:?}");
+    assert!(cycle(&graph).is_some());
+    let files = vec![
+        file("a/mod.rs", "lib", &["a"], "use self::x::X;\n"),
+        file(
+            "a/x.rs",
+            "lib",
+            &["a", "x"],
+            "use super::Face;\nuse crate::a::y::Y;\n",
+        ),
+        file("a/y.rs", "lib", &["a", "y"], "// crate::a::x\n"),
+    ];
+    assert_eq!(cycle(&file_graph(&files)), None);
 }
 
 #[test]
