@@ -16,9 +16,10 @@
 //!
 //! The same test checks what the build's linker (scripts/link-static-unwind)
 //! promises: both libraries carry their own unwinder (no libgcc_s.so.1, no
-//! `_Unwind_` import), and a panic in the module built that way (a third,
-//! incremental build with the test-only `panic-probe` feature) is still
-//! caught at the PAM edge.
+//! `_Unwind_` import), and a panic in either built that way (one more,
+//! incremental build of each with its test-only `panic-probe` feature) is
+//! still caught: at the PAM edge in the module, at the C interface in the
+//! TLS library.
 
 mod common;
 
@@ -183,6 +184,7 @@ fn two_builds_in_two_directories_are_identical_and_hold_no_build_path() {
         assert_own_unwinder(so_a);
     }
     a_panic_in_the_shipped_build_is_caught(&src_a, &target_a);
+    a_panic_in_the_shipped_tls_library_is_caught(&src_a, &target_a);
 }
 
 fn output_of(cmd: &mut Command) -> String {
@@ -209,6 +211,72 @@ fn assert_own_unwinder(so: &Path) {
         "{} imports the unwinder:\n{undefined}",
         so.display()
     );
+}
+
+/// A C program that loads the TLS library given and asks it for a
+/// session to the server name given (no CA): prints the library's code.
+const TLS_PROBE_C: &str = r#"
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+typedef void *(*new_fn)(const uint8_t *, size_t, const uint8_t *, size_t, uint32_t *);
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
+    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) { fprintf(stderr, "%s\n", dlerror()); return 1; }
+    new_fn tls_new = (new_fn)dlsym(lib, "pam_totp_tls_new");
+    if (tls_new == NULL) return 1;
+    uint32_t code = 99;
+    void *session = tls_new((const uint8_t *)argv[2], strlen(argv[2]), (const uint8_t *)"", 0, &code);
+    printf("%u %s\n", code, session == NULL ? "null" : "session");
+    return 0;
+}
+"#;
+
+/// The TLS library built as scripts/build-libraries builds it, with its
+/// `panic-probe` feature (a session to `panic-probe.invalid` panics):
+/// loaded by a C program, as the module is loaded into sshd (no
+/// libgcc_s in the process), the panic is stopped at its C interface by
+/// its own unwinder and reported as its internal-error code (4); another
+/// name gets the ordinary answer for no CA (1).
+fn a_panic_in_the_shipped_tls_library_is_caught(src: &Path, target: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "rustc",
+        "--profile",
+        "dist",
+        "--locked",
+        "-p",
+        "pam-totp-tls",
+    ])
+    .args(["--features", "panic-probe", "--lib", "--target-dir"])
+    .arg(target)
+    .arg("--")
+    .arg("-C")
+    .arg(format!(
+        "linker={}",
+        src.join("scripts/link-static-unwind").display()
+    ));
+    run_build(cmd, src, target);
+    let probe = target.join("dist/libpam_totp_tls.so");
+    assert_own_unwinder(&probe);
+
+    let dir = tempfile::tempdir().unwrap();
+    let c_source = dir.path().join("tls_probe.c");
+    fs::write(&c_source, TLS_PROBE_C).unwrap();
+    let program = dir.path().join("tls_probe");
+    output_of(
+        Command::new("cc")
+            .args(["-O2", "-Wall", "-Werror", "-o"])
+            .arg(&program)
+            .arg(&c_source)
+            .arg("-ldl"),
+    );
+    let ask = |server: &str| output_of(Command::new(&program).arg(&probe).arg(server));
+    assert_eq!(ask("panic-probe.invalid"), "4 null\n");
+    assert_eq!(ask("example.org"), "1 null\n");
 }
 
 /// The module built as scripts/build-libraries builds it, with the

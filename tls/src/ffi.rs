@@ -103,6 +103,10 @@ pub unsafe extern "C" fn pam_totp_tls_new(
             return Err(NEW_INTERNAL);
         };
         let server = std::str::from_utf8(server).map_err(|_| NEW_BAD_NAME)?;
+        #[cfg(feature = "panic-probe")]
+        if server == "panic-probe.invalid" {
+            panic!("panic_probe");
+        }
         Session::new(server, roots).map_err(|e| e.code())
     }));
     let (handle, result) = match made {
