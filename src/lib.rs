@@ -6,19 +6,21 @@
 //! # Rooms
 //!
 //! Each folder is a room; imports only point down this list's arrows
-//! (`tests/architecture.rs` checks it, and that no two rooms import each
-//! other):
+//! (`tests/architecture.rs` checks it, and that no two rooms, nor two
+//! files, import each other):
 //!
 //! - [`core`]: pure. Codes and their typed input, scratch-code hashes, the
-//!   policy (window, rate limit), the state model, the verification
-//!   decision and the `notify=` events as JSON. No I/O, no `unsafe`; time and state are passed in. Imports
-//!   nothing of ours.
+//!   policy (window, rate limit), the state model, TOML read typed and
+//!   written without serde (`core::toml_doc`), the verification decision
+//!   and the `notify=` events as JSON. No I/O, no `unsafe`; time and state
+//!   are passed in. Imports nothing of ours.
 //! - [`sys`]: the operating system, in safe code. The one
 //!   [`open_checked`](sys::open::open_checked), the filesystem-identity
 //!   guard, user and group lookups, atomic writes, running
 //!   `secret_command=`, preparing a `notify=` hook. Imports nothing of ours.
-//! - [`secret`] → core, sys: what a secret file is (native and Google
-//!   formats), sealing to the host key, the otpauth URI; a new
+//! - [`secret`] → core, sys: what a secret file is (the enrollment it
+//!   describes; native and Google formats, either read by `secret::file`),
+//!   sealing to the host key, the otpauth URI; a new
 //!   enrollment made, drawn as a QR code and saved (the tool's and the
 //!   enrollment at login's alike).
 //! - [`state`] → core, sys: what a login remembers, and the

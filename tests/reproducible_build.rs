@@ -213,6 +213,40 @@ fn assert_own_unwinder(so: &Path) {
     );
 }
 
+/// Builds one shipped library again, as scripts/build-libraries links it,
+/// with its test-only `panic-probe` feature (`package`: the cargo package
+/// options; incremental in `target`, where the shipped build ran); checks
+/// it carries its own unwinder and returns `TARGET/dist/NAME`.
+fn build_probe(src: &Path, target: &Path, package: &[&str], name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["rustc", "--profile", "dist", "--locked"])
+        .args(package)
+        .args(["--features", "panic-probe", "--lib", "--target-dir"])
+        .arg(target)
+        .arg("--")
+        .arg("-C")
+        .arg(format!(
+            "linker={}",
+            src.join("scripts/link-static-unwind").display()
+        ));
+    run_build(cmd, src, target);
+    let probe = target.join("dist").join(name);
+    assert_own_unwinder(&probe);
+    probe
+}
+
+/// Compiles the C program `source` into `out`, linked with `lib`.
+fn compile_c(source: &Path, out: &Path, lib: &str) {
+    output_of(
+        Command::new("cc")
+            .args(["-O2", "-Wall", "-Werror", "-o"])
+            .arg(out)
+            .arg(source)
+            .arg(lib),
+    );
+}
+
 /// A C program that loads the TLS library given and asks it for a
 /// session to the server name given (no CA): prints the library's code.
 const TLS_PROBE_C: &str = r#"
@@ -241,39 +275,13 @@ int main(int argc, char **argv) {
 /// its own unwinder and reported as its internal-error code (4); another
 /// name gets the ordinary answer for no CA (1).
 fn a_panic_in_the_shipped_tls_library_is_caught(src: &Path, target: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "rustc",
-        "--profile",
-        "dist",
-        "--locked",
-        "-p",
-        "pam-totp-tls",
-    ])
-    .args(["--features", "panic-probe", "--lib", "--target-dir"])
-    .arg(target)
-    .arg("--")
-    .arg("-C")
-    .arg(format!(
-        "linker={}",
-        src.join("scripts/link-static-unwind").display()
-    ));
-    run_build(cmd, src, target);
-    let probe = target.join("dist/libpam_totp_tls.so");
-    assert_own_unwinder(&probe);
+    let probe = build_probe(src, target, &["-p", "pam-totp-tls"], "libpam_totp_tls.so");
 
     let dir = tempfile::tempdir().unwrap();
     let c_source = dir.path().join("tls_probe.c");
     fs::write(&c_source, TLS_PROBE_C).unwrap();
     let program = dir.path().join("tls_probe");
-    output_of(
-        Command::new("cc")
-            .args(["-O2", "-Wall", "-Werror", "-o"])
-            .arg(&program)
-            .arg(&c_source)
-            .arg("-ldl"),
-    );
+    compile_c(&c_source, &program, "-ldl");
     let ask = |server: &str| output_of(Command::new(&program).arg(&probe).arg(server));
     assert_eq!(ask("panic-probe.invalid"), "4 null\n");
     assert_eq!(ask("example.org"), "1 null\n");
@@ -287,26 +295,8 @@ fn a_panic_in_the_shipped_tls_library_is_caught(src: &Path, target: &Path) {
 /// as sshd is (no libgcc_s in the process at all). Were the unwinder
 /// unable to unwind the module's frames, the process would abort.
 fn a_panic_in_the_shipped_build_is_caught(src: &Path, target: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["rustc", "--profile", "dist", "--locked", "-p", "pam-totp"])
-        .args([
-            "--no-default-features",
-            "--features",
-            "panic-probe",
-            "--lib",
-        ])
-        .arg("--target-dir")
-        .arg(target)
-        .arg("--")
-        .arg("-C")
-        .arg(format!(
-            "linker={}",
-            src.join("scripts/link-static-unwind").display()
-        ));
-    run_build(cmd, src, target);
-    let probe = target.join("dist/libpam_totp.so");
-    assert_own_unwinder(&probe);
+    let package = ["-p", "pam-totp", "--no-default-features"];
+    let probe = build_probe(src, target, &package, "libpam_totp.so");
 
     let fx = Fixture::new();
     fs::copy(&probe, fx.path().join("pam_totp.so")).unwrap();
@@ -321,13 +311,7 @@ fn a_panic_in_the_shipped_build_is_caught(src: &Path, target: &Path) {
     );
 
     let c_client = fx.path().join("pam_login");
-    output_of(
-        Command::new("cc")
-            .args(["-O2", "-Wall", "-Werror", "-o"])
-            .arg(&c_client)
-            .arg(root().join("examples/c/pam_login.c"))
-            .arg("-lpam"),
-    );
+    compile_c(&root().join("examples/c/pam_login.c"), &c_client, "-lpam");
     let out = output_of(
         Command::new(&c_client)
             .arg("--confdir")

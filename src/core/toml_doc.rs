@@ -206,26 +206,16 @@ impl<'a, 't> Table<'a, 't> {
 
     /// An array of tables (`[[key]]`).
     pub fn tables(self, key: &str) -> Result<Option<Vec<Table<'a, 't>>>, DocError> {
-        let Some(value) = self.get(key) else {
-            return Ok(None);
-        };
-        let Some(items) = value.get_ref().as_array() else {
-            return Err(DocError::at(Problem::WrongType, value.span()));
-        };
-        items
-            .iter()
-            .map(|item| match item.get_ref() {
-                DeValue::Table(map) => Ok(Table { map }),
-                _ => Err(DocError::at(Problem::WrongType, item.span())),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        self.array(key, |v| match v {
+            DeValue::Table(map) => Ok(Table { map }),
+            _ => Err(Problem::WrongType),
+        })
     }
 
     fn array<T>(
         self,
         key: &str,
-        each: impl Fn(&DeValue<'t>) -> Result<T, Problem>,
+        each: impl Fn(&'a DeValue<'t>) -> Result<T, Problem>,
     ) -> Result<Option<Vec<T>>, DocError> {
         let Some(value) = self.get(key) else {
             return Ok(None);
