@@ -52,6 +52,8 @@ pub fn private_dev_log(scratch: &Path) {
 
 pub struct World {
     dir: tempfile::TempDir,
+    /// The state file of a returning user (see [`World::remember_state`]).
+    state_before: Option<Vec<u8>>,
     /// Where the module (and its TLS library) was copied.
     _module_dir: tempfile::TempDir,
 }
@@ -187,6 +189,7 @@ impl World {
         put(&p.join("sealed/root"), &sealed_files(p), 0o600);
         World {
             dir,
+            state_before: None,
             _module_dir: module_dir,
         }
     }
@@ -195,8 +198,21 @@ impl World {
         self.dir.path()
     }
 
-    /// Puts back what a login of `service` changed (outside the timing).
-    pub fn reset(&self, service: &str, admin: &mut Option<Admin>) {
+    /// Keeps the local state file as it is now (after one login of a
+    /// returning user), and, with `admin`, the fleet's state of root
+    /// under [`SNAPSHOT`]: every later login of a returning user starts
+    /// from them.
+    pub fn remember_state(&mut self, admin: Option<&mut Admin>) {
+        self.state_before = Some(or_die(fs::read(self.path().join("state/root"))));
+        if let Some(admin) = admin {
+            admin.copy(&format!("{PREFIX}state:root"), SNAPSHOT);
+        }
+    }
+
+    /// Puts back what a login of `service` changed (outside the timing):
+    /// the state as [`remember_state`](Self::remember_state) kept it, or,
+    /// for a `first_login` (or before anything was kept), no state at all.
+    pub fn reset(&self, service: &str, first_login: bool, admin: &mut Option<Admin>) {
         let p = self.path();
         match service {
             "gstrong" => put(&p.join("gstrong/root"), &google_file(GOOGLE_STRONG), 0o400),
@@ -205,16 +221,34 @@ impl World {
                 &google_file(GOOGLE_DEFAULT),
                 0o400,
             ),
-            "fleet" | "fleettls" => admin
-                .as_mut()
-                .unwrap_or_else(|| die("no server"))
-                .del(&format!("{PREFIX}state:root")),
+            "fleet" | "fleettls" => {
+                let admin = admin.as_mut().unwrap_or_else(|| die("no server"));
+                let key = format!("{PREFIX}state:root");
+                if first_login {
+                    admin.del(&key);
+                } else {
+                    admin.copy(SNAPSHOT, &key);
+                }
+            }
             _ => {
-                let _ = fs::remove_file(p.join("state/root"));
+                let path = p.join("state/root");
+                match &self.state_before {
+                    Some(bytes) if !first_login => {
+                        or_die(fs::write(&path, bytes));
+                        set_mode(&path, 0o600);
+                    }
+                    _ => {
+                        let _ = fs::remove_file(path);
+                    }
+                }
             }
         }
     }
 }
+
+/// Where the fleet's state of a returning user is kept, outside the
+/// module's key prefix.
+const SNAPSHOT: &str = "login-cost:returning-user";
 
 /// A host key pair in `dir` and root's secret sealed to it.
 fn sealed_files(dir: &Path) -> String {
@@ -245,6 +279,14 @@ impl Admin {
         let mut buf = [0u8; 256];
         let n = or_die(self.0.read(&mut buf));
         String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Replaces `to` with a copy of `from` (Redis 6.2 or later).
+    fn copy(&mut self, from: &str, to: &str) {
+        let r = self.command(&format!("COPY {from} {to} REPLACE"));
+        if !r.starts_with(":1") {
+            die(&format!("COPY {from} {to}: {r}"));
+        }
     }
 
     fn del(&mut self, key: &str) {
