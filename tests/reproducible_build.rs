@@ -182,6 +182,7 @@ fn two_builds_in_two_directories_are_identical_and_hold_no_build_path() {
         // The figures docs/benchmarks.md records; not a limit (see there).
         eprintln!("{name} (dist profile, stripped): {} bytes", a.len());
         assert_own_unwinder(so_a);
+        assert_packed_relocations(so_a);
     }
     a_panic_in_the_shipped_build_is_caught(&src_a, &target_a);
     a_panic_in_the_shipped_tls_library_is_caught(&src_a, &target_a);
@@ -209,6 +210,26 @@ fn assert_own_unwinder(so: &Path) {
     assert!(
         !undefined.contains("_Unwind_"),
         "{} imports the unwinder:\n{undefined}",
+        so.display()
+    );
+}
+
+/// A shipped library packs its relative relocations (DT_RELR, from
+/// scripts/dist-rustflags): a few hundred bytes where RELA entries took
+/// 50 KB of the module; full RELRO stays.
+fn assert_packed_relocations(so: &Path) {
+    let dynamic = output_of(Command::new("readelf").arg("-d").arg(so));
+    assert!(
+        dynamic.contains("(RELR)"),
+        "{} has no packed relocations:\n{dynamic}",
+        so.display()
+    );
+    assert!(dynamic.contains("BIND_NOW"), "{dynamic}");
+    let relocs = output_of(Command::new("readelf").arg("-r").arg(so));
+    let relative = relocs.matches("R_X86_64_RELATIVE").count();
+    assert!(
+        relative < 100,
+        "{}: {relative} relative relocations left unpacked",
         so.display()
     );
 }
