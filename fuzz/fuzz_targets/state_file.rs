@@ -1,7 +1,8 @@
 //! The per-user state file (replay, rate limit, used scratch codes).
 //!
 //! - `UserState::from_toml` never panics and accepts only versions 1
-//!   (migrated) and 2.
+//!   (migrated) and 2; its shortcut for the writer's layout reads every
+//!   text as the TOML parser does (`from_toml_by_parser`), error or state.
 //! - Round trip: from_toml → to_toml → from_toml gives the same state, and
 //!   so does a state file of two slots made of it.
 //! - The two-slot layout's reader (`record::parse_state_file`) never
@@ -33,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(state) = UserState::from_toml(text) else {
+    let read = UserState::from_toml(text);
+    assert_eq!(read, UserState::from_toml_by_parser(text));
+    let Ok(state) = read else {
         return;
     };
     assert_eq!(state.version, STATE_VERSION);
@@ -43,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let again = UserState::from_toml(&written)
         .unwrap_or_else(|e| panic!("to_toml wrote what from_toml refuses: {e}\n{written}"));
     assert_eq!(again, state);
+    assert_eq!(UserState::from_toml_by_parser(&written), Ok(state.clone()));
     let made = record::new_file(1, written.as_bytes(), record::slot_size_for(written.len()));
     let read = record::parse_state_file(&made)
         .unwrap_or_else(|e| panic!("a state file of two slots does not read back: {e}"));
