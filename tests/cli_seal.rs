@@ -17,7 +17,10 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use cli_support::*;
-use common::{avoid_step_edge, fingerprint, oathtool_totp, Fixture, PamResult};
+use common::{
+    avoid_step_edge, fingerprint, locked_by_another, nobody_holds, oathtool_totp, Fixture,
+    PamResult,
+};
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostSecretKey;
 
@@ -212,7 +215,9 @@ fn host_key_init_creates_the_pair_once() {
     let id = keys[0].public().id();
     assert_eq!(seal::load_public_key(&key).unwrap(), keys[0].public());
     assert!(r.stderr.contains(&id), "{r:?}");
-    assert_eq!(sb.listing("etc"), ["host.key", "host.pub"]);
+    // And the pair's lock, which only root can open.
+    assert_eq!(sb.listing("etc"), ["host.key", "host.key.lock", "host.pub"]);
+    assert_eq!(owner_mode(&sb.join("etc/host.key.lock")), (0, 0o600));
 
     // Not again, unless told.
     let before = fingerprint(&key);
@@ -247,7 +252,7 @@ fn host_key_init_creates_the_pair_once() {
     fs::remove_file(&key).unwrap();
     run(&["host-key", "init", "--host-key", k, "--if-missing"], "").bad_input("exists without");
     assert!(!key.exists());
-    assert_eq!(sb.listing("etc"), ["host.pub"]);
+    assert_eq!(sb.listing("etc"), ["host.key.lock", "host.pub"]);
 }
 
 #[test]
@@ -273,7 +278,8 @@ fn host_key_init_refuses_unsafe_places_and_other_users() {
     run_as(&user, &["host-key", "rotate", "--host-key", k], "")
         .bad_input("only root can rotate the host key");
     run(&["host-key", "rotate", "--host-key", k], "").bad_input("no host key to rotate");
-    assert_eq!(sb.listing(""), ["config.toml"]);
+    // Only the (empty) lock the refusal was decided under.
+    assert_eq!(sb.listing(""), ["config.toml", "host.key.lock"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -787,10 +793,7 @@ fn enroll_and_add_key_wait_for_a_host_key_command_at_work() {
         args.extend_from_slice(extra);
         run(&args, "")
     };
-    let hold = || {
-        let dir = fs::File::open(w.key.parent().unwrap()).unwrap();
-        nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap()
-    };
+    let hold = || hold_as_a_host_key_command(&w.key);
     let refused = |r: &Run| {
         assert_eq!(r.code, 1, "{r:?}");
         assert!(
@@ -816,6 +819,68 @@ fn enroll_and_add_key_wait_for_a_host_key_command_at_work() {
     let r = enroll(&["--add", "phone"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(fs::read_to_string(&file).unwrap().contains("phone"));
+}
+
+/// The lock a `host-key` command holds while it works: the key's lock
+/// file, exclusively.
+fn hold_as_a_host_key_command(key: &Path) -> nix::fcntl::Flock<fs::File> {
+    let file = pam_totp::secret::store::open_lock(key).unwrap();
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap()
+}
+
+/// Another user cannot keep root from sealing: a lock that user takes
+/// on the key's directory (which anyone may open) does not stop root's
+/// enrollment (the module's enrollment at login seals the same way), and
+/// the key's lock file, which root holds to seal, is root's, 0600, so
+/// that user cannot open it to lock it. When the directory was the only
+/// lock, such a user kept every enrollment that seals, at login too, from
+/// saving. The directory still keeps `host-key` commands from working
+/// (other users seal under it), and they say so.
+#[test]
+fn another_user_cannot_keep_root_from_sealing() {
+    let w = World::new(None);
+    let dir = w.key.parent().unwrap().to_owned();
+    let lock = pam_totp::secret::store::lock_path(&w.key);
+    assert_eq!(owner_mode(&lock), (0, 0o600), "made by host-key init");
+    let holder = nobody_holds(&dir);
+    assert!(locked_by_another(&dir), "nobody does not hold it");
+    // nobody holds the key's directory, and cannot even open the lock file.
+    let r = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["flock", "-n", "-s"])
+        .arg(&lock)
+        .arg("true")
+        .output()
+        .unwrap();
+    assert!(!r.status.success(), "nobody locked {lock:?}: {r:?}");
+
+    w.enroll_system("root", &[]);
+    assert!(fs::read_to_string(w.system_file("root"))
+        .unwrap()
+        .contains("sealed_secret"));
+    // A host-key command (one that changes nothing here) waits, and says so.
+    let init = || {
+        run(
+            &[
+                "host-key",
+                "init",
+                "--host-key",
+                w.key_arg(),
+                "--if-missing",
+            ],
+            "",
+        )
+    };
+    let r = init();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("is locked by another process") && r.stderr.lines().count() == 1,
+        "{r:?}"
+    );
+
+    drop(holder);
+    let r = init();
+    assert_eq!(r.code, 0, "{r:?}");
 }
 
 /// Rewrites of a file as it is (new scratch codes, a key removed) wait for
@@ -849,8 +914,7 @@ fn rewrites_of_a_sealed_file_wait_for_a_host_key_command_at_work() {
         .unwrap()
         .contains("sealed_secret"));
 
-    let dir = fs::File::open(w.key.parent().unwrap()).unwrap();
-    let held = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let held = hold_as_a_host_key_command(&w.key);
     let before = fs::read_to_string(&sealed).unwrap();
     for args in [
         &["scratch-codes", "--regenerate"][..],

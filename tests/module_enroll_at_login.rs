@@ -361,8 +361,8 @@ fn put_host_key(fx: &Fixture) -> HostSecretKey {
     key
 }
 
-/// While a `pam-totp host-key` command holds the key's directory (its
-/// exclusive flock), an enrollment that would seal saves nothing: a
+/// While a `pam-totp host-key` command holds the key (an exclusive flock
+/// of its lock file), an enrollment that would seal saves nothing: a
 /// rotation at work might never reseal a file written meanwhile. Once the
 /// command is done, the next login enrolls.
 #[test]
@@ -373,8 +373,8 @@ fn a_host_key_command_at_work_keeps_a_sealed_enrollment_from_saving() {
     let user = ensure_user("pamtotp-eal-busy", &[]);
     let file = fx.path().join("secrets").join(&user.name);
     let work = fx.path().to_owned();
-    let dir = fs::File::open(fx.path()).unwrap();
-    let held = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let lock = pam_totp::secret::store::open_lock(&fx.path().join("host.key")).unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
     avoid_step_edge(30, 8);
     let r = fx.client(&svc, &user.name).syslog().interactive(|shown| {
         oathtool_totp(&uri_secret(&decoded_uri(shown, &work)), "sha1", 6, 30, 0)
@@ -394,6 +394,31 @@ fn a_host_key_command_at_work_keeps_a_sealed_enrollment_from_saving() {
     let r = fx.client(&svc, &user.name).interactive(|shown| {
         oathtool_totp(&uri_secret(&decoded_uri(shown, &work)), "sha1", 6, 30, 0)
     });
+    assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
+    assert!(fs::read_to_string(&file).unwrap().contains("sealed_secret"));
+}
+
+/// Another user holding the key's directory (which any user may open and
+/// lock) does not keep a login's enrollment from saving: the module, as
+/// root, seals under the key's lock file, which only root can open. When
+/// the directory was the lock, such a user made every enrollment at
+/// login that seals fail.
+#[test]
+fn another_user_holding_the_key_directory_does_not_stop_an_enrollment() {
+    let fx = Fixture::new();
+    put_host_key(&fx);
+    let svc = secrets_service(&fx, "eal", "");
+    let user = ensure_user("pamtotp-eal-dirlock", &[]);
+    let file = fx.path().join("secrets").join(&user.name);
+    let work = fx.path().to_owned();
+    fs::set_permissions(fx.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let holder = nobody_holds(fx.path());
+    assert!(locked_by_another(fx.path()), "nobody does not hold it");
+    avoid_step_edge(30, 8);
+    let r = fx.client(&svc, &user.name).interactive(|shown| {
+        oathtool_totp(&uri_secret(&decoded_uri(shown, &work)), "sha1", 6, 30, 0)
+    });
+    drop(holder);
     assert_eq!(r.result, "PAM_SUCCESS", "{r:?}");
     assert!(fs::read_to_string(&file).unwrap().contains("sealed_secret"));
 }

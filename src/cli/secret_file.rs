@@ -165,13 +165,13 @@ pub fn write_secret(
 pub fn hold_error(e: HoldError) -> CliError {
     match e {
         HoldError::Busy(dir) => KeyError::KeyBusy { dir }.into(),
-        HoldError::Lock(dir, err) => KeyError::KeyDirOpen { dir, err }.into(),
+        HoldError::Lock(lock, err) => KeyError::KeyLockOpen { lock, err }.into(),
         HoldError::Changed(key) => KeyError::KeyChanged { key }.into(),
     }
 }
 
-/// The hold of the host key's directory a rewrite of `file` as it is
-/// needs: taken before the file was read (`store::hold_key_dir`), and
+/// The hold of the host key a rewrite of `file` as it is
+/// needs: taken before the file was read (`store::hold_key`), and
 /// required only when the file holds a sealed secret, which a rotation at
 /// work would reseal (it leaves plain files alone).
 pub fn hold_for_rewrite(

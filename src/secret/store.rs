@@ -6,12 +6,15 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+use nix::libc;
+use nix::unistd::geteuid;
 
 use crate::secret::enrollment::{FormatError, SerializeError};
 use crate::secret::native::SecretFile;
@@ -62,15 +65,15 @@ impl SealingKey {
     }
 
     /// Keeps `pam-totp host-key` commands from changing the key while a
-    /// secret is sealed to it and written: a shared lock on the key's
-    /// directory, the one their exclusive lock takes (not waited for: a
-    /// command at work is [`HoldError::Busy`]). Under it the key is
+    /// secret is sealed to it and written: a shared lock on the key's lock
+    /// file ([`open_lock`]), the one their exclusive lock takes (not
+    /// waited for: a command at work is [`HoldError::Busy`]). Under it the key is
     /// looked up again, and one that changed since the enrollment began
     /// (a rotation in between) is [`HoldError::Changed`]: a secret sealed
     /// to a key that a rotation has already passed would never be
     /// resealed, and would stop opening once the old key is dropped.
     pub fn hold(&self) -> Result<KeyHold, HoldError> {
-        let hold = hold_key_dir(&self.host_key)?;
+        let hold = hold_key(&self.host_key)?;
         match sealing_key(&self.host_key, self.check_private) {
             Ok(Some(now)) if now == *self => Ok(hold),
             _ => Err(HoldError::Changed(self.host_key.clone())),
@@ -78,21 +81,73 @@ impl SealingKey {
     }
 }
 
-/// Holds the directory of `host_key` as [`SealingKey::hold`] does, without
-/// looking at the key: for rewriting a file that holds sealed secrets as
-/// they are (new scratch codes, a key removed), which a rotation at work
-/// would otherwise miss.
-pub fn hold_key_dir(host_key: &Path) -> Result<KeyHold, HoldError> {
+/// Holds `host_key` as [`SealingKey::hold`] does, without looking at the
+/// key: for rewriting a file that holds sealed secrets as they are (new
+/// scratch codes, a key removed), which a rotation at work would
+/// otherwise miss.
+///
+/// Root holds the key's lock file ([`open_lock`]), which only root can
+/// open, so no other user can keep root (the module's enrollment at
+/// login, `pam-totp` run by root) from sealing. Another user, enrolling
+/// themselves, cannot open that file and holds the key's directory
+/// instead; `pam-totp host-key` commands lock both, exclusively, so they
+/// exclude either.
+pub fn hold_key(host_key: &Path) -> Result<KeyHold, HoldError> {
     let dir = atomic::parent_dir(host_key);
-    let file = File::open(dir).map_err(|e| HoldError::Lock(dir.to_owned(), e))?;
+    let (file, locked) = if geteuid().is_root() {
+        let path = lock_path(host_key);
+        let file = open_lock(host_key).map_err(|e| HoldError::Lock(path.clone(), e))?;
+        (file, path)
+    } else {
+        let file = File::open(dir).map_err(|e| HoldError::Lock(dir.to_owned(), e))?;
+        (file, dir.to_owned())
+    };
     let lock = Flock::lock(file, FlockArg::LockSharedNonblock).map_err(|(_, errno)| {
         if errno == Errno::EWOULDBLOCK {
             HoldError::Busy(dir.to_owned())
         } else {
-            HoldError::Lock(dir.to_owned(), errno.into())
+            HoldError::Lock(locked, errno.into())
         }
     })?;
     Ok(KeyHold { _lock: lock })
+}
+
+/// The lock file of `host_key`: its path with `.lock` added
+/// (`/etc/pam-totp/host.key.lock`).
+pub fn lock_path(host_key: &Path) -> PathBuf {
+    let mut name = host_key.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// The lock file of `host_key` ([`lock_path`]), opened for locking, and
+/// made the first time (empty, root's, mode 0600): `pam-totp host-key`
+/// commands lock it exclusively, and root seals and writes a secret under
+/// a shared lock of it ([`hold_key`]). Only root can open it, so only
+/// root can hold it; the key's directory, which any user may open and
+/// lock, is what other users hold. A lock file that is not a regular file
+/// of root's, closed to group and others, is an error.
+pub fn open_lock(host_key: &Path) -> io::Result<File> {
+    let path = lock_path(host_key);
+    let open = |create: bool| {
+        let mut options = OpenOptions::new();
+        options.read(true).custom_flags(libc::O_NOFOLLOW);
+        if create {
+            options.write(true).create(true).mode(0o600);
+        }
+        options.open(&path)
+    };
+    let file = match open(false) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => open(true)?,
+        opened => opened?,
+    };
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() || meta.uid() != 0 || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::other(
+            "not a regular file of root's that only root can open",
+        ));
+    }
+    Ok(file)
 }
 
 /// While it lives, no `pam-totp host-key` command changes the host key.
@@ -103,9 +158,10 @@ pub struct KeyHold {
 /// Why the host key could not be held for sealing.
 #[derive(Debug)]
 pub enum HoldError {
-    /// A `pam-totp host-key` command holds the key's directory.
+    /// A `pam-totp host-key` command holds the key (its directory, for
+    /// the message).
     Busy(PathBuf),
-    /// The key's directory could not be opened or locked.
+    /// What [`hold_key`] locks could not be opened, made or locked.
     Lock(PathBuf, io::Error),
     /// The key is not the one the enrollment began with (or is gone).
     Changed(PathBuf),

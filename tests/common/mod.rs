@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, Mutex};
@@ -496,6 +497,50 @@ pub fn kill_group(pgid: u32) {
 pub fn kill_and_reap(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Whether another process holds an exclusive `flock` on `path`.
+pub fn locked_by_another(path: &Path) -> bool {
+    fs::File::open(path).is_ok_and(|f| {
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockSharedNonblock).is_err()
+    })
+}
+
+/// Another user (`nobody`, uid 65534) holding an exclusive `flock` on a
+/// path, in a process group of its own, with no descriptor of ours, until
+/// dropped (the group killed, the process reaped).
+pub struct NobodyHolds(Child);
+
+impl Drop for NobodyHolds {
+    fn drop(&mut self) {
+        kill_group(self.0.id());
+        let _ = self.0.wait();
+    }
+}
+
+/// Another user (`nobody`, uid 65534) takes an exclusive `flock` on `dir`
+/// and keeps it while the value returned lives. Returns once it holds it,
+/// or after 10 s: check with [`locked_by_another`]. `dir` must be one that
+/// user may open.
+pub fn nobody_holds(dir: &Path) -> NobodyHolds {
+    let holder = NobodyHolds(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["flock", "-x"])
+            .arg(dir)
+            .args(["sleep", "60"])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("setpriv flock"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !locked_by_another(dir) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder
 }
 
 /// A FIFO that holds clients back until [`Gate::release`]: the test keeps

@@ -22,7 +22,7 @@ pub(super) fn run(a: RemoveKeyArgs) -> Result<ExitCode> {
     let settings = settings(a.who.config.as_deref())?;
     let loc = locate(&caller, &user, &settings, a.file.secret_file.as_deref())?;
     require_writable(&caller, &loc)?;
-    let hold = store::hold_key_dir(&settings.host_key);
+    let hold = store::hold_key(&settings.host_key);
     let mut file = read_native(&caller, &user, &settings, &loc, || {
         KeysError::GoogleSingleKey {
             path: loc.path.clone(),

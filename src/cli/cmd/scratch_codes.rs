@@ -28,7 +28,7 @@ pub(super) fn run(a: ScratchArgs) -> Result<ExitCode> {
     require_writable(&caller, &loc)?;
     let path = || loc.path.clone();
 
-    let hold = store::hold_key_dir(&settings.host_key);
+    let hold = store::hold_key(&settings.host_key);
     let mut file = read_native(&caller, &user, &settings, &loc, || {
         FileError::GoogleNotRewritten { path: path() }.into()
     })?;

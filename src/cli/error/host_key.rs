@@ -44,11 +44,17 @@ pub enum KeyError {
         uid: u32,
         mode: u32,
     },
-    KeyDirOpen {
-        dir: PathBuf,
+    /// The key's lock file (`store::open_lock`) cannot be opened or made.
+    KeyLockOpen {
+        lock: PathBuf,
         err: io::Error,
     },
     KeyBusy {
+        dir: PathBuf,
+    },
+    /// The key's directory is locked by another user's process: one
+    /// sealing a secret, or one holding it for no good reason.
+    KeyDirBusy {
         dir: PathBuf,
     },
     /// The host key changed between the start of an enrollment and the
@@ -57,7 +63,7 @@ pub enum KeyError {
         key: PathBuf,
     },
     KeyLock {
-        dir: PathBuf,
+        lock: PathBuf,
         err: nix::errno::Errno,
     },
     CreateDir {
@@ -135,8 +141,9 @@ impl KeyError {
             | ImportDuringRotation { .. } => EXIT_INPUT,
             WrittenPairMismatch { .. }
             | HostKey(_)
-            | KeyDirOpen { .. }
+            | KeyLockOpen { .. }
             | KeyBusy { .. }
+            | KeyDirBusy { .. }
             | KeyChanged { .. }
             | KeyLock { .. }
             | CreateDir { .. } => EXIT_FAILED,
@@ -160,10 +167,11 @@ impl fmt::Display for KeyError {
             | PubWithoutKey { .. }
             | KeyExists { .. } => self.fmt_key_pair(f),
             KeyDirUnreadable { .. }
-            | KeyDirOpen { .. }
+            | KeyLockOpen { .. }
             | KeyDirNotDir { .. }
             | KeyDirUnsafe { .. }
             | KeyBusy { .. }
+            | KeyDirBusy { .. }
             | KeyChanged { .. }
             | KeyLock { .. }
             | CreateDir { .. } => self.fmt_key_dir(f),
@@ -231,9 +239,8 @@ impl KeyError {
     fn fmt_key_dir(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use KeyError::*;
         match self {
-            KeyDirUnreadable { dir, err } | KeyDirOpen { dir, err } => {
-                write!(f, "{}: {err}", dir.display())
-            }
+            KeyDirUnreadable { dir, err } => write!(f, "{}: {err}", dir.display()),
+            KeyLockOpen { lock, err } => write!(f, "cannot open {}: {err}", lock.display()),
             KeyDirNotDir { dir } => write!(f, "{} is not a directory", dir.display()),
             KeyDirUnsafe { dir, uid, mode } => write!(
                 f,
@@ -247,13 +254,20 @@ impl KeyError {
                  nothing was done: run this again when it has finished",
                 dir.display()
             ),
+            KeyDirBusy { dir } => write!(
+                f,
+                "{} is locked by another process (an enrollment sealing a secret, \
+                 or another user holding it: see /proc/locks); nothing was done: \
+                 run this again when it is free",
+                dir.display()
+            ),
             KeyChanged { key } => write!(
                 f,
                 "the host key {} changed while this command ran (a `pam-totp host-key` \
                  command replaced it); nothing was written: run this again",
                 key.display()
             ),
-            KeyLock { dir, err } => write!(f, "cannot lock {}: {err}", dir.display()),
+            KeyLock { lock, err } => write!(f, "cannot lock {}: {err}", lock.display()),
             CreateDir { dir, err } => write!(f, "cannot create {}: {err}", dir.display()),
             _ => unreachable!("fmt sends only key-directory errors here"),
         }

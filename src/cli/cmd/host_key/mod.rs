@@ -16,9 +16,12 @@
 //! What `rotate` cannot see, it says: accounts NSS does not enumerate, and
 //! pam.d files it cannot read (their `secret=` may name more files).
 //!
-//! Both take an exclusive `flock` on the key's directory, without waiting:
-//! a second `host-key` command refuses while one runs, so two rotations
-//! never interleave (one rotation, not two in a row, is what was asked).
+//! `init`, `rotate` and `import` take an exclusive `flock` on the key's lock
+//! file (`host.key.lock`, root's, 0600: see `store::open_lock`) and on the
+//! key's directory, without waiting: a second `host-key` command refuses
+//! while one runs, so two rotations never interleave (one rotation, not two
+//! in a row, is what was asked), and so does one started while a secret is
+//! being sealed.
 #![forbid(unsafe_code)]
 
 mod rotate;
@@ -37,6 +40,7 @@ use nix::fcntl::{Flock, FlockArg};
 use pam_totp::config::Settings;
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostSecretKey;
+use pam_totp::secret::store;
 use pam_totp::sys::atomic;
 
 use crate::access::{caller, settings, Caller};
@@ -96,28 +100,55 @@ fn check_key_dir(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The lock every `host-key` command holds while it works: an exclusive
-/// flock on the key's directory (no file of its own to leave behind),
-/// released when the process ends, however it ends. Not waited for.
-fn lock_key_dir(path: &Path) -> Result<Flock<fs::File>> {
+/// The locks a `host-key` command holds while it works, released when the
+/// process ends, however it ends.
+struct KeyLocks {
+    _file: Flock<fs::File>,
+    _dir: Flock<fs::File>,
+}
+
+/// Takes, without waiting, an exclusive `flock` on the key's lock file
+/// (`store::open_lock`: root's, 0600), which excludes other `host-key`
+/// commands and root sealing a secret, and then on the key's directory,
+/// which excludes other users sealing one (see `store::hold_key`).
+fn lock_key(path: &Path) -> Result<KeyLocks> {
+    let lock = store::lock_path(path);
     let dir = atomic::parent_dir(path);
-    let file = fs::File::open(dir).map_err(|err| KeyError::KeyDirOpen {
-        dir: dir.to_owned(),
+    let file = store::open_lock(path).map_err(|err| KeyError::KeyLockOpen {
+        lock: lock.clone(),
         err,
     })?;
-    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, err)| {
+    let busy = KeyError::KeyBusy {
+        dir: dir.to_owned(),
+    };
+    let file = lock_now(file, &lock, busy)?;
+    let opened = fs::File::open(dir).map_err(|err| KeyError::KeyLockOpen {
+        lock: dir.to_owned(),
+        err,
+    })?;
+    let busy = KeyError::KeyDirBusy {
+        dir: dir.to_owned(),
+    };
+    Ok(KeyLocks {
+        _file: file,
+        _dir: lock_now(opened, dir, busy)?,
+    })
+}
+
+/// An exclusive `flock` on `file` (which is `path`), not waited for:
+/// `busy` when another process holds it.
+fn lock_now(file: fs::File, path: &Path, busy: KeyError) -> Result<Flock<fs::File>> {
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, err)| {
         if err == Errno::EWOULDBLOCK {
-            KeyError::KeyBusy {
-                dir: dir.to_owned(),
-            }
+            busy.into()
         } else {
             KeyError::KeyLock {
-                dir: dir.to_owned(),
+                lock: path.to_owned(),
                 err,
             }
+            .into()
         }
-    })?;
-    Ok(lock)
+    })
 }
 
 /// Whether anything (even a dangling symlink) is at `path`.
@@ -188,7 +219,7 @@ fn init(a: HostKeyInitArgs) -> Result<ExitCode> {
             })?;
     }
     check_key_dir(&path)?;
-    let _lock = lock_key_dir(&path)?;
+    let _lock = lock_key(&path)?;
     let (has_key, has_pub) = (present(&path)?, present(&pub_path)?);
 
     if a.if_missing && has_key {

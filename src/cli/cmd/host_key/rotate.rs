@@ -25,7 +25,7 @@ use pam_totp::sys::secret_file;
 use pam_totp::sys::secret_file::ReadError;
 
 use super::scan::{pam_templates, secret_files, PamTemplates, Target};
-use super::{check_key_dir, check_pair, key_location, lock_key_dir, present, write_key};
+use super::{check_key_dir, check_pair, key_location, lock_key, present, write_key};
 use super::{KEY_MODE, PUB_MODE};
 use crate::access::{caller, Caller};
 use crate::args::HostKeyRotateArgs;
@@ -42,7 +42,7 @@ pub(super) fn run(a: HostKeyRotateArgs) -> Result<ExitCode> {
     let caller = caller()?;
     let (settings, path) = key_location(&caller, "rotate", &a.key)?;
     check_key_dir(&path)?;
-    let _lock = lock_key_dir(&path)?;
+    let _lock = lock_key(&path)?;
     let keys = new_pair(&path)?;
     let current = keys[0].public();
 

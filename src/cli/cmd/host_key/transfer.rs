@@ -23,7 +23,7 @@ use pam_totp::secret::seal::HostSecretKey;
 use pam_totp::sys::atomic;
 use pam_totp::sys::open::{open_checked, Broken, OpenError, Owner, Rules};
 
-use super::{check_key_dir, check_pair, key_location, lock_key_dir, present, write_key};
+use super::{check_key_dir, check_pair, key_location, lock_key, present, write_key};
 use super::{KEY_MODE, PUB_MODE};
 use crate::access::caller;
 use crate::args::{HostKeyExportArgs, HostKeyImportArgs};
@@ -67,7 +67,7 @@ pub(super) fn import(a: HostKeyImportArgs) -> Result<ExitCode> {
     let old_path = seal::old_path(&path);
     create_key_dir(&path)?;
     check_key_dir(&path)?;
-    let _lock = lock_key_dir(&path)?;
+    let _lock = lock_key(&path)?;
     let id = public.id();
 
     if !present(&path)? {
