@@ -65,13 +65,14 @@ impl SealingKey {
     }
 
     /// Keeps `pam-totp host-key` commands from changing the key while a
-    /// secret is sealed to it and written: a shared lock on the key's lock
-    /// file ([`open_lock`]), the one their exclusive lock takes (not
-    /// waited for: a command at work is [`HoldError::Busy`]). Under it the key is
-    /// looked up again, and one that changed since the enrollment began
-    /// (a rotation in between) is [`HoldError::Changed`]: a secret sealed
-    /// to a key that a rotation has already passed would never be
-    /// resealed, and would stop opening once the old key is dropped.
+    /// secret is sealed to it and written: a shared lock ([`hold_key`]:
+    /// of the key's lock file as root, of its directory as another user),
+    /// which their exclusive locks exclude (not waited for: a command at
+    /// work is [`HoldError::Busy`]). Under it the key is looked up again,
+    /// and one that changed since the enrollment began (a rotation in
+    /// between) is [`HoldError::Changed`]: a secret sealed to a key that a
+    /// rotation has already passed would never be resealed, and would stop
+    /// opening once the old key is dropped.
     pub fn hold(&self) -> Result<KeyHold, HoldError> {
         let hold = hold_key(&self.host_key)?;
         match sealing_key(&self.host_key, self.check_private) {
@@ -131,7 +132,10 @@ pub fn open_lock(host_key: &Path) -> io::Result<File> {
     let path = lock_path(host_key);
     let open = |create: bool| {
         let mut options = OpenOptions::new();
-        options.read(true).custom_flags(libc::O_NOFOLLOW);
+        // Not through a symlink; never waiting on a FIFO put there.
+        options
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
         if create {
             options.write(true).create(true).mode(0o600);
         }
