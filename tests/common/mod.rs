@@ -526,7 +526,9 @@ pub fn nobody_holds(dir: &Path) -> NobodyHolds {
     let holder = NobodyHolds(
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .args(["flock", "-x"])
+            // -o: only flock holds the lock, not the command it runs, so
+            // once flock is reaped the lock is gone.
+            .args(["flock", "-o", "-x"])
             .arg(dir)
             .args(["sleep", "60"])
             .process_group(0)
