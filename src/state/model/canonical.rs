@@ -3,8 +3,8 @@
 //!
 //! Every login reads a state, and nearly always one this module wrote: a
 //! version-2 text in one fixed layout. Read by the `toml` crate, such a
-//! text cost about 28,000 instructions and a hundred allocations per
-//! login; read here, a few hundred instructions (docs/benchmarks.md).
+//! text cost about 28,500 instructions per login; read here, about 5,000
+//! (callgrind, docs/benchmarks.md).
 //!
 //! [`read`] takes nothing but that layout: the keys in the writer's order,
 //! each on its own line, `key = value` with single spaces, integers in
