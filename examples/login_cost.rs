@@ -193,18 +193,12 @@ const fn case(
     }
 }
 
-/// The same, for a user's first login: no state yet, so the module
-/// creates the file (or the fleet's key).
-const fn first(
-    label: &'static str,
-    world: usize,
-    service: &'static str,
-    code: fn() -> String,
-    expect: &'static str,
-) -> Case {
+/// `c` as a user's first login: no state yet, so the module creates the
+/// file (or the fleet's key).
+const fn first(c: Case) -> Case {
     Case {
         first_login: true,
-        ..case(label, world, service, code, expect)
+        ..c
     }
 }
 
@@ -356,13 +350,13 @@ const CASES: [Case; 19] = [
         "PAM_AUTH_ERR",
     ),
     case("ours, right, ext4", 0, "ours", right_code, "PAM_SUCCESS"),
-    first(
+    first(case(
         "ours, right, first login, ext4",
         0,
         "ours",
         right_code,
         "PAM_SUCCESS",
-    ),
+    )),
     case("ours, wrong, ext4", 0, "ours", wrong_code, "PAM_AUTH_ERR"),
     case(
         "ours, scratch, ext4",
@@ -379,13 +373,13 @@ const CASES: [Case; 19] = [
         "PAM_SUCCESS",
     ),
     case("ours, right, tmpfs", 1, "ours", right_code, "PAM_SUCCESS"),
-    first(
+    first(case(
         "ours, right, first login, tmpfs",
         1,
         "ours",
         right_code,
         "PAM_SUCCESS",
-    ),
+    )),
     case("ours, wrong, tmpfs", 1, "ours", wrong_code, "PAM_AUTH_ERR"),
     case(
         "ours, scratch, tmpfs",
@@ -408,13 +402,13 @@ const CASES: [Case; 19] = [
         right_code,
         "PAM_SUCCESS",
     ),
-    first(
+    first(case(
         "ours, fleet (loopback redis), right, first login",
         0,
         "fleet",
         right_code,
         "PAM_SUCCESS",
-    ),
+    )),
     case(
         "ours, fleet (loopback redis), wrong",
         0,

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use cli_support::*;
 use common::{
-    avoid_step_edge, fingerprint, locked_by_another, nobody_holds, oathtool_totp, Fixture,
-    PamResult,
+    avoid_step_edge, fingerprint, hold_as_a_host_key_command, locked_by_another, nobody_holds,
+    oathtool_totp, Fixture, PamResult,
 };
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostSecretKey;
@@ -819,13 +819,6 @@ fn enroll_and_add_key_wait_for_a_host_key_command_at_work() {
     let r = enroll(&["--add", "phone"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(fs::read_to_string(&file).unwrap().contains("phone"));
-}
-
-/// The lock a `host-key` command holds while it works: the key's lock
-/// file, exclusively.
-fn hold_as_a_host_key_command(key: &Path) -> nix::fcntl::Flock<fs::File> {
-    let file = pam_totp::secret::store::open_lock(key).unwrap();
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap()
 }
 
 /// Another user cannot keep root from sealing: a lock that user takes

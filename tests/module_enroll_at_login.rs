@@ -373,8 +373,7 @@ fn a_host_key_command_at_work_keeps_a_sealed_enrollment_from_saving() {
     let user = ensure_user("pamtotp-eal-busy", &[]);
     let file = fx.path().join("secrets").join(&user.name);
     let work = fx.path().to_owned();
-    let lock = pam_totp::secret::store::open_lock(&fx.path().join("host.key")).unwrap();
-    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let held = hold_as_a_host_key_command(&fx.path().join("host.key"));
     avoid_step_edge(30, 8);
     let r = fx.client(&svc, &user.name).syslog().interactive(|shown| {
         oathtool_totp(&uri_secret(&decoded_uri(shown, &work)), "sha1", 6, 30, 0)

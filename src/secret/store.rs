@@ -2,7 +2,9 @@
 //! `enroll` (and friends) and the module's enrollment at login alike: the
 //! host key it is sealed to, when there is one, and the write itself
 //! (atomic, mode 0600, with the owner's filesystem identity under their
-//! home, read back as the module will read it).
+//! home, read back as the module will read it), and the locks that keep
+//! sealing and `pam-totp host-key` commands apart (`host.key.lock`, the
+//! key's directory).
 #![forbid(unsafe_code)]
 
 use std::fmt;

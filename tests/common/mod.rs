@@ -499,6 +499,13 @@ pub fn kill_and_reap(mut child: Child) {
     let _ = child.wait();
 }
 
+/// The lock a `pam-totp host-key` command holds while it works: the key's
+/// lock file (`host.key.lock`), exclusively.
+pub fn hold_as_a_host_key_command(host_key: &Path) -> nix::fcntl::Flock<fs::File> {
+    let file = pam_totp::secret::store::open_lock(host_key).unwrap();
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap()
+}
+
 /// Whether another process holds an exclusive `flock` on `path`.
 pub fn locked_by_another(path: &Path) -> bool {
     fs::File::open(path).is_ok_and(|f| {
