@@ -21,7 +21,10 @@
 //! Cases: pam_permit (the floor: process, libpam, the service file);
 //! pam_google_authenticator ("strong": DISALLOW_REUSE and RATE_LIMIT 3 30,
 //! right code; "default": a file of TOTP_AUTH only, wrong code), its file on
-//! ext4 and on tmpfs like our state; our module with a
+//! ext4 and on tmpfs like our state; both modules for a user not enrolled
+//! yet, under `nullok` (the module loaded, the user looked up, no secret
+//! file found; pam_permit then lets the login through): what a module
+//! costs before it does any work; our module with a
 //! right, a wrong and a scratch code and a sealed secret, with the state
 //! directory on ext4 (`--disk`, /var/tmp) and on tmpfs (`--tmpfs`,
 //! /dev/shm); and the fleet store on a loopback redis-server started here,
@@ -319,7 +322,7 @@ fn summary(v: &[Sample], floor: &[Sample]) -> Summary {
     }
 }
 
-const CASES: [Case; 19] = [
+const CASES: [Case; 21] = [
     case("pam_permit (floor)", 0, "permit", right_code, "PAM_SUCCESS"),
     case(
         "google, strong, right, ext4",
@@ -369,6 +372,20 @@ const CASES: [Case; 19] = [
         "ours, sealed, right, ext4",
         0,
         "sealed",
+        right_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "google, not enrolled (nullok), tmpfs",
+        1,
+        "gnone",
+        right_code,
+        "PAM_SUCCESS",
+    ),
+    case(
+        "ours, not enrolled (nullok), tmpfs",
+        1,
+        "oursnone",
         right_code,
         "PAM_SUCCESS",
     ),

@@ -120,7 +120,7 @@ impl World {
         );
         let p = dir.path();
         for d in [
-            "pam.d", "state", "secrets", "scratch", "sealed", "gstrong", "gdefault",
+            "pam.d", "state", "secrets", "scratch", "sealed", "gstrong", "gdefault", "none",
         ] {
             or_die(fs::create_dir(p.join(d)));
         }
@@ -161,6 +161,17 @@ impl World {
             ),
             ("gstrong", google("gstrong")),
             ("gdefault", google("gdefault")),
+            // A user not enrolled yet, under nullok (the module ignores
+            // the user; pam_permit then lets the login through): what
+            // loading a module and looking for the user's file costs.
+            (
+                "oursnone",
+                ours("none", "nullok") + "auth required pam_permit.so\n",
+            ),
+            (
+                "gnone",
+                google("none").replace('\n', " nullok\n") + "auth required pam_permit.so\n",
+            ),
         ];
         for (name, text) in services {
             or_die(fs::write(p.join("pam.d").join(name), text));
