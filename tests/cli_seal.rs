@@ -870,6 +870,9 @@ fn another_user_cannot_keep_root_from_sealing() {
         r.stderr.contains("is locked by another process") && r.stderr.lines().count() == 1,
         "{r:?}"
     );
+    // It names the process, so root need not search /proc/locks for it.
+    let named = format!("held by pid {} (flock, uid 65534)", holder.pid());
+    assert!(r.stderr.contains(&named), "{named}: {r:?}");
 
     drop(holder);
     let r = init();

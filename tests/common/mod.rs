@@ -518,6 +518,13 @@ pub fn locked_by_another(path: &Path) -> bool {
 /// dropped (the group killed, the process reaped).
 pub struct NobodyHolds(Child);
 
+impl NobodyHolds {
+    /// The process that holds the lock (`flock`, run as `nobody`).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for NobodyHolds {
     fn drop(&mut self) {
         kill_group(self.0.id());

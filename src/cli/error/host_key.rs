@@ -5,7 +5,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use pam_totp::core::logtext::token;
 use pam_totp::secret::seal::SealError;
+use pam_totp::sys::locks::Holder;
 
 use super::{EXIT_FAILED, EXIT_INPUT};
 
@@ -53,9 +55,11 @@ pub enum KeyError {
         dir: PathBuf,
     },
     /// The key's directory is locked by another user's process: one
-    /// sealing a secret, or one holding it for no good reason.
+    /// sealing a secret, or one holding it for no good reason; `holders`
+    /// as /proc/locks names them (empty if it names none).
     KeyDirBusy {
         dir: PathBuf,
+        holders: Vec<Holder>,
     },
     /// The host key changed between the start of an enrollment and the
     /// write of its sealed secret.
@@ -254,12 +258,13 @@ impl KeyError {
                  nothing was done: run this again when it has finished",
                 dir.display()
             ),
-            KeyDirBusy { dir } => write!(
+            KeyDirBusy { dir, holders } => write!(
                 f,
                 "{} is locked by another process (an enrollment sealing a secret, \
-                 or another user holding it: see /proc/locks); nothing was done: \
+                 or another user holding it: {}); nothing was done: \
                  run this again when it is free",
-                dir.display()
+                dir.display(),
+                describe_holders(holders)
             ),
             KeyChanged { key } => write!(
                 f,
@@ -309,5 +314,48 @@ impl KeyError {
             ),
             _ => unreachable!("fmt sends only import errors here"),
         }
+    }
+}
+
+/// The processes holding a lock, for a message: `pid 4242 (flock, uid
+/// 65534)`, joined with commas; the process's name, which it chose
+/// itself, as a [`token`]. Without any: where to look.
+fn describe_holders(holders: &[Holder]) -> String {
+    if holders.is_empty() {
+        return "see /proc/locks".to_owned();
+    }
+    let one = |h: &Holder| {
+        let name = h
+            .command
+            .as_deref()
+            .map_or_else(|| "gone".to_owned(), token);
+        match h.uid {
+            Some(uid) => format!("pid {} ({name}, uid {uid})", h.pid),
+            None => format!("pid {} ({name})", h.pid),
+        }
+    };
+    let all: Vec<String> = holders.iter().map(one).collect();
+    format!("held by {}", all.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_are_named_with_their_names_escaped() {
+        let h = |pid, uid, command: Option<&str>| Holder {
+            pid,
+            uid,
+            command: command.map(str::to_owned),
+        };
+        assert_eq!(describe_holders(&[]), "see /proc/locks");
+        assert_eq!(
+            describe_holders(&[h(7, Some(65534), Some("flock")), h(9, None, None)]),
+            "held by pid 7 (flock, uid 65534), pid 9 (gone)"
+        );
+        // A process names itself: it cannot add a line or a field.
+        let forged = describe_holders(&[h(8, Some(1000), Some("x\nroot=y z"))]);
+        assert_eq!(forged, "held by pid 8 ('x\\x0aroot\\x3dy\\x20z', uid 1000)");
     }
 }

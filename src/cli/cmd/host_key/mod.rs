@@ -41,7 +41,7 @@ use pam_totp::config::Settings;
 use pam_totp::secret::seal;
 use pam_totp::secret::seal::HostSecretKey;
 use pam_totp::secret::store;
-use pam_totp::sys::atomic;
+use pam_totp::sys::{atomic, locks};
 
 use crate::access::{caller, settings, Caller};
 use crate::args::{HostKeyCommand, HostKeyInitArgs, HostKeyPath};
@@ -118,16 +118,18 @@ fn lock_key(path: &Path) -> Result<KeyLocks> {
         lock: lock.clone(),
         err,
     })?;
-    let busy = KeyError::KeyBusy {
+    let file = lock_now(file, &lock, || KeyError::KeyBusy {
         dir: dir.to_owned(),
-    };
-    let file = lock_now(file, &lock, busy)?;
+    })?;
     let opened = fs::File::open(dir).map_err(|err| KeyError::KeyLockOpen {
         lock: dir.to_owned(),
         err,
     })?;
-    let busy = KeyError::KeyDirBusy {
+    let meta = opened.metadata().ok();
+    // Another user's process holds it: the message names it.
+    let busy = || KeyError::KeyDirBusy {
         dir: dir.to_owned(),
+        holders: meta.as_ref().map(locks::flock_holders).unwrap_or_default(),
     };
     Ok(KeyLocks {
         _file: file,
@@ -136,11 +138,15 @@ fn lock_key(path: &Path) -> Result<KeyLocks> {
 }
 
 /// An exclusive `flock` on `file` (which is `path`), not waited for:
-/// `busy` when another process holds it.
-fn lock_now(file: fs::File, path: &Path, busy: KeyError) -> Result<Flock<fs::File>> {
+/// `busy()` when another process holds it.
+fn lock_now(
+    file: fs::File,
+    path: &Path,
+    busy: impl FnOnce() -> KeyError,
+) -> Result<Flock<fs::File>> {
     Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, err)| {
         if err == Errno::EWOULDBLOCK {
-            busy.into()
+            busy().into()
         } else {
             KeyError::KeyLock {
                 lock: path.to_owned(),
