@@ -17,7 +17,8 @@
 //! - [`sys`]: the operating system, in safe code. The one
 //!   [`open_checked`](sys::open::open_checked), the filesystem-identity
 //!   guard, user and group lookups, atomic writes, running
-//!   `secret_command=`, preparing a `notify=` hook. Imports nothing of ours.
+//!   `secret_command=`, preparing a `notify=` hook, who holds a lock (for
+//!   the tool's messages). Imports nothing of ours.
 //! - [`secret`] → core, sys: what a secret file is (the enrollment it
 //!   describes; native and Google formats, either read by `secret::file`),
 //!   sealing to the host key, the otpauth URI; a new
